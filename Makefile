@@ -1,0 +1,58 @@
+# SPDX-License-Identifier: GPL-2.0 OR MIT
+# Entry points. `make` builds orion_dm.ko against KDIR (default: the cached guest kernel,
+# built on first use). `make check` runs every test; `make demo` boots a VM and shows
+# volumes working; `make bench` runs the benchmarks.
+
+ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
+KMAKE_FLAGS := LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc BINDGEN=bindgen
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+ifeq ($(KDIR),)
+KDIR_CMD = $$(bash $(ROOT)/scripts/build-kernel.sh)
+else
+KDIR_CMD = $(KDIR)
+endif
+
+.PHONY: all modules clean setup kernel check host-check vm-check demo rustfmt rustfmtcheck clippy bench
+
+all: modules
+
+setup:
+	@bash $(ROOT)/scripts/setup.sh
+
+kernel: setup
+	@bash $(ROOT)/scripts/build-kernel.sh
+
+modules: setup
+	@kdir=$(KDIR_CMD) && $(MAKE) -C "$$kdir" M=$(ROOT) $(KMAKE_FLAGS) $(if $(CLIPPY),CLIPPY=1) modules
+
+clippy:
+	@$(MAKE) -s clean
+	@$(MAKE) CLIPPY=1 modules
+
+clean:
+	@kdir=$(KDIR_CMD) && $(MAKE) -C "$$kdir" M=$(ROOT) $(KMAKE_FLAGS) clean
+	@rm -f $(ROOT)/rust/dm/bindings_generated.rs
+
+# The kernel's own `make rustfmt` skips M= trees, so format ours with its config.
+RUSTFMT_CFG := $(ROOT)/.rustfmt.toml
+rustfmt:
+	@find $(ROOT)/rust -name '*.rs' ! -name 'bindings_generated.rs' | xargs rustfmt --edition 2021 --config-path $(RUSTFMT_CFG)
+
+rustfmtcheck:
+	@find $(ROOT)/rust -name '*.rs' ! -name 'bindings_generated.rs' | xargs rustfmt --edition 2021 --check --config-path $(RUSTFMT_CFG)
+
+host-check:
+	@bash $(ROOT)/scripts/host-check.sh
+
+vm-check: modules
+	@bash $(ROOT)/scripts/vm-test.sh $(TEST)
+
+check: setup
+	@bash $(ROOT)/scripts/check.sh
+
+demo: modules
+	@bash $(ROOT)/scripts/demo.sh
+
+bench: modules
+	@bash $(ROOT)/scripts/bench.sh

@@ -1,0 +1,19 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Device-mapper abstraction layer: every binding, C callback and `unsafe` block of orion_dm.
+//!
+//! Targets (in `crate::targets`) are safe Rust over this layer: they implement
+//! [`target::Target`] and are registered with [`registration::Registrations`].
+//!
+//! C header: [include/linux/device-mapper.h](srctree/include/linux/device-mapper.h)
+
+pub mod args;
+pub mod bindings;
+pub mod bio;
+pub mod dev;
+pub mod event;
+pub mod limits;
+pub mod rcu;
+pub mod registration;
+pub mod status;
+pub mod target;

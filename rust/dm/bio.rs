@@ -1,0 +1,228 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Bios as device-mapper targets see them: read their geometry, remap them, split them.
+//!
+//! C header: [include/linux/blk_types.h](srctree/include/linux/blk_types.h)
+
+use super::{bindings, dev::Dev};
+use core::ops::Deref;
+use kernel::types::Opaque;
+
+/// The operation of a bio (`bio_op`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReqOp {
+    /// Read data.
+    Read,
+    /// Write data.
+    Write,
+    /// Flush the volatile write cache.
+    Flush,
+    /// Discard sectors.
+    Discard,
+    /// Securely erase sectors.
+    SecureErase,
+    /// Write zeroes to sectors.
+    WriteZeroes,
+    /// Any other operation (zone management, driver-private).
+    Other(u32),
+}
+
+impl ReqOp {
+    fn from_opf(opf: bindings::blk_opf_t) -> Self {
+        match opf & ((1 << bindings::REQ_OP_BITS) - 1) {
+            bindings::req_op_REQ_OP_READ => Self::Read,
+            bindings::req_op_REQ_OP_WRITE => Self::Write,
+            bindings::req_op_REQ_OP_FLUSH => Self::Flush,
+            bindings::req_op_REQ_OP_DISCARD => Self::Discard,
+            bindings::req_op_REQ_OP_SECURE_ERASE => Self::SecureErase,
+            bindings::req_op_REQ_OP_WRITE_ZEROES => Self::WriteZeroes,
+            other => Self::Other(other),
+        }
+    }
+}
+
+/// A bio handed to a target by dm core.
+///
+/// # Invariants
+///
+/// Wraps a live `struct bio` that dm core lent to the current callback; only that callback
+/// touches it until the callback returns.
+#[repr(transparent)]
+pub struct Bio(Opaque<bindings::bio>);
+
+impl Bio {
+    /// # Safety
+    ///
+    /// - `bio` is a live bio lent to the caller for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(bio: *mut bindings::bio) -> &'a Self {
+        // SAFETY: `Bio` is a transparent wrapper; validity is the caller's promise.
+        unsafe { &*bio.cast::<Self>() }
+    }
+
+    fn raw(&self) -> *mut bindings::bio {
+        self.0.get()
+    }
+
+    /// The first sector of the bio.
+    pub fn sector(&self) -> u64 {
+        // SAFETY: the bio is live by the type invariant.
+        unsafe { (*self.raw()).bi_iter.bi_sector }
+    }
+
+    /// The size of the bio in bytes.
+    pub fn size(&self) -> u32 {
+        // SAFETY: the bio is live by the type invariant.
+        unsafe { (*self.raw()).bi_iter.bi_size }
+    }
+
+    /// The size of the bio in sectors.
+    pub fn sectors(&self) -> u64 {
+        u64::from(self.size() >> 9)
+    }
+
+    /// The sector just past the bio.
+    pub fn end_sector(&self) -> u64 {
+        self.sector().wrapping_add(self.sectors())
+    }
+
+    fn opf(&self) -> bindings::blk_opf_t {
+        // SAFETY: the bio is live by the type invariant.
+        unsafe { (*self.raw()).bi_opf }
+    }
+
+    /// The operation.
+    pub fn op(&self) -> ReqOp {
+        ReqOp::from_opf(self.opf())
+    }
+
+    fn has_flag(&self, bit: u32) -> bool {
+        self.opf() & (1 << bit) != 0
+    }
+
+    /// Whether the bio asks for a cache flush before its data (REQ_PREFLUSH).
+    pub fn is_preflush(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_PREFLUSH)
+    }
+
+    /// Whether the bio's data must be on stable storage when it completes (REQ_FUA).
+    pub fn is_fua(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_FUA)
+    }
+
+    /// Whether the bio is a readahead that may fail without consequence (REQ_RAHEAD).
+    pub fn is_readahead(&self) -> bool {
+        self.has_flag(bindings::req_flag_bits___REQ_RAHEAD)
+    }
+
+    /// The device number of the device the bio is currently set to.
+    pub fn dev_number(&self) -> u32 {
+        // SAFETY: the bio is live; dm core sets `bi_bdev` on every bio it hands out.
+        unsafe { (*(*self.raw()).bi_bdev).bd_dev }
+    }
+
+    /// Which of the `num_*_bios` copies of a flush, discard or write-zeroes this bio is.
+    pub fn target_bio_nr(&self) -> u32 {
+        // SAFETY: the bio is a dm bio, live by the type invariant.
+        unsafe { bindings::dm_bio_get_target_bio_nr(self.raw()) }
+    }
+
+    /// Sends the bio to `dev`, keeping its sector.
+    pub fn set_dev(&self, dev: &Dev) {
+        // SAFETY: the bio is live and ours; `dev` holds its block device open.
+        unsafe { bindings::orion_bio_set_dev(self.raw(), dev.bdev().as_raw()) };
+    }
+
+    /// Moves the bio to `sector`.
+    pub fn set_sector(&self, sector: u64) {
+        // SAFETY: the bio is live and ours by the type invariant.
+        unsafe { (*self.raw()).bi_iter.bi_sector = sector };
+    }
+
+    /// Sends the bio to `sector` of `dev`.
+    pub fn remap(&self, dev: &Dev, sector: u64) {
+        self.set_dev(dev);
+        self.set_sector(sector);
+    }
+}
+
+/// A bio in `map`, where it may also be trimmed and completed.
+#[repr(transparent)]
+pub struct MapBio(Bio);
+
+impl MapBio {
+    /// # Safety
+    ///
+    /// - `bio` is the live bio dm core passed to `map`, lent for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(bio: *mut bindings::bio) -> &'a Self {
+        // SAFETY: `MapBio` is a transparent wrapper; validity is the caller's promise.
+        unsafe { &*bio.cast::<Self>() }
+    }
+
+    /// Keeps only the first `sectors` sectors of a data bio; dm core sends the rest to `map`
+    /// again as a new bio (`dm_accept_partial_bio`). Returns `false`, changing nothing, if the
+    /// bio is not a data bio or `sectors` is zero or not smaller than the bio.
+    pub fn accept_partial(&self, sectors: u32) -> bool {
+        let ok = matches!(self.op(), ReqOp::Read | ReqOp::Write)
+            && sectors > 0
+            && u64::from(sectors) < self.sectors();
+        if ok {
+            // SAFETY: called from `map` on a non-zone read or write with fewer sectors than
+            // the bio has, which is what `dm_accept_partial_bio` asserts.
+            unsafe { bindings::dm_accept_partial_bio(self.0.raw(), sectors) };
+        }
+        ok
+    }
+
+    /// Shrinks a discard, secure-erase or write-zeroes bio (they carry no data pages) to
+    /// `bytes`. Returns `false`, changing nothing, for other bios or a size that grows.
+    pub fn trim_range(&self, bytes: u32) -> bool {
+        let ok = matches!(
+            self.op(),
+            ReqOp::Discard | ReqOp::SecureErase | ReqOp::WriteZeroes
+        ) && bytes <= self.size();
+        if ok {
+            // SAFETY: the bio is ours in `map`; a range bio has no pages that must match.
+            unsafe { (*self.0.raw()).bi_iter.bi_size = bytes };
+        }
+        ok
+    }
+
+    /// Ends the bio with success; used for `MapResult::Done`.
+    pub(crate) fn complete(&self) {
+        // SAFETY: the bio is ours in `map`, and the caller returns DM_MAPIO_SUBMITTED after
+        // this without touching it again.
+        unsafe { bindings::bio_endio(self.0.raw()) };
+    }
+}
+
+impl Deref for MapBio {
+    type Target = Bio;
+
+    fn deref(&self) -> &Bio {
+        &self.0
+    }
+}
+
+/// The completion status of a bio, as seen (and possibly changed) by `end_io`.
+#[repr(transparent)]
+pub struct BlkStatus(bindings::blk_status_t);
+
+impl BlkStatus {
+    /// # Safety
+    ///
+    /// - `status` is valid and exclusively ours for `'a`.
+    pub(crate) unsafe fn from_raw<'a>(status: *mut bindings::blk_status_t) -> &'a mut Self {
+        // SAFETY: `BlkStatus` is a transparent wrapper; validity is the caller's promise.
+        unsafe { &mut *status.cast::<Self>() }
+    }
+
+    /// Whether the bio succeeded.
+    pub fn is_ok(&self) -> bool {
+        u32::from(self.0) == bindings::BLK_STS_OK
+    }
+
+    /// Whether the device did not support the operation.
+    pub fn is_not_supported(&self) -> bool {
+        self.0 == bindings::ORION_BLK_STS_NOTSUPP
+    }
+}

@@ -1,0 +1,93 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Devices a target opens with `dm_get_device`, released when dropped.
+//!
+//! C header: [include/linux/device-mapper.h](srctree/include/linux/device-mapper.h)
+
+use super::bindings;
+use core::ptr::NonNull;
+use kernel::prelude::*;
+
+/// A device held by a target (`struct dm_dev`); dropping it calls `dm_put_device`.
+///
+/// # Invariants
+///
+/// `dev` was returned by `dm_get_device(ti, ...)` and has not been put. `ti` outlives the
+/// `Dev`: a `Dev` is created in `ctr` and lives in the target's private data, which is dropped
+/// in `dtr` (or on the `ctr` error path) while `ti` and its table are still alive.
+pub struct Dev {
+    ti: NonNull<bindings::dm_target>,
+    dev: NonNull<bindings::dm_dev>,
+}
+
+// SAFETY: a `dm_dev` is immutable after `dm_get_device`, and dm core serialises
+// `dm_put_device` with table changes; nothing in it is tied to the opening thread.
+unsafe impl Send for Dev {}
+// SAFETY: `&Dev` only reads immutable fields of the `dm_dev`.
+unsafe impl Sync for Dev {}
+
+impl Dev {
+    /// # Safety
+    ///
+    /// - `dev` was just returned by `dm_get_device(ti, ...)`, and the caller hands its
+    ///   reference to the new `Dev`, which will be dropped before `ti` is destroyed.
+    pub(crate) unsafe fn from_raw(
+        ti: NonNull<bindings::dm_target>,
+        dev: NonNull<bindings::dm_dev>,
+    ) -> Self {
+        // INVARIANT: per the caller's promise.
+        Self { ti, dev }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::dm_dev {
+        self.dev.as_ptr()
+    }
+
+    /// The device's `major:minor` name, as dm core prints it in tables.
+    pub fn name(&self) -> &CStr {
+        // SAFETY: the `dm_dev` is live by the type invariant and dm core fills `name` with a
+        // NUL-terminated string when it opens the device.
+        unsafe { CStr::from_char_ptr((*self.dev.as_ptr()).name.as_ptr()) }
+    }
+
+    /// The block device.
+    pub fn bdev(&self) -> BlockDevice {
+        // SAFETY: the `dm_dev` is live by the type invariant.
+        let bdev = unsafe { (*self.dev.as_ptr()).bdev };
+        // INVARIANT: an open `dm_dev` always has its block device.
+        BlockDevice(bdev)
+    }
+
+    /// The device number (`MKDEV(major, minor)`).
+    pub fn dev_number(&self) -> u32 {
+        // SAFETY: the block device is held open by this `Dev`.
+        unsafe { (*self.bdev().as_raw()).bd_dev }
+    }
+
+    /// The size of the device in sectors.
+    pub fn nr_sectors(&self) -> u64 {
+        // SAFETY: the block device is held open by this `Dev`.
+        unsafe { bindings::orion_bdev_nr_sectors(self.bdev().as_raw()) }
+    }
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        // SAFETY: by the type invariant `dev` is an unput reference of `ti`, which is alive.
+        unsafe { bindings::dm_put_device(self.ti.as_ptr(), self.dev.as_ptr()) };
+    }
+}
+
+/// A block device held open by a [`Dev`], as a handle for dm core (e.g. `prepare_ioctl`).
+///
+/// # Invariants
+///
+/// Points to the open block device of a live `Dev`.
+#[derive(Clone, Copy)]
+pub struct BlockDevice(*mut bindings::block_device);
+
+impl BlockDevice {
+    pub(crate) fn as_raw(self) -> *mut bindings::block_device {
+        self.0
+    }
+}

@@ -1,0 +1,4 @@
+/* SPDX-License-Identifier: GPL-2.0 OR MIT */
+/* Input to bindgen for the dm abstraction layer (see Kbuild). */
+#include <linux/device-mapper.h>
+#include "dm_glue.h"

@@ -1,0 +1,35 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! orion_dm: device-mapper targets in Rust, compatible with the kernel's C targets.
+//!
+//! Load with `prefix=orion-` to run each target beside its C twin (`orion-linear` next to
+//! `linear`); with no prefix each target takes its standard name unless another module
+//! already provides it.
+
+use kernel::prelude::*;
+
+pub mod dm;
+pub mod targets;
+
+module! {
+    type: OrionDm,
+    name: "orion_dm",
+    author: "Orion DM developers",
+    description: "Device-mapper targets in Rust: linear, striped",
+    license: "Dual MIT/GPL",
+}
+
+struct OrionDm {
+    _targets: dm::registration::Registrations,
+}
+
+impl kernel::Module for OrionDm {
+    fn init(module: &'static ThisModule) -> Result<Self> {
+        let mut regs = dm::registration::Registrations::new(module, dm::registration::prefix());
+        regs.add::<targets::linear::Linear>()?;
+        regs.add::<targets::striped::Striped>()?;
+        Ok(OrionDm {
+            _targets: regs.finish()?,
+        })
+    }
+}

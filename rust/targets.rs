@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The device-mapper targets, in safe Rust over `crate::dm`.
+
+pub mod linear;
+pub mod striped;

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs everything the build, the VM harness and the tests need.
+# Idempotent: prints nothing when all of it is already present.
+set -euo pipefail
+
+DEB_PKGS=(
+	# Kernel build (LLVM=1, Rust).
+	build-essential bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
+	clang lld llvm libclang-dev rustc-web rust-web-src
+	linux-source-6.12
+	# VM and guest userspace.
+	qemu-system-x86 busybox-static dmsetup lvm2 thin-provisioning-tools fio e2fsprogs
+)
+
+missing=()
+for p in "${DEB_PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing Debian packages: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# bindgen-cli from crates.io (the kernel's Rust build and our module bindings need it).
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v bindgen >/dev/null 2>&1; then
+	echo "setup: installing bindgen-cli"
+	cargo install --locked --quiet bindgen-cli --version 0.73.0 >/dev/null 2>&1 ||
+		cargo install --locked --quiet bindgen-cli
+fi
