@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Builds the guest initramfs: busybox, the dm/lvm/thin/fs tools from Debian with their
+# shared libraries, the kernel's modules, orion_dm.ko and the selftests.
+# Usage: build-initramfs.sh KDIR OUTPUT
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+kdir=$1
+out=$2
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+
+mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,lib,lib64,etc/lvm,dev,proc,sys,tmp,run,mnt,root,selftests}
+
+cp /usr/bin/busybox "$stage/bin/busybox"
+for applet in $("$stage/bin/busybox" --list); do
+	[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
+done
+
+# Tools from Debian; each one replaces the busybox applet of the same name.
+TOOLS=(
+	/usr/sbin/dmsetup /usr/sbin/lvm /usr/sbin/pdata_tools /usr/bin/fio
+	/usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/blkdiscard /usr/sbin/losetup
+	/usr/bin/cmp /usr/sbin/blockdev
+)
+for t in "${TOOLS[@]}"; do
+	name=$(basename "$t")
+	rm -f "$stage/bin/$name"
+	cp "$t" "$stage/bin/$name"
+done
+for l in mkfs.ext4:mke2fs fsck.ext4:e2fsck thin_check:pdata_tools thin_dump:pdata_tools \
+	thin_restore:pdata_tools thin_ls:pdata_tools thin_repair:pdata_tools \
+	pvcreate:lvm pvs:lvm vgcreate:lvm vgs:lvm lvcreate:lvm lvs:lvm vgchange:lvm \
+	lvremove:lvm vgremove:lvm pvremove:lvm lvextend:lvm vgck:lvm pvck:lvm; do
+	rm -f "$stage/bin/${l%%:*}"
+	ln -s "${l#*:}" "$stage/bin/${l%%:*}"
+done
+
+# Shared libraries of every dynamic binary, at their usual paths.
+for t in "${TOOLS[@]}"; do
+	ldd "$t" | awk '/=>/ { print $3 } /^\t\/lib/ { print $1 }'
+done | sort -u | while read -r lib; do
+	[ -n "$lib" ] || continue
+	mkdir -p "$stage$(dirname "$lib")"
+	cp -L "$lib" "$stage$lib"
+done
+mkdir -p "$stage/lib64"
+cp -L /lib64/ld-linux-x86-64.so.2 "$stage/lib64/"
+
+# Kernel modules (C dm targets, brd, null_blk, loop) and ours.
+cp -a "$kdir/modroot/lib/modules" "$stage/lib/"
+kver=$(ls "$stage/lib/modules")
+mkdir -p "$stage/lib/modules/$kver/extra"
+cp "$ORION_ROOT/orion_dm.ko" "$stage/lib/modules/$kver/extra/"
+depmod -b "$stage" "$kver"
+
+cp -a "$ORION_ROOT/selftests/." "$stage/selftests/"
+cp "$ORION_ROOT/scripts/guest/init" "$stage/init"
+cp "$ORION_ROOT/scripts/guest/lvm.conf" "$stage/etc/lvm/lvm.conf"
+chmod +x "$stage/init"
+
+(cd "$stage" && find . | cpio -o -H newc --quiet) >"$out.tmp"
+mv "$out.tmp" "$out"

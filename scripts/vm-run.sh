@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Boots the guest kernel with the initramfs under QEMU (TCG) and runs one mode in it:
+#   vm-run.sh test [TEST...]   selftests (default: all), TAP on stdout
+#   vm-run.sh demo             the demo script
+#   vm-run.sh shell            an interactive shell on the serial console
+# Exits non-zero if a test fails, the guest hangs (watchdog: ORION_VM_TIMEOUT seconds),
+# or the guest kernel log shows an oops, BUG, WARN, KASAN, lockdep or a call trace.
+# Guest disks are sparse files in $ORION_OUT (kept across boots when ORION_KEEP_DISKS=1).
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+
+mode=${1:-test}
+shift || true
+tests=${*:-all}
+out=${ORION_OUT:-$ORION_ROOT/build/vm}
+timeout_s=${ORION_VM_TIMEOUT:-2400}
+mkdir -p "$out"
+
+kdir=$(bash "$ORION_ROOT/scripts/build-kernel.sh")
+[ -f "$ORION_ROOT/orion_dm.ko" ] || { orion_log "orion_dm.ko is not built: run make"; exit 1; }
+bash "$ORION_ROOT/scripts/build-initramfs.sh" "$kdir" "$out/initramfs.cpio"
+
+drives=()
+for i in 0 1 2 3; do
+	img=$out/disk$i.img
+	[ "${ORION_KEEP_DISKS:-0}" = 1 ] && [ -f "$img" ] || { rm -f "$img"; truncate -s 1G "$img"; }
+	drives+=(-drive "file=$img,if=none,id=d$i,format=raw,cache=writeback" -device "virtio-blk-pci,drive=d$i,serial=orion$i")
+done
+
+console=$out/console.log
+tap=$out/tap.log
+: >"$console"
+: >"$tap"
+append="console=ttyS0 panic=-1 orion.mode=$mode orion.tests=${tests// /,}"
+qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -no-reboot -display none
+	-monitor none -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$out/initramfs.cpio"
+	-append "$append" "${drives[@]}")
+
+if [ "$mode" = shell ]; then
+	qemu+=(-serial mon:stdio -serial "file:$tap")
+	exec "${qemu[@]}" -append "${append/console=ttyS0/console=ttyS0 loglevel=4}"
+fi
+
+qemu+=(-serial "file:$console" -serial "file:$tap")
+timeout --signal=KILL "$timeout_s" "${qemu[@]}" &
+qpid=$!
+tail -n +1 -f --pid="$qpid" "$tap" 2>/dev/null &
+tpid=$!
+set +e
+wait "$qpid"
+qrc=$?
+set -e
+sleep 0.5
+kill "$tpid" 2>/dev/null || true
+wait "$tpid" 2>/dev/null || true
+
+fail=0
+if [ "$qrc" = 137 ]; then
+	orion_log "watchdog: guest did not finish within ${timeout_s}s; killed"
+	fail=1
+fi
+if ! grep -q '^ORION-DONE' "$tap"; then
+	orion_log "guest did not report completion (crash or hang); last console lines:"
+	tail -n 30 "$console" >&2
+	fail=1
+fi
+
+# Any of these in the guest kernel log fails the run.
+bad='Oops|BUG:|WARNING:|KASAN|UBSAN|Call Trace|lockdep|possible recursive locking|circular locking|inconsistent lock state|sleeping function called from invalid context|Kernel panic|general protection fault|kmemleak: .*suspected memory leak|blocked for more than'
+if grep -Eq "$bad" "$console"; then
+	orion_log "guest kernel log shows a problem:"
+	grep -En -B2 -A20 "$bad" "$console" | head -n 80 >&2
+	fail=1
+fi
+
+if [ "$mode" = test ]; then
+	passed=$(grep -Ec '^ok [0-9]+ - ' "$tap" | tr -d ' ' || true)
+	skipped=$(grep -Ec '^ok [0-9]+ - .*# SKIP' "$tap" || true)
+	failed=$(grep -Ec '^not ok [0-9]+ - ' "$tap" || true)
+	passed=$((passed - skipped))
+	[ "$failed" = 0 ] || fail=1
+	[ $((passed + failed)) -gt 0 ] || { orion_log "no test ran"; fail=1; }
+	grep -E '^not ok ' "$tap" >&2 || true
+	echo "vm: $passed passed, $failed failed, $skipped skipped"
+fi
+exit "$fail"
