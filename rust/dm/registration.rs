@@ -100,7 +100,8 @@ impl Registrations {
                 self.regs.push(Registration { tt, name }, GFP_KERNEL)?;
                 Ok(())
             }
-            Err(e) if e == EEXIST => {
+            // dm core answers EBUSY when the name is already registered.
+            Err(e) if e == EBUSY => {
                 pr_info!("target '{}' skipped: another module provides it\n", &*name);
                 Ok(())
             }
@@ -111,7 +112,7 @@ impl Registrations {
     /// Checks that at least one target registered.
     pub fn finish(self) -> Result<Self> {
         if self.regs.is_empty() {
-            pr_err!("no target registered: every name is taken (try prefix=orion-)\n");
+            pr_err!("no target registered: every name was taken or too long (try prefix=orion-)\n");
             return Err(EEXIST);
         }
         Ok(self)
