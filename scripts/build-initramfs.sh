@@ -17,9 +17,11 @@ for applet in $("$stage/bin/busybox" --list); do
 	[ -e "$stage/bin/$applet" ] || ln -s busybox "$stage/bin/$applet"
 done
 
-# Tools from Debian; each one replaces the busybox applet of the same name.
+# Tools from Debian; each one replaces the busybox applet of the same name. The shell is
+# dash: busybox's own shell runs its applets in preference to anything on PATH, which would
+# shadow util-linux's losetup and blkdiscard and diffutils' cmp.
 TOOLS=(
-	/usr/sbin/dmsetup /usr/sbin/lvm /usr/sbin/pdata_tools /usr/bin/fio
+	/usr/bin/dash /usr/sbin/dmsetup /usr/sbin/lvm /usr/sbin/pdata_tools /usr/bin/fio
 	/usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/blkdiscard /usr/sbin/losetup
 	/usr/bin/cmp /usr/sbin/blockdev
 )
@@ -28,7 +30,7 @@ for t in "${TOOLS[@]}"; do
 	rm -f "$stage/bin/$name"
 	cp "$t" "$stage/bin/$name"
 done
-for l in mkfs.ext4:mke2fs fsck.ext4:e2fsck thin_check:pdata_tools thin_dump:pdata_tools \
+for l in sh:dash mkfs.ext4:mke2fs fsck.ext4:e2fsck thin_check:pdata_tools thin_dump:pdata_tools \
 	thin_restore:pdata_tools thin_ls:pdata_tools thin_repair:pdata_tools \
 	pvcreate:lvm pvs:lvm vgcreate:lvm vgs:lvm lvcreate:lvm lvs:lvm vgchange:lvm \
 	lvremove:lvm vgremove:lvm pvremove:lvm lvextend:lvm vgck:lvm pvck:lvm; do

@@ -71,14 +71,52 @@ ramdisks() {
 	modprobe brd rd_nr="$1" rd_size=$(($2 * 1024)) max_part=0 || die "modprobe brd failed"
 }
 
-# dm_create NAME TABLE: creates /dev/mapper/NAME.
+# dm_create NAME TABLE: creates /dev/mapper/NAME; TABLE may have several lines.
 dm_create() {
-	dmsetup create "$1" --table "$2"
+	printf '%s\n' "$2" | dmsetup create "$1"
 }
 
 # dm_reload NAME TABLE: loads TABLE and resumes.
 dm_reload() {
-	dmsetup suspend "$1" && dmsetup load "$1" --table "$2" && dmsetup resume "$1"
+	dmsetup suspend "$1" && printf '%s\n' "$2" | dmsetup load "$1" && dmsetup resume "$1"
+}
+
+# twin TABLE: the same table with every orion- target type given its C name.
+c_twin() {
+	printf '%s\n' "$1" | sed 's/ orion-/ /'
+}
+
+# bad_table TYPE "LEN ARGS" DESC [stricter]: the table is refused by orion-TYPE, and by the
+# C TYPE with the same message (dm core logs "<type>: <ti->error> (<errno>)"). With
+# "stricter", ours refuses in the constructor what C leaves to dm core's later checks, so
+# only the refusal is compared.
+bad_table() {
+	len=${2%% *}
+	args=${2#* }
+	[ "$args" = "$2" ] && args=
+	dmesg -c >/dev/null
+	if dmsetup create t.bad --table "0 $len orion-$1 $args" >/dev/null 2>&1; then
+		dmsetup remove t.bad
+		tap_not_ok "$1 refuses $3" "orion-$1 accepted: 0 $2"
+		return
+	fi
+	ours=$(last_table_error)
+	dmesg -c >/dev/null
+	if dmsetup create t.bad --table "0 $len $1 $args" >/dev/null 2>&1; then
+		dmsetup remove t.bad
+		theirs="(accepted by C)"
+	else
+		theirs=$(last_table_error)
+	fi
+	if [ "${4-}" = stricter ]; then
+		if [ -n "$ours" ] && [ "$theirs" != "(accepted by C)" ]; then
+			tap_ok "$1 refuses $3: $ours (C: $theirs)"
+		else
+			tap_not_ok "$1 refuses $3" "ours: $ours" "C: $theirs"
+		fi
+		return
+	fi
+	check_eq "$1 refuses $3: $ours" "$theirs" "$ours"
 }
 
 # dm_minor NAME: the dm-N kernel name of a device.
@@ -113,6 +151,51 @@ fill_random() {
 	dd if="$3" of="$1" bs=64k conv=fsync 2>/dev/null
 }
 
+# stat_field DISK N: field N (1-based) of /sys/block/DISK/stat (7 write sectors,
+# 14 discard sectors, 16 flushes).
+stat_field() {
+	awk -v n="$2" '{ print $n }' "/sys/block/$1/stat"
+}
+
+# stat_delta FIELD "DISK..." CMD...: runs CMD and prints how much FIELD grew on each disk.
+stat_delta() {
+	field=$1
+	disks=$2
+	shift 2
+	before=$(for d in $disks; do stat_field "$d" "$field"; done | tr '\n' ' ')
+	"$@" >/dev/null 2>&1 || {
+		echo "failed: $*"
+		return 1
+	}
+	after=$(for d in $disks; do stat_field "$d" "$field"; done | tr '\n' ' ')
+	echo "$before|$after" | awk -F'|' '{
+		n = split($1, b, " "); split($2, a, " ")
+		for (i = 1; i <= n; i++) printf "%s%d", (i > 1 ? " " : ""), a[i] - b[i]
+		print ""
+	}'
+}
+
+# region DEV START_SECTOR SECTORS: the bytes of a range of a device, on stdout.
+region() {
+	dd if="$1" bs=512 skip="$2" count="$3" 2>/dev/null
+}
+
+# is_zero DEV START_SECTOR SECTORS: the range reads back as zeroes.
+is_zero() {
+	region "$1" "$2" "$3" | cmp -n $(($3 * 512)) - /dev/zero
+}
+
+# same_region DEV START SECTORS FILE [FILE_START]: SECTORS of DEV from START equal those of
+# FILE (a file or device) from FILE_START (default 0).
+same_region() {
+	region "$1" "$2" "$3" >/tmp/t.region1
+	region "$4" "${5:-0}" "$3" >/tmp/t.region2
+	cmp /tmp/t.region1 /tmp/t.region2
+	rc=$?
+	rm -f /tmp/t.region1 /tmp/t.region2
+	return $rc
+}
+
 drop_caches() {
 	sync
 	echo 3 >/proc/sys/vm/drop_caches
@@ -132,4 +215,57 @@ cleanup_all() {
 	rmmod brd 2>/dev/null
 	rm -rf /tmp/t.*
 	true
+}
+
+# reload_cycle NAME TABLE_DIR: until /tmp/t.stop exists, loads each table in TABLE_DIR in
+# turn (files named <n>.<sectors>) into NAME with suspend/load/resume, and checks the size
+# after resume. Writes the reload count to /tmp/t.reloads and problems to /tmp/t.reload-errors.
+reload_cycle() {
+	: >/tmp/t.reload-errors
+	n=0
+	while [ ! -f /tmp/t.stop ]; do
+		for f in "$2"/*; do
+			want=${f##*.}
+			if ! dm_reload "$1" "$(cat "$f")" >>/tmp/t.reload-errors 2>&1; then
+				echo "reload of $f failed" >>/tmp/t.reload-errors
+				dmsetup resume "$1" 2>/dev/null
+			fi
+			got=$(blockdev --getsz "/dev/mapper/$1")
+			[ "$got" = "$want" ] || echo "after $f: $got sectors, expected $want" >>/tmp/t.reload-errors
+			n=$((n + 1))
+			sleep 0.1
+		done
+	done
+	echo "$n" >/tmp/t.reloads
+}
+
+# fio_verify DEV FIO_ARGS...: a fio job on DEV that verifies what it wrote (crc32c, stops at
+# the first mismatch); fio's output is printed when it fails.
+fio_verify() {
+	dev=$1
+	shift
+	fio --name=verify --filename="$dev" --direct=1 --verify=crc32c --verify_fatal=1 \
+		--output=/tmp/t.fio "$@" >/dev/null 2>&1 || {
+		cat /tmp/t.fio
+		return 1
+	}
+}
+
+# under_reloads NAME TABLE_DIR CMD...: runs CMD while reload_cycle works on NAME; passes
+# when CMD passes, at least one reload happened and every reload worked.
+under_reloads() {
+	name=$1
+	dir=$2
+	shift 2
+	rm -f /tmp/t.stop /tmp/t.reloads
+	reload_cycle "$name" "$dir" &
+	rpid=$!
+	"$@"
+	rc=$?
+	touch /tmp/t.stop
+	wait "$rpid"
+	reloads=$(cat /tmp/t.reloads)
+	echo "reloads: $reloads"
+	cat /tmp/t.reload-errors
+	[ "$rc" = 0 ] && [ "$reloads" -gt 0 ] && [ ! -s /tmp/t.reload-errors ]
 }
