@@ -4,7 +4,7 @@
 # volumes working; `make bench` runs the benchmarks.
 
 ROOT := $(abspath $(dir $(lastword $(MAKEFILE_LIST))))
-KMAKE_FLAGS := LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc BINDGEN=bindgen
+KMAKE_FLAGS := LLVM=1 RUSTC=/usr/bin/rustc HOSTRUSTC=/usr/bin/rustc BINDGEN=bindgen CLIPPY_DRIVER=/usr/bin/clippy-driver
 export PATH := $(HOME)/.cargo/bin:$(PATH)
 
 ifeq ($(KDIR),)

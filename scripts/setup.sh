@@ -6,7 +6,7 @@ set -euo pipefail
 DEB_PKGS=(
 	# Kernel build (LLVM=1, Rust).
 	build-essential bc bison flex libelf-dev libssl-dev cpio kmod xz-utils
-	clang lld llvm libclang-dev rustc-web rust-web-src
+	clang lld llvm libclang-dev rustc-web rust-web-src rust-web-clippy
 	linux-source-6.12
 	# VM and guest userspace.
 	qemu-system-x86 busybox-static dmsetup lvm2 thin-provisioning-tools fio e2fsprogs
@@ -19,8 +19,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "setup: installing Debian packages: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+	log=$(mktemp)
+	if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+		cat "$log" >&2
+		echo "setup: apt-get failed" >&2
+		exit 1
+	fi
+	rm -f "$log"
 fi
 
 # bindgen-cli from crates.io (the kernel's Rust build and our module bindings need it).

@@ -119,9 +119,9 @@ bad_table() {
 	check_eq "$1 refuses $3: $ours" "$theirs" "$ours"
 }
 
-# dm_minor NAME: the dm-N kernel name of a device.
+# dm_kname NAME: the dm-N kernel name of a device.
 dm_kname() {
-	basename "$(readlink -f "/dev/mapper/$1")"
+	echo "dm-$(dmsetup info -c -o minor --noheadings "$1")"
 }
 
 sectors() { blockdev --getsz "$1"; }
@@ -139,6 +139,10 @@ status_of() { dmsetup status "$1" | sed 's/ orion-/ /'; }
 # queue_limits NAME: every queue attribute of the device, one "file=value" a line.
 queue_limits() {
 	q=/sys/block/$(dm_kname "$1")/queue
+	[ -d "$q" ] || {
+		echo "no queue directory for $1: $q"
+		return 1
+	}
 	for f in "$q"/*; do
 		[ -f "$f" ] && [ -r "$f" ] || continue
 		echo "$(basename "$f")=$(cat "$f" 2>/dev/null)"
@@ -268,4 +272,39 @@ under_reloads() {
 	echo "reloads: $reloads"
 	cat /tmp/t.reload-errors
 	[ "$rc" = 0 ] && [ "$reloads" -gt 0 ] && [ ! -s /tmp/t.reload-errors ]
+}
+
+# ima_table_load NAME: what dm core measured into IMA for NAME's last table load (device
+# metadata, then each target's STATUSTYPE_IMA text), with the device name, minor and orion-
+# prefixes normalised. Needs the ima-buf template (see scripts/vm-run.sh).
+ima_table_load() {
+	f=/sys/kernel/security/ima/ascii_runtime_measurements
+	[ -r "$f" ] || {
+		echo "no IMA measurement list at $f"
+		return 1
+	}
+	awk '$5 == "dm_table_load" { print $6 }' "$f" | while read -r hex; do
+		echo "$hex" | xxd -r -p
+		echo
+	done | grep "name=$1," | tail -n 1 |
+		sed -E "s/name=$1,/name=DEV,/; s/minor=[0-9]+,/minor=N,/; s/orion-//g"
+}
+
+# same_ima OURS C: both devices' table loads were measured, with the same text.
+same_ima() {
+	a=$(ima_table_load "$1") || return 1
+	b=$(ima_table_load "$2") || return 1
+	echo "ours: $a"
+	echo "C:    $b"
+	[ -n "$a" ] && [ "$a" = "$b" ]
+}
+
+# same_limits OURS C: the devices have the same queue limits.
+same_limits() {
+	a=$(queue_limits "$1") || return 1
+	b=$(queue_limits "$2") || return 1
+	[ -n "$a" ] && [ "$a" = "$b" ] && return 0
+	echo "ours: $a"
+	echo "C:    $b"
+	return 1
 }

@@ -35,6 +35,11 @@ unsafe impl Send for TableEvent {}
 // SAFETY: `trigger` only calls `queue_work`, which is safe to call concurrently.
 unsafe impl Sync for TableEvent {}
 
+/// The work function: raises the table event in process context.
+///
+/// # Safety
+///
+/// - Called by the workqueue with the `work` of a live [`EventWork`].
 unsafe extern "C" fn event_work(work: *mut bindings::work_struct) {
     let ev = work.cast::<EventWork>();
     // SAFETY: `work` is the first field of a live `EventWork` (repr(C)); the owner flushes the
