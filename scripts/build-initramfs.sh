@@ -59,6 +59,7 @@ depmod -b "$stage" "$kver"
 cp -a "$ORION_ROOT/selftests/." "$stage/selftests/"
 cp "$ORION_ROOT/scripts/guest/init" "$stage/init"
 cp "$ORION_ROOT/scripts/guest/demo.sh" "$stage/demo.sh"
+cp "$ORION_ROOT/scripts/guest/bench.sh" "$stage/bench.sh"
 cp "$ORION_ROOT/scripts/guest/lvm.conf" "$stage/etc/lvm/lvm.conf"
 chmod +x "$stage/init"
 

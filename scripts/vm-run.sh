@@ -2,6 +2,7 @@
 # Boots the guest kernel with the initramfs under QEMU (TCG) and runs one mode in it:
 #   vm-run.sh test [TEST...]   selftests (default: all), TAP on stdout
 #   vm-run.sh demo             the demo script
+#   vm-run.sh bench            the benchmarks
 #   vm-run.sh shell            an interactive shell on the serial console
 # Exits non-zero if a test fails, the guest hangs (watchdog: ORION_VM_TIMEOUT seconds),
 # or the guest kernel log shows an oops, BUG, WARN, KASAN, lockdep or a call trace.
@@ -76,8 +77,8 @@ if grep -Eq "$bad" "$console"; then
 	fail=1
 fi
 
-if [ "$mode" = demo ] && ! grep -q '^ORION-DONE rc=0' "$tap"; then
-	orion_log "the demo failed"
+if [ "$mode" != test ] && ! grep -q '^ORION-DONE rc=0' "$tap"; then
+	orion_log "the $mode failed"
 	fail=1
 fi
 if [ "$mode" = test ]; then
