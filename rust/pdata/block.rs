@@ -53,7 +53,10 @@ impl Kind {
         }
         let found = get_u64(data, Self::LOCATION_OFFSET);
         if found != location {
-            return Err(Error::WrongLocation { block: location, found });
+            return Err(Error::WrongLocation {
+                block: location,
+                found,
+            });
         }
         let sum = block_checksum(data.get(4..).unwrap_or(&[]), self.salt());
         if sum != get_u32(data, 0) {
@@ -84,12 +87,8 @@ pub trait BlockManager {
     fn read<R>(&self, b: BlockNr, kind: Kind, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R>;
 
     /// Calls `f` with the contents of block `b` for modification; the block becomes dirty.
-    fn write<R>(
-        &self,
-        b: BlockNr,
-        kind: Kind,
-        f: impl FnOnce(&mut [u8]) -> Result<R>,
-    ) -> Result<R>;
+    fn write<R>(&self, b: BlockNr, kind: Kind, f: impl FnOnce(&mut [u8]) -> Result<R>)
+        -> Result<R>;
 
     /// Like [`BlockManager::write`] but the block starts zeroed and is not read.
     fn write_zeroed<R>(

@@ -10,9 +10,9 @@
 //! `thin_check` expect. Values that refer to other blocks (data blocks, subtrees) have their
 //! reference counts kept by a [`Values`] implementation.
 
+mod insert;
 pub mod node;
 mod remove;
-mod insert;
 mod walk;
 
 pub use insert::{insert, set_child};
@@ -78,7 +78,10 @@ impl<B: BlockManager> Values<B> for BlockRefs {
 }
 
 /// Creates an empty tree (one empty leaf) and returns its root.
-pub fn empty<B: BlockManager>(tm: &mut TransactionManager<B>, value_size: usize) -> Result<BlockNr> {
+pub fn empty<B: BlockManager>(
+    tm: &mut TransactionManager<B>,
+    value_size: usize,
+) -> Result<BlockNr> {
     let b = tm.new_block(Kind::Node)?;
     tm.write(b, Kind::Node, |d| {
         Node::init(d, true, value_size);
@@ -143,7 +146,10 @@ pub fn del<B: BlockManager, V: Values<B>>(
         let h = tm.read(b, Kind::Node, |d| Node::header(b, d))?;
         if h.leaf {
             if h.value_size != V::SIZE {
-                return Err(Error::Corrupt { block: b, what: "btree leaf has the wrong value size" });
+                return Err(Error::Corrupt {
+                    block: b,
+                    what: "btree leaf has the wrong value size",
+                });
             }
             for j in 0..h.nr {
                 let mut v = [0u8; node::MAX_VALUE_SIZE];

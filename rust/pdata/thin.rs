@@ -100,7 +100,9 @@ impl<B: BlockManager> ThinMetadata<B> {
 
     /// Opens committed metadata.
     pub fn open(bm: B) -> Result<Self> {
-        let sb = bm.read(LOCATION, Kind::Superblock, |d| Superblock::unpack(LOCATION, d))?;
+        let sb = bm.read(LOCATION, Kind::Superblock, |d| {
+            Superblock::unpack(LOCATION, d)
+        })?;
         let tm = TransactionManager::open(bm, &sb.metadata_sm.pack())?;
         let data_sm = DiskSpaceMap::open(&tm, &sb.data_sm.pack())?;
         Ok(ThinMetadata {
@@ -136,6 +138,21 @@ impl<B: BlockManager> ThinMetadata<B> {
     pub fn set_time_and_transaction(&mut self, time: u32, trans_id: u64) {
         self.sb.time = time;
         self.sb.trans_id = trans_id;
+    }
+
+    /// Sets the format version written at commit (1 or 2; they differ only in what the
+    /// kernel accepts in `flags`).
+    pub fn set_version(&mut self, version: u32) {
+        self.sb.version = version;
+    }
+
+    /// Replaces the details of an existing device (restoring metadata).
+    pub fn set_details(&mut self, dev: DevId, details: &DeviceDetails) -> Result<()> {
+        if self.details(dev)?.is_none() {
+            return Err(Error::Invalid("no such thin device"));
+        }
+        self.forget_details(dev);
+        self.write_details(dev, details)
     }
 
     /// Sets the superblock flags.
@@ -186,7 +203,9 @@ impl<B: BlockManager> ThinMetadata<B> {
             f(d);
             return Ok(());
         }
-        let mut d = self.details(dev)?.ok_or(Error::Invalid("no such thin device"))?;
+        let mut d = self
+            .details(dev)?
+            .ok_or(Error::Invalid("no such thin device"))?;
         f(&mut d);
         let slot = self.next_victim;
         self.next_victim = (slot + 1) % DETAILS_CACHE;
@@ -331,8 +350,8 @@ impl<B: BlockManager> ThinMetadata<B> {
             dev,
             &root.to_le_bytes(),
         )?;
-        // Shadowing a shared top-level leaf added a reference to the subtree; look the
-        // root up again (it is unchanged) so the caller shadows it with that count.
+        // If the top-level leaf was shared, shadowing it added a reference to the subtree
+        // root, so the caller's shadow of the root will copy it as it must.
         Ok(root)
     }
 
@@ -387,8 +406,12 @@ impl<B: BlockManager> ThinMetadata<B> {
     /// Unmaps `vblock` of `dev`; returns whether it was mapped.
     pub fn remove(&mut self, dev: DevId, vblock: u64) -> Result<bool> {
         let root = self.open_subtree(dev)?;
-        let (new, found) =
-            btree::remove(&mut self.tm, &mut DataBlocks(&mut self.data_sm), root, vblock)?;
+        let (new, found) = btree::remove(
+            &mut self.tm,
+            &mut DataBlocks(&mut self.data_sm),
+            root,
+            vblock,
+        )?;
         self.close_subtree(dev, root, new)?;
         if found {
             self.update_details(dev, |d| d.mapped_blocks = d.mapped_blocks.saturating_sub(1))?;
@@ -451,7 +474,11 @@ impl<B: BlockManager> ThinMetadata<B> {
         let snap = self
             .tm
             .read(held, Kind::Superblock, |d| Superblock::unpack(held, d))?;
-        btree::del(&mut self.tm, &mut Subtrees(&mut self.data_sm), snap.mapping_root)?;
+        btree::del(
+            &mut self.tm,
+            &mut Subtrees(&mut self.data_sm),
+            snap.mapping_root,
+        )?;
         btree::del(
             &mut self.tm,
             &mut Plain::<{ DeviceDetails::SIZE }>,
@@ -497,9 +524,13 @@ pub fn walk_devices<B: BlockManager>(
     details_root: BlockNr,
     f: &mut dyn FnMut(DevId, DeviceDetails) -> Result<Visit>,
 ) -> Result<()> {
-    btree::walk(bm, details_root, DeviceDetails::SIZE, 0, &mut |k: u64, v: &[u8]| {
-        f(k, DeviceDetails::unpack(v))
-    })
+    btree::walk(
+        bm,
+        details_root,
+        DeviceDetails::SIZE,
+        0,
+        &mut |k: u64, v: &[u8]| f(k, DeviceDetails::unpack(v)),
+    )
 }
 
 /// Calls `f` with each mapping (virtual block, data block, time) of the device tree at

@@ -134,7 +134,10 @@ fn split_beneath<B: BlockManager>(tm: &mut TransactionManager<B>, root: BlockNr)
     let nl = h.nr / 2;
     let bm = tm.bm();
     let mut keys = [0u64; 2];
-    for (j, (b, from, n)) in [(left, 0, nl), (right, nl, h.nr - nl)].into_iter().enumerate() {
+    for (j, (b, from, n)) in [(left, 0, nl), (right, nl, h.nr - nl)]
+        .into_iter()
+        .enumerate()
+    {
         keys[j] = bm.read(root, Kind::Node, |src| {
             bm.write(b, Kind::Node, |d| {
                 Node::init(d, h.leaf, h.value_size);
@@ -170,7 +173,9 @@ fn split_child<B: BlockManager>(
     let h = header(tm, c)?;
     let s = tm.new_block(Kind::Node)?;
     let bm = tm.bm();
-    let appending = bm.read(c, Kind::Node, |d| Ok(h.nr > 0 && key > Node::key(d, h.nr - 1)))?;
+    let appending = bm.read(c, Kind::Node, |d| {
+        Ok(h.nr > 0 && key > Node::key(d, h.nr - 1))
+    })?;
     let keep = if appending { h.nr - h.nr / 3 } else { h.nr / 2 };
     let moved = h.nr - keep;
     let first = bm.read(c, Kind::Node, |src| {

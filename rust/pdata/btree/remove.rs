@@ -22,7 +22,9 @@ pub fn remove<B: BlockManager, V: Values<B>>(
     key: u64,
 ) -> Result<(BlockNr, bool)> {
     let mut old = [0u8; MAX_VALUE_SIZE];
-    let old = old.get_mut(..V::SIZE).ok_or(Error::Invalid("btree value too large"))?;
+    let old = old
+        .get_mut(..V::SIZE)
+        .ok_or(Error::Invalid("btree value too large"))?;
     if !lookup(tm.bm(), root, key, old)? {
         return Ok((root, false));
     }
@@ -92,7 +94,11 @@ fn refill<B: BlockManager, V: Values<B>>(
     key: u64,
 ) -> Result<usize> {
     let ph = header(tm, parent)?;
-    let (l, r) = if i + 1 < ph.nr { (i, i + 1) } else { (i - 1, i) };
+    let (l, r) = if i + 1 < ph.nr {
+        (i, i + 1)
+    } else {
+        (i - 1, i)
+    };
     let mut pair = [0u64; 2];
     for (j, idx) in [l, r].into_iter().enumerate() {
         let child = tm.read(parent, Kind::Node, |d| Ok(Node::child(d, &ph, idx)))?;

@@ -117,7 +117,9 @@ pub fn walk<B: BlockManager, V: Visitor>(
             if h.leaf {
                 match leaf_depth {
                     None => leaf_depth = Some(depth),
-                    Some(ld) if ld != depth => return corrupt(b, "btree leaves at different depths"),
+                    Some(ld) if ld != depth => {
+                        return corrupt(b, "btree leaves at different depths")
+                    }
                     Some(_) => {}
                 }
                 if h.value_size != value_size {
@@ -151,7 +153,11 @@ pub fn walk<B: BlockManager, V: Visitor>(
         }
         let (child, lo, hi, skip) = bm.read(b, Kind::Node, |d| {
             let i = f.next;
-            let hi = if i + 1 < h.nr { Some(Node::key(d, i + 1)) } else { f.hi };
+            let hi = if i + 1 < h.nr {
+                Some(Node::key(d, i + 1))
+            } else {
+                f.hi
+            };
             let skip = hi.is_some_and(|hi| hi <= from);
             Ok((Node::child(d, &h, i), Node::key(d, i), hi, skip))
         })?;

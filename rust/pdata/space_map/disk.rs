@@ -11,8 +11,8 @@ use super::super::block::{BlockManager, BlockNr, Kind};
 use super::super::btree::{self, Plain};
 use super::super::error::{corrupt, Error, Result};
 use super::super::tm::TransactionManager;
-use super::{bitmap_get, bitmap_set, find_common_free, split, IndexEntry, SmRoot};
 use super::ENTRIES_PER_BLOCK;
+use super::{bitmap_get, bitmap_set, find_common_free, split, IndexEntry, SmRoot};
 
 /// The data space map.
 pub struct DiskSpaceMap {
@@ -23,10 +23,7 @@ pub struct DiskSpaceMap {
 
 impl DiskSpaceMap {
     /// Creates an empty map counting `nr_blocks` blocks.
-    pub fn create<B: BlockManager>(
-        tm: &mut TransactionManager<B>,
-        nr_blocks: u64,
-    ) -> Result<Self> {
+    pub fn create<B: BlockManager>(tm: &mut TransactionManager<B>, nr_blocks: u64) -> Result<Self> {
         let root = SmRoot {
             nr_blocks: 0,
             nr_allocated: 0,
@@ -100,7 +97,11 @@ impl DiskSpaceMap {
         Ok(())
     }
 
-    fn entry<B: BlockManager>(tm: &TransactionManager<B>, root: &SmRoot, i: u64) -> Result<IndexEntry> {
+    fn entry<B: BlockManager>(
+        tm: &TransactionManager<B>,
+        root: &SmRoot,
+        i: u64,
+    ) -> Result<IndexEntry> {
         let mut raw = [0u8; IndexEntry::SIZE];
         if !btree::lookup(tm.bm(), root.bitmap_root, i, &mut raw)? {
             return corrupt(root.bitmap_root, "data space map index entry missing");
@@ -112,7 +113,11 @@ impl DiskSpaceMap {
         Ok(e)
     }
 
-    fn lookup<B: BlockManager>(tm: &TransactionManager<B>, root: &SmRoot, b: BlockNr) -> Result<u32> {
+    fn lookup<B: BlockManager>(
+        tm: &TransactionManager<B>,
+        root: &SmRoot,
+        b: BlockNr,
+    ) -> Result<u32> {
         if b >= root.nr_blocks {
             return Err(Error::OutOfBounds(b));
         }
@@ -126,7 +131,10 @@ impl DiskSpaceMap {
         if btree::lookup(tm.bm(), root.ref_count_root, b, &mut raw)? {
             Ok(u32::from_le_bytes(raw))
         } else {
-            corrupt(e.blocknr, "overflowing data block count missing from its tree")
+            corrupt(
+                e.blocknr,
+                "overflowing data block count missing from its tree",
+            )
         }
     }
 
@@ -136,17 +144,30 @@ impl DiskSpaceMap {
     }
 
     /// Adds a reference to data block `b`.
-    pub fn inc<B: BlockManager>(&mut self, tm: &mut TransactionManager<B>, b: BlockNr) -> Result<()> {
+    pub fn inc<B: BlockManager>(
+        &mut self,
+        tm: &mut TransactionManager<B>,
+        b: BlockNr,
+    ) -> Result<()> {
         let c = self.count(tm, b)?;
-        let n = c.checked_add(1).ok_or(Error::Invalid("reference count overflow"))?;
+        let n = c
+            .checked_add(1)
+            .ok_or(Error::Invalid("reference count overflow"))?;
         self.set(tm, b, c, n)
     }
 
     /// Drops a reference to data block `b`.
-    pub fn dec<B: BlockManager>(&mut self, tm: &mut TransactionManager<B>, b: BlockNr) -> Result<()> {
+    pub fn dec<B: BlockManager>(
+        &mut self,
+        tm: &mut TransactionManager<B>,
+        b: BlockNr,
+    ) -> Result<()> {
         let c = self.count(tm, b)?;
         if c == 0 {
-            return corrupt(self.cur.bitmap_root, "dropping a reference to a free data block");
+            return corrupt(
+                self.cur.bitmap_root,
+                "dropping a reference to a free data block",
+            );
         }
         self.set(tm, b, c, c - 1)
     }
@@ -193,7 +214,10 @@ impl DiskSpaceMap {
     }
 
     /// Hands out a data block free now and at the last commit, with one reference.
-    pub fn new_block<B: BlockManager>(&mut self, tm: &mut TransactionManager<B>) -> Result<BlockNr> {
+    pub fn new_block<B: BlockManager>(
+        &mut self,
+        tm: &mut TransactionManager<B>,
+    ) -> Result<BlockNr> {
         let mut b = self.begin;
         let end = self.cur.nr_blocks;
         while b < end {

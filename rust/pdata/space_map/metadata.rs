@@ -25,7 +25,7 @@ pub const MAX_BITMAPS: usize = 255;
 pub const MAX_BLOCKS: u64 = MAX_BITMAPS as u64 * ENTRIES_PER_BLOCK;
 
 /// Offset of the first entry in the index block.
-const INDEX_HEADER: usize = 16;
+pub const INDEX_HEADER: usize = 16;
 
 /// Count changes that can wait while one is applied; each change queues at most four.
 const QUEUE: usize = 64;
@@ -102,7 +102,9 @@ impl MetadataSpaceMap {
 
     fn push(&mut self, op: Op) -> Result<()> {
         if self.len == QUEUE {
-            return Err(Error::Invalid("metadata space map: too many nested changes"));
+            return Err(Error::Invalid(
+                "metadata space map: too many nested changes",
+            ));
         }
         let slot = (self.head + self.len) % QUEUE;
         if let Some(s) = self.queue.get_mut(slot) {
@@ -178,7 +180,10 @@ impl<B: BlockManager> TransactionManager<B> {
             return corrupt(0, "metadata space map is larger than the metadata device");
         }
         if root.nr_allocated > root.nr_blocks {
-            return corrupt(0, "metadata space map has more blocks allocated than it counts");
+            return corrupt(
+                0,
+                "metadata space map has more blocks allocated than it counts",
+            );
         }
         if location >= root.nr_blocks || root.ref_count_root >= root.nr_blocks {
             return corrupt(0, "metadata space map root points outside the device");
@@ -188,7 +193,13 @@ impl<B: BlockManager> TransactionManager<B> {
         bm.read(location, Kind::Index, |d| {
             for (i, e) in ll.index.iter_mut().enumerate() {
                 let mut raw = [0u8; IndexEntry::SIZE];
-                copy(&mut raw, 0, d, INDEX_HEADER + i * IndexEntry::SIZE, IndexEntry::SIZE);
+                copy(
+                    &mut raw,
+                    0,
+                    d,
+                    INDEX_HEADER + i * IndexEntry::SIZE,
+                    IndexEntry::SIZE,
+                );
                 *e = IndexEntry::unpack(&raw);
             }
             Ok(())
@@ -211,11 +222,17 @@ impl<B: BlockManager> TransactionManager<B> {
     fn ll_count(&self, old: bool, b: BlockNr) -> Result<u32> {
         let ll = if old { &self.sm.old } else { &self.sm.cur };
         if b >= ll.root.nr_blocks {
-            return if old { Ok(0) } else { Err(Error::OutOfBounds(b)) };
+            return if old {
+                Ok(0)
+            } else {
+                Err(Error::OutOfBounds(b))
+            };
         }
         let (i, bit) = split(b);
         let e = ll.entry(i)?;
-        let v = self.bm.read(e.blocknr, Kind::Bitmap, |d| Ok(bitmap_get(d, bit)))?;
+        let v = self
+            .bm
+            .read(e.blocknr, Kind::Bitmap, |d| Ok(bitmap_get(d, bit)))?;
         if v < 3 {
             return Ok(v);
         }
@@ -223,7 +240,10 @@ impl<B: BlockManager> TransactionManager<B> {
         if btree::lookup(&self.bm, ll.root.ref_count_root, b, &mut raw)? {
             Ok(u32::from_le_bytes(raw))
         } else {
-            corrupt(e.blocknr, "overflowing reference count missing from its tree")
+            corrupt(
+                e.blocknr,
+                "overflowing reference count missing from its tree",
+            )
         }
     }
 
@@ -268,7 +288,9 @@ impl<B: BlockManager> TransactionManager<B> {
         match op {
             Op::Inc(b) => {
                 let c = self.cur_count(b)?;
-                let n = c.checked_add(1).ok_or(Error::Invalid("reference count overflow"))?;
+                let n = c
+                    .checked_add(1)
+                    .ok_or(Error::Invalid("reference count overflow"))?;
                 self.sm_set(b, c, n)
             }
             Op::Dec(b) => {
@@ -346,7 +368,9 @@ impl<B: BlockManager> TransactionManager<B> {
                 } else {
                     None
                 };
-                if let Some(bit) = find_common_free(&self.bm, e.blocknr, old, from, (stop - start) as u32)? {
+                if let Some(bit) =
+                    find_common_free(&self.bm, e.blocknr, old, from, (stop - start) as u32)?
+                {
                     return Ok(Some(start + bit as u64));
                 }
             }
@@ -362,7 +386,13 @@ impl<B: BlockManager> TransactionManager<B> {
         let sm = &self.sm;
         self.bm.write(index_block, Kind::Index, |d| {
             for (i, e) in sm.cur.index.iter().enumerate() {
-                copy(d, INDEX_HEADER + i * IndexEntry::SIZE, &e.pack(), 0, IndexEntry::SIZE);
+                copy(
+                    d,
+                    INDEX_HEADER + i * IndexEntry::SIZE,
+                    &e.pack(),
+                    0,
+                    IndexEntry::SIZE,
+                );
             }
             Ok(())
         })?;

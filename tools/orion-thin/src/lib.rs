@@ -1,0 +1,11 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! dm-thin pool metadata tools over the shared persistent-data code: check, dump (the XML
+//! of `thin_dump`), restore (from that XML) and ls.
+
+pub mod cache;
+pub mod check;
+pub mod dump;
+pub mod ls;
+pub mod restore;
+pub mod xml;

@@ -1,0 +1,181 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! `orion-thin`: check, dump, restore and list dm-thin pool metadata.
+//!
+//! Exit codes: 0 success, 1 damaged metadata, 2 bad usage or input, 3 I/O error.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use orion_thin::cache::{CachedBm, FileStore};
+use orion_thin::{check, dump, ls, restore, xml};
+use std::io::{BufReader, BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "orion-thin", version, about = "dm-thin pool metadata tools")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Checks the metadata: structure, checksums and every reference count.
+    Check {
+        /// Metadata device or file.
+        metadata: PathBuf,
+        /// Print nothing; only the exit code tells.
+        #[arg(short, long)]
+        quiet: bool,
+    },
+    /// Prints the metadata as thin_dump XML.
+    Dump {
+        /// Metadata device or file.
+        metadata: PathBuf,
+        /// Dump the held metadata snapshot (or the one at this block).
+        #[arg(short = 'm', long = "metadata-snap", num_args = 0..=1, default_missing_value = "held")]
+        metadata_snap: Option<String>,
+        /// Write to this file instead of stdout.
+        #[arg(short)]
+        output: Option<PathBuf>,
+    },
+    /// Writes metadata from thin_dump XML.
+    Restore {
+        /// XML input.
+        #[arg(short)]
+        input: PathBuf,
+        /// Metadata device or file (its size sets the metadata size).
+        #[arg(short)]
+        output: PathBuf,
+    },
+    /// Lists devices with mapped and exclusive blocks.
+    Ls {
+        /// Metadata device or file.
+        metadata: PathBuf,
+    },
+}
+
+enum Failure {
+    Damaged(String),
+    Usage(anyhow::Error),
+    Io(anyhow::Error),
+}
+
+fn open(path: &std::path::Path, writable: bool) -> Result<CachedBm<FileStore>, Failure> {
+    FileStore::open(path, writable)
+        .map(CachedBm::new)
+        .with_context(|| format!("cannot open {}", path.display()))
+        .map_err(Failure::Io)
+}
+
+fn pdata_failure(e: orion_pdata::error::Error) -> Failure {
+    use orion_pdata::error::Error as E;
+    match e {
+        E::Io(_) => Failure::Io(anyhow::anyhow!("{e}")),
+        E::Invalid(_) | E::NoSpace => Failure::Usage(anyhow::anyhow!("{e}")),
+        _ => Failure::Damaged(e.to_string()),
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    match cli.cmd {
+        Cmd::Check { metadata, quiet } => {
+            let bm = open(&metadata, false)?;
+            let report = check::check(&bm);
+            if !quiet {
+                for w in &report.warnings {
+                    eprintln!("warning: {w}");
+                }
+                for e in &report.errors {
+                    eprintln!("{e}");
+                }
+                if let Some(sb) = &report.superblock {
+                    if report.is_clean() {
+                        println!("TRANSACTION_ID={}", sb.trans_id);
+                        println!("METADATA_FREE_BLOCKS={}", report.metadata_free);
+                    }
+                }
+            }
+            if report.is_clean() {
+                Ok(())
+            } else {
+                Err(Failure::Damaged(format!(
+                    "{} problems found",
+                    report.errors.len()
+                )))
+            }
+        }
+        Cmd::Dump {
+            metadata,
+            metadata_snap,
+            output,
+        } => {
+            let bm = open(&metadata, false)?;
+            let source = match metadata_snap.as_deref() {
+                None => dump::Source::Live,
+                Some("held") => dump::Source::HeldSnapshot,
+                Some(b) => dump::Source::Snapshot(b.parse().map_err(|_| {
+                    Failure::Usage(anyhow::anyhow!("--metadata-snap takes a block number"))
+                })?),
+            };
+            let md = dump::read(&bm, source).map_err(pdata_failure)?;
+            let mut out: Box<dyn Write> = match output {
+                Some(p) => Box::new(BufWriter::new(
+                    std::fs::File::create(&p)
+                        .with_context(|| format!("cannot create {}", p.display()))
+                        .map_err(Failure::Io)?,
+                )),
+                None => Box::new(BufWriter::new(std::io::stdout().lock())),
+            };
+            xml::write(&md, &mut out)
+                .and_then(|_| out.flush())
+                .context("writing XML")
+                .map_err(Failure::Io)
+        }
+        Cmd::Restore { input, output } => {
+            let f = std::fs::File::open(&input)
+                .with_context(|| format!("cannot open {}", input.display()))
+                .map_err(Failure::Io)?;
+            let md = xml::parse(BufReader::new(f))
+                .with_context(|| format!("reading {}", input.display()))
+                .map_err(Failure::Usage)?;
+            let bm = open(&output, true)?;
+            restore::restore(bm, &md).map_err(pdata_failure)?;
+            Ok(())
+        }
+        Cmd::Ls { metadata } => {
+            let bm = open(&metadata, false)?;
+            let devs = ls::list(&bm).map_err(pdata_failure)?;
+            println!(
+                "{:>8} {:>12} {:>12} {:>8} {:>8}",
+                "DEV", "MAPPED", "EXCLUSIVE", "CTIME", "STIME"
+            );
+            for d in devs {
+                println!(
+                    "{:>8} {:>12} {:>12} {:>8} {:>8}",
+                    d.id, d.mapped, d.exclusive, d.creation_time, d.snap_time
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Damaged(msg)) => {
+            eprintln!("orion-thin: metadata damaged: {msg}");
+            ExitCode::from(1)
+        }
+        Err(Failure::Usage(e)) => {
+            eprintln!("orion-thin: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Io(e)) => {
+            eprintln!("orion-thin: {e:#}");
+            ExitCode::from(3)
+        }
+    }
+}
