@@ -9,6 +9,7 @@
 use kernel::prelude::*;
 
 pub mod dm;
+pub mod pdata;
 pub mod targets;
 
 module! {

@@ -5,7 +5,12 @@
 
 #![allow(dead_code)]
 
+use orion_pdata::block::BlockManager;
+use orion_pdata::error::Error;
+use orion_pdata::thin::ThinMetadata;
+use orion_thin::cache::{CachedBm, FileStore};
 use orion_thin::xml::{Device, Mapping, Metadata};
+use orion_thin::{check, dump, xml};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -174,4 +179,203 @@ pub fn assert_same_text(got: &str, want: &str, what: &str) {
         g.get(i),
         w.get(i)
     );
+}
+
+/// Data blocks of the pools the driver makes.
+pub const NR_DATA: u64 = 65536;
+const MAX_DEV: u64 = 24;
+const MAX_VBLOCK: u64 = 700;
+
+/// Random pool operations applied both to metadata and to the model.
+pub struct Driver<B: BlockManager> {
+    pub t: ThinMetadata<B>,
+    pub model: Model,
+    pub held: Option<Model>,
+    pub rng: Rng,
+    pub ops: u64,
+    /// Leave commits (and metadata snapshots, which commit) to the caller.
+    pub no_commit: bool,
+}
+
+impl<B: BlockManager> Driver<B> {
+    /// Formats `bm` and starts a model beside it.
+    pub fn format(bm: B, seed: u64) -> Self {
+        Driver {
+            t: ThinMetadata::format(bm, 128, NR_DATA).unwrap(),
+            model: Model {
+                data_block_size: 128,
+                nr_data_blocks: NR_DATA,
+                ..Model::default()
+            },
+            held: None,
+            rng: Rng::new(seed),
+            ops: 0,
+            no_commit: false,
+        }
+    }
+
+    fn pick_dev(&mut self) -> Option<u64> {
+        let n = self.model.devices.len() as u64;
+        if n == 0 {
+            return None;
+        }
+        let i = self.rng.below(n) as usize;
+        self.model.devices.keys().nth(i).copied()
+    }
+
+    /// One random operation, applied to the metadata and the model.
+    pub fn step(&mut self) {
+        self.ops += 1;
+        let r = self.rng.below(100);
+        match r {
+            0..=4 => {
+                let id = self.rng.below(MAX_DEV);
+                let res = self.t.create_thin(id);
+                if self.model.devices.contains_key(&id) {
+                    assert!(matches!(res, Err(Error::Invalid(_))), "duplicate create");
+                } else {
+                    res.unwrap();
+                    self.model.devices.insert(
+                        id,
+                        ModelDevice {
+                            transaction: self.model.transaction,
+                            creation_time: self.model.time,
+                            snap_time: self.model.time,
+                            mappings: Default::default(),
+                        },
+                    );
+                }
+            }
+            5..=8 => {
+                let (Some(origin), id) = (self.pick_dev(), self.rng.below(MAX_DEV)) else {
+                    return;
+                };
+                if self.model.devices.contains_key(&id) {
+                    assert!(self.t.create_snap(id, origin).is_err());
+                    return;
+                }
+                self.t.create_snap(id, origin).unwrap();
+                self.model.time += 1;
+                let time = self.model.time;
+                let o = self.model.devices.get_mut(&origin).unwrap();
+                o.snap_time = time;
+                let mappings = o.mappings.clone();
+                self.model.devices.insert(
+                    id,
+                    ModelDevice {
+                        transaction: self.model.transaction,
+                        creation_time: time,
+                        snap_time: time,
+                        mappings,
+                    },
+                );
+            }
+            9..=10 => {
+                if let Some(id) = self.pick_dev() {
+                    self.t.delete(id).unwrap();
+                    self.model.devices.remove(&id);
+                }
+                assert!(self.t.delete(MAX_DEV + 1).is_err());
+            }
+            11..=60 => {
+                if let Some(id) = self.pick_dev() {
+                    // Runs of neighbouring blocks, as sequential writes make.
+                    let v = self.rng.below(MAX_VBLOCK);
+                    for k in 0..1 + self.rng.below(4) {
+                        let b = self.t.provision(id, v + k).unwrap();
+                        let time = self.model.time;
+                        self.model
+                            .devices
+                            .get_mut(&id)
+                            .unwrap()
+                            .mappings
+                            .insert(v + k, (b, time));
+                    }
+                }
+            }
+            61..=85 => {
+                if let Some(id) = self.pick_dev() {
+                    let d = &self.model.devices[&id];
+                    let v = if !d.mappings.is_empty() && self.rng.chance(80) {
+                        *d.mappings
+                            .keys()
+                            .nth(self.rng.below(d.mappings.len() as u64) as usize)
+                            .unwrap()
+                    } else {
+                        self.rng.below(MAX_VBLOCK)
+                    };
+                    let was = self.model.devices.get_mut(&id).unwrap().mappings.remove(&v);
+                    assert_eq!(
+                        self.t.remove(id, v).unwrap(),
+                        was.is_some(),
+                        "remove {id}/{v}"
+                    );
+                    let got = self.t.lookup(id, v).unwrap();
+                    assert_eq!(got, None);
+                }
+            }
+            86..=96 if self.no_commit => {}
+            86..=93 => self.t.commit().unwrap(),
+            94..=96 => {
+                if self.held.is_some() {
+                    self.t.release_metadata_snap().unwrap();
+                    self.held = None;
+                } else {
+                    self.t.reserve_metadata_snap().unwrap();
+                    self.held = Some(self.model.clone());
+                }
+            }
+            _ => {
+                let tid = self.model.transaction;
+                assert!(self.t.set_transaction_id(tid + 7, tid + 1).is_err());
+                self.t.set_transaction_id(tid, tid + 1).unwrap();
+                self.model.transaction += 1;
+            }
+        }
+    }
+
+    /// Every mapping of the model reads back through lookup.
+    pub fn verify_lookups(&mut self) {
+        for (id, d) in &self.model.devices {
+            for (v, m) in &d.mappings {
+                assert_eq!(self.t.lookup(*id, *v).unwrap(), Some(*m), "lookup {id}/{v}");
+            }
+        }
+    }
+}
+
+/// The lines thin_check prints when it finds nothing wrong.
+pub fn assert_thin_check_clean(path: &Path, when: &str) {
+    let r = thin_check(path);
+    let complaints: Vec<&str> = r
+        .stderr
+        .lines()
+        .chain(r.stdout.lines())
+        .filter(|l| {
+            !l.starts_with("examining ")
+                && !l.starts_with("checking space map counts")
+                && !l.starts_with("TRANSACTION_ID=")
+                && !l.starts_with("METADATA_FREE_BLOCKS=")
+                && !l.trim().is_empty()
+        })
+        .collect();
+    assert!(
+        r.ok && complaints.is_empty(),
+        "thin_check {when}: rc ok={} complaints: {complaints:?}",
+        r.ok
+    );
+}
+
+pub fn ours_dump(path: &Path, source: dump::Source) -> String {
+    let bm = CachedBm::new(FileStore::open(path, false).unwrap());
+    let md = dump::read(&bm, source).unwrap();
+    let mut out = Vec::new();
+    xml::write(&md, &mut out).unwrap();
+    String::from_utf8(out).unwrap()
+}
+
+pub fn ours_check_clean(path: &Path) {
+    let bm = CachedBm::new(FileStore::open(path, false).unwrap());
+    let r = check::check(&bm);
+    assert!(r.is_clean(), "orion-thin check: {:?}", r.errors);
 }
