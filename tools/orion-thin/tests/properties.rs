@@ -1,0 +1,319 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Property tests of the btree and both space maps against simple models: random operation
+//! sequences (100 000 per test by default, `ORION_TEST_SCALE=n` for n times more), with
+//! commits, shared trees and reference counts above the bitmap's range. After each commit
+//! every block's reference count is recounted from the structures on disk.
+
+mod common;
+
+use common::{scaled, Rng};
+use orion_pdata::block::{BlockNr, Kind};
+use orion_pdata::btree::node::Header;
+use orion_pdata::btree::{self, Plain, Visit, Visitor};
+use orion_pdata::error::Result;
+use orion_pdata::space_map::disk::DiskSpaceMap;
+use orion_pdata::space_map::metadata::INDEX_HEADER;
+use orion_pdata::space_map::IndexEntry;
+use orion_pdata::tm::TransactionManager;
+use orion_thin::cache::{CachedBm, MemStore};
+use std::collections::{BTreeMap, HashMap};
+
+type Tm = TransactionManager<CachedBm<MemStore>>;
+
+const NR_META: u64 = 16384;
+
+fn new_tm() -> Tm {
+    TransactionManager::format(CachedBm::new(MemStore::new(NR_META)), 0).unwrap()
+}
+
+fn commit(tm: &mut Tm) {
+    tm.pre_commit().unwrap();
+    tm.commit(0, |d| {
+        d[32] = 1;
+        Ok(())
+    })
+    .unwrap();
+}
+
+struct CountNodes<'a>(&'a mut [u32]);
+
+impl Visitor for CountNodes<'_> {
+    fn node(&mut self, b: BlockNr, _h: &Header, _depth: usize) -> Result<bool> {
+        self.0[b as usize] += 1;
+        Ok(self.0[b as usize] == 1)
+    }
+
+    fn entry(&mut self, _key: u64, _value: &[u8]) -> Result<Visit> {
+        Ok(Visit::Continue)
+    }
+}
+
+/// Recounts every metadata block's references: the superblock, the space map's index,
+/// bitmaps and overflow tree, the given trees (shared nodes once per parent), and `extra`.
+fn assert_counts_exact(tm: &Tm, trees: &[(BlockNr, usize)], extra: &HashMap<BlockNr, u32>) {
+    let mut counts = vec![0u32; NR_META as usize];
+    counts[0] += 1;
+    let root = tm.sm_root();
+    counts[root.bitmap_root as usize] += 1;
+    let entries: Vec<IndexEntry> = tm
+        .read(root.bitmap_root, Kind::Index, |d| {
+            Ok((0..root.nr_bitmaps() as usize)
+                .map(|i| {
+                    let off = INDEX_HEADER + i * IndexEntry::SIZE;
+                    IndexEntry::unpack(&d[off..off + IndexEntry::SIZE])
+                })
+                .collect())
+        })
+        .unwrap();
+    for e in entries {
+        counts[e.blocknr as usize] += 1;
+    }
+    btree::walk(
+        tm.bm(),
+        root.ref_count_root,
+        4,
+        0,
+        &mut CountNodes(&mut counts),
+    )
+    .unwrap();
+    for &(r, vs) in trees {
+        btree::walk(tm.bm(), r, vs, 0, &mut CountNodes(&mut counts)).unwrap();
+    }
+    for (b, c) in extra {
+        counts[*b as usize] += c;
+    }
+    let mut allocated = 0;
+    for (b, want) in counts.iter().enumerate() {
+        let have = tm.count(b as u64).unwrap();
+        assert_eq!(have, *want, "metadata block {b}");
+        if have > 0 {
+            allocated += 1;
+        }
+    }
+    assert_eq!(tm.sm_root().nr_allocated, allocated);
+}
+
+fn tree_contents(tm: &Tm, root: BlockNr) -> BTreeMap<u64, u64> {
+    let mut got = BTreeMap::new();
+    btree::walk(tm.bm(), root, 8, 0, &mut |k: u64, v: &[u8]| {
+        got.insert(k, u64::from_le_bytes(v.try_into().unwrap()));
+        Ok(Visit::Continue)
+    })
+    .unwrap();
+    got
+}
+
+#[test]
+fn btree_matches_a_sorted_map() {
+    let mut tm = new_tm();
+    let mut rng = Rng::new(1);
+    let mut root = btree::empty(&mut tm, 8).unwrap();
+    let mut model = BTreeMap::new();
+    // Frozen copies of the tree: shared until the live tree is changed again.
+    let mut frozen: Vec<(BlockNr, BTreeMap<u64, u64>)> = Vec::new();
+    let ops = scaled(100_000);
+    let mut max_len = 0;
+    for i in 0..ops {
+        let key = if rng.chance(50) {
+            rng.below(4000)
+        } else {
+            rng.below(1 << 40)
+        };
+        match rng.below(100) {
+            0..=54 => {
+                let v = rng.next();
+                root =
+                    btree::insert(&mut tm, &mut Plain::<8>, root, key, &v.to_le_bytes()).unwrap();
+                model.insert(key, v);
+            }
+            55..=89 => {
+                // Mostly keys that exist.
+                let key = if !model.is_empty() && rng.chance(80) {
+                    *model
+                        .keys()
+                        .nth(rng.below(model.len() as u64) as usize)
+                        .unwrap()
+                } else {
+                    key
+                };
+                let (r, found) = btree::remove(&mut tm, &mut Plain::<8>, root, key).unwrap();
+                root = r;
+                assert_eq!(found, model.remove(&key).is_some());
+            }
+            90..=98 => {
+                let mut out = [0u8; 8];
+                let found = btree::lookup(tm.bm(), root, key, &mut out).unwrap();
+                assert_eq!(
+                    found.then(|| u64::from_le_bytes(out)),
+                    model.get(&key).copied()
+                );
+            }
+            _ => {
+                if frozen.len() < 3 && rng.chance(50) {
+                    tm.inc(root).unwrap();
+                    frozen.push((root, model.clone()));
+                } else if let Some((r, _)) = frozen.pop() {
+                    btree::del(&mut tm, &mut Plain::<8>, r).unwrap();
+                }
+            }
+        }
+        max_len = max_len.max(model.len());
+        if i % 2000 == 1999 {
+            commit(&mut tm);
+            assert_eq!(tree_contents(&tm, root), model, "after {i} operations");
+            for (r, m) in &frozen {
+                assert_eq!(&tree_contents(&tm, *r), m, "frozen tree");
+            }
+            let mut trees = vec![(root, 8)];
+            trees.extend(frozen.iter().map(|(r, _)| (*r, 8)));
+            assert_counts_exact(&tm, &trees, &HashMap::new());
+        }
+    }
+    eprintln!("{ops} btree operations, up to {max_len} keys");
+}
+
+#[test]
+fn metadata_space_map_matches_a_count_model() {
+    let mut tm = new_tm();
+    let mut rng = Rng::new(2);
+    let mut model: HashMap<BlockNr, u32> = HashMap::new();
+    let mut committed: HashMap<BlockNr, u32> = HashMap::new();
+    let ops = scaled(100_000);
+    for i in 0..ops {
+        let pick = |rng: &mut Rng, m: &HashMap<BlockNr, u32>| -> Option<BlockNr> {
+            (!m.is_empty()).then(|| *m.keys().nth(rng.below(m.len() as u64) as usize).unwrap())
+        };
+        match rng.below(100) {
+            0..=29 if model.len() < 3000 => {
+                let b = tm.new_block(Kind::Node).unwrap();
+                assert!(!model.contains_key(&b), "block {b} handed out twice");
+                assert!(
+                    !committed.contains_key(&b),
+                    "block {b} was in use at the last commit"
+                );
+                model.insert(b, 1);
+            }
+            30..=64 => {
+                // Counts climb past 2 into the overflow tree.
+                if let Some(b) = pick(&mut rng, &model) {
+                    tm.inc(b).unwrap();
+                    *model.get_mut(&b).unwrap() += 1;
+                }
+            }
+            65..=94 => {
+                if let Some(b) = pick(&mut rng, &model) {
+                    tm.dec(b).unwrap();
+                    let c = model.get_mut(&b).unwrap();
+                    *c -= 1;
+                    if *c == 0 {
+                        model.remove(&b);
+                    }
+                }
+            }
+            _ => {
+                if let Some(b) = pick(&mut rng, &model) {
+                    assert_eq!(tm.count(b).unwrap(), model[&b]);
+                }
+            }
+        }
+        if i % 5000 == 4999 {
+            commit(&mut tm);
+            committed = model.clone();
+            assert_counts_exact(&tm, &[], &model);
+        }
+    }
+    assert!(model.values().any(|c| *c > 2), "overflow counts exercised");
+    eprintln!("{ops} metadata space map operations");
+}
+
+#[test]
+fn data_space_map_matches_a_count_model() {
+    let mut tm = new_tm();
+    let nr_data = 40_000;
+    let mut sm = DiskSpaceMap::create(&mut tm, nr_data).unwrap();
+    let mut rng = Rng::new(3);
+    let mut model: HashMap<BlockNr, u32> = HashMap::new();
+    let mut committed: HashMap<BlockNr, u32> = HashMap::new();
+    let ops = scaled(100_000);
+    for i in 0..ops {
+        let pick = |rng: &mut Rng, m: &HashMap<BlockNr, u32>| -> Option<BlockNr> {
+            (!m.is_empty()).then(|| *m.keys().nth(rng.below(m.len() as u64) as usize).unwrap())
+        };
+        match rng.below(100) {
+            0..=34 if model.len() < 30_000 => {
+                let b = sm.new_block(&mut tm).unwrap();
+                assert!(b < nr_data);
+                assert!(!model.contains_key(&b), "data block {b} handed out twice");
+                assert!(
+                    !committed.contains_key(&b),
+                    "data block {b} in use at the last commit"
+                );
+                model.insert(b, 1);
+            }
+            35..=64 => {
+                if let Some(b) = pick(&mut rng, &model) {
+                    sm.inc(&mut tm, b).unwrap();
+                    *model.get_mut(&b).unwrap() += 1;
+                }
+            }
+            65..=94 => {
+                if let Some(b) = pick(&mut rng, &model) {
+                    sm.dec(&mut tm, b).unwrap();
+                    let c = model.get_mut(&b).unwrap();
+                    *c -= 1;
+                    if *c == 0 {
+                        model.remove(&b);
+                    }
+                }
+            }
+            _ => {
+                let b = rng.below(nr_data);
+                assert_eq!(
+                    sm.count(&tm, b).unwrap(),
+                    model.get(&b).copied().unwrap_or(0)
+                );
+            }
+        }
+        if i % 5000 == 4999 {
+            sm.commit();
+            commit(&mut tm);
+            committed = model.clone();
+            assert_eq!(sm.nr_free(), nr_data - model.len() as u64);
+            for b in 0..nr_data {
+                assert_eq!(
+                    sm.count(&tm, b).unwrap(),
+                    model.get(&b).copied().unwrap_or(0),
+                    "data block {b}"
+                );
+            }
+            let root = sm.root();
+            assert_counts_exact(
+                &tm,
+                &[
+                    (root.bitmap_root, IndexEntry::SIZE),
+                    (root.ref_count_root, 4),
+                ],
+                &bitmap_refs(&tm, root.bitmap_root),
+            );
+        }
+    }
+    eprintln!("{ops} data space map operations");
+}
+
+/// One reference per bitmap block listed in a data space map's index tree.
+fn bitmap_refs(tm: &Tm, index_root: BlockNr) -> HashMap<BlockNr, u32> {
+    let mut refs = HashMap::new();
+    btree::walk(
+        tm.bm(),
+        index_root,
+        IndexEntry::SIZE,
+        0,
+        &mut |_: u64, v: &[u8]| {
+            *refs.entry(IndexEntry::unpack(v).blocknr).or_default() += 1;
+            Ok(Visit::Continue)
+        },
+    )
+    .unwrap();
+    refs
+}
