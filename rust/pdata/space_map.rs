@@ -141,7 +141,7 @@ pub(crate) fn bitmap_set(d: &mut [u8], i: u32, v: u32) {
 pub(crate) fn bitmap_find_free(d: &[u8], begin: u32, end: u32) -> Option<u32> {
     let mut i = begin;
     while i < end {
-        if i.is_multiple_of(32) && end - i >= 32 {
+        if i & 31 == 0 && end - i >= 32 {
             // A word whose 32 entries are all in use is skipped whole.
             let w = get_u64(d, BITMAP_HEADER + 8 * (i as usize / 32));
             if (w | (w >> 1)) & 0x5555_5555_5555_5555 == 0x5555_5555_5555_5555 {
