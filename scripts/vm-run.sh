@@ -70,7 +70,7 @@ if ! grep -q '^ORION-DONE' "$tap"; then
 fi
 
 # Any of these in the guest kernel log fails the run.
-bad='Oops|BUG:|WARNING:|KASAN|UBSAN|Call Trace|lockdep|possible recursive locking|circular locking|inconsistent lock state|sleeping function called from invalid context|Kernel panic|general protection fault|kmemleak: .*suspected memory leak|blocked for more than'
+bad='Oops|BUG:|WARNING:|KASAN|UBSAN|Call Trace|INFO: possible|DEBUG_LOCKS_WARN_ON|suspicious RCU usage|possible recursive locking|circular locking|inconsistent lock state|sleeping function called from invalid context|Kernel panic|general protection fault|kmemleak: .*suspected memory leak|blocked for more than'
 if grep -Eq "$bad" "$console"; then
 	orion_log "guest kernel log shows a problem:"
 	grep -En -B2 -A20 "$bad" "$console" | head -n 80 >&2

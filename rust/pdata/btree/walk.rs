@@ -66,6 +66,26 @@ pub fn lookup<B: BlockManager>(bm: &B, root: BlockNr, key: u64, out: &mut [u8]) 
     Err(Error::TooDeep(root))
 }
 
+/// The first entry with a key not below `key`: its key, with the value copied into `out`
+/// (which must be `value_size` long).
+pub fn lookup_ge<B: BlockManager>(
+    bm: &B,
+    root: BlockNr,
+    key: u64,
+    out: &mut [u8],
+) -> Result<Option<u64>> {
+    let mut found = None;
+    let size = out.len();
+    walk(bm, root, size, key, &mut |k: u64, v: &[u8]| {
+        if let (Some(dst), true) = (out.get_mut(..v.len()), v.len() == size) {
+            dst.copy_from_slice(v);
+        }
+        found = Some(k);
+        Ok(Visit::Stop)
+    })?;
+    Ok(found)
+}
+
 #[derive(Clone, Copy, Default)]
 struct Frame {
     block: BlockNr,

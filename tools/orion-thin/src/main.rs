@@ -33,8 +33,8 @@ enum Cmd {
     Dump {
         /// Metadata device or file.
         metadata: PathBuf,
-        /// Dump the held metadata snapshot (or the one at this block).
-        #[arg(short = 'm', long = "metadata-snap", num_args = 0..=1, default_missing_value = "held")]
+        /// Dump the held metadata snapshot (or, with `-m=BLOCK`, the one at that block).
+        #[arg(short = 'm', long = "metadata-snap", num_args = 0..=1, require_equals = true, default_missing_value = "held")]
         metadata_snap: Option<String>,
         /// Write to this file instead of stdout.
         #[arg(short)]
