@@ -1,0 +1,349 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The volume-manager operations behind the commands: scan, pvcreate, vgcreate,
+//! lvcreate, and the reports. Metadata-only for now (activation through dm ioctls comes
+//! with the ioctl layer); every change bumps the sequence number and is written to every
+//! PV of the VG, text before header.
+
+use crate::label::{dashed, new_uuid, undashed};
+use crate::pv::{self, Pv};
+use crate::vg::{Lv, Segment, SegmentKind, Vg, VgError, VgPv};
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+
+/// Everything found on the scanned devices.
+pub struct Scan {
+    /// PVs with their VG (if any).
+    pub pvs: Vec<(Pv, Option<Vg>)>,
+}
+
+impl Scan {
+    /// Scans `devices`, or every block device when empty.
+    pub fn run(devices: &[PathBuf]) -> Result<Scan> {
+        let list = if devices.is_empty() {
+            pv::candidate_devices()
+        } else {
+            devices.to_vec()
+        };
+        let mut pvs = Vec::new();
+        for d in list {
+            let found = match Pv::scan(&d) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                // Devices we may not open are not ours to report on.
+                Err(pv::PvError::Io(..)) if devices.is_empty() => continue,
+                Err(e) if devices.is_empty() => {
+                    eprintln!("warning: {e}");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let vg = match found.text()? {
+                Some(t) => {
+                    Some(Vg::from_text(&t).map_err(|e: VgError| anyhow!("{}: {e}", d.display()))?)
+                }
+                None => None,
+            };
+            pvs.push((found, vg));
+        }
+        Ok(Scan { pvs })
+    }
+
+    /// The newest metadata of VG `name` and its PVs on this system.
+    pub fn vg(&self, name: &str) -> Option<(Vg, Vec<&Pv>)> {
+        let newest = self
+            .pvs
+            .iter()
+            .filter_map(|(_, v)| v.as_ref())
+            .filter(|v| v.name == name)
+            .max_by_key(|v| v.seqno)?
+            .clone();
+        let members = self
+            .pvs
+            .iter()
+            .filter(|(p, _)| newest.pvs.iter().any(|vp| undashed(&vp.id) == p.label.uuid))
+            .map(|(p, _)| p)
+            .collect();
+        Some((newest, members))
+    }
+
+    /// Names of all VGs found.
+    pub fn vg_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .pvs
+            .iter()
+            .filter_map(|(_, v)| v.as_ref().map(|v| v.name.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Writes `vg` to every PV in `members` (each PV's label marked used).
+pub fn commit(vg: &Vg, members: &[PathBuf], description: &str) -> Result<()> {
+    let text = vg.to_text(description, now(), &host());
+    for path in members {
+        let mut p =
+            Pv::scan(path)?.ok_or_else(|| anyhow!("{}: PV label vanished", path.display()))?;
+        p.write_text(&text, true)?;
+    }
+    Ok(())
+}
+
+/// Checks a VG or LV name the way LVM2 does.
+pub fn valid_name(n: &str) -> Result<()> {
+    if n.is_empty() || n.len() > 127 || n.starts_with('-') || n == "." || n == ".." {
+        bail!("invalid name {n:?}");
+    }
+    if !n
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c))
+    {
+        bail!("name {n:?} has characters other than a-z A-Z 0-9 + _ . -");
+    }
+    Ok(())
+}
+
+/// `vgcreate`: a VG over unused PVs (made PVs first when they are not).
+pub fn vgcreate(name: &str, devices: &[PathBuf], extent_size: u64) -> Result<Vg> {
+    valid_name(name)?;
+    if !extent_size.is_power_of_two() || extent_size < 8 {
+        bail!("extent size must be a power of two of at least 4 KiB");
+    }
+    let scan = Scan::run(&[])?;
+    if scan.vg_names().iter().any(|n| n == name) {
+        bail!("a volume group called {name} already exists");
+    }
+    let mut pvs = Vec::new();
+    for (i, d) in devices.iter().enumerate() {
+        let p = match Pv::scan(d)? {
+            Some(p) => p,
+            None => pv::pvcreate(d, false)?,
+        };
+        if p.label.ext_flags & crate::label::PV_EXT_USED != 0 || p.text()?.is_some() {
+            bail!("{} already belongs to a volume group", d.display());
+        }
+        let dev_size = p.label.device_size / 512;
+        let pe_start = p.pe_start_sectors();
+        let pe_count = dev_size.saturating_sub(pe_start) / extent_size;
+        if pe_count == 0 {
+            bail!("{} is smaller than one extent", d.display());
+        }
+        pvs.push(VgPv {
+            key: format!("pv{i}"),
+            id: dashed(&p.label.uuid),
+            device: d.display().to_string(),
+            dev_size,
+            pe_start,
+            pe_count,
+            raw: Default::default(),
+        });
+    }
+    let vg = Vg {
+        name: name.to_owned(),
+        id: dashed(&new_uuid()?),
+        seqno: 1,
+        extent_size,
+        pvs,
+        lvs: Vec::new(),
+        raw: Default::default(),
+    };
+    commit(
+        &vg,
+        devices,
+        &format!("Write from orion-lvm vgcreate {name}."),
+    )?;
+    Ok(vg)
+}
+
+/// Where the new LV's extents come from.
+pub struct LvRequest<'a> {
+    /// Name.
+    pub name: &'a str,
+    /// Extents.
+    pub extents: u64,
+    /// Stripes (1 for linear).
+    pub stripes: u64,
+    /// Stripe size in sectors.
+    pub stripe_size: u64,
+}
+
+/// Allocates extents for an LV with LVM2's "normal" policy: linear LVs take free runs in
+/// PV order (several segments when one run is too short); striped LVs need one run of
+/// `extents / stripes` on each of `stripes` different PVs.
+pub fn allocate(vg: &Vg, req: &LvRequest<'_>) -> Result<Vec<Segment>> {
+    let runs = vg.free_runs();
+    if req.stripes <= 1 {
+        let mut segs = Vec::new();
+        let mut need = req.extents;
+        let mut le = 0;
+        for (pv, free) in &runs {
+            for &(start, len) in free {
+                if need == 0 {
+                    break;
+                }
+                let take = len.min(need);
+                segs.push(Segment {
+                    start_extent: le,
+                    extent_count: take,
+                    kind: SegmentKind::Striped {
+                        stripe_size: None,
+                        stripes: vec![(pv.clone(), start)],
+                    },
+                });
+                le += take;
+                need -= take;
+            }
+        }
+        if need > 0 {
+            bail!(
+                "insufficient free space: {} extents needed, {} available in {}",
+                req.extents,
+                vg.free_extents(),
+                vg.name
+            );
+        }
+        return Ok(segs);
+    }
+    if !req.extents.is_multiple_of(req.stripes) {
+        bail!(
+            "{} extents cannot be split evenly over {} stripes",
+            req.extents,
+            req.stripes
+        );
+    }
+    let per = req.extents / req.stripes;
+    let mut areas = Vec::new();
+    for (pv, free) in &runs {
+        if areas.len() as u64 == req.stripes {
+            break;
+        }
+        if let Some(&(start, _)) = free.iter().find(|(_, len)| *len >= per) {
+            areas.push((pv.clone(), start));
+        }
+    }
+    if (areas.len() as u64) < req.stripes {
+        bail!(
+            "insufficient suitable allocatable extents: {} stripes of {per} extents need {} PVs with that much contiguous free space",
+            req.stripes,
+            req.stripes
+        );
+    }
+    Ok(vec![Segment {
+        start_extent: 0,
+        extent_count: req.extents,
+        kind: SegmentKind::Striped {
+            stripe_size: Some(req.stripe_size),
+            stripes: areas,
+        },
+    }])
+}
+
+/// `lvcreate` (metadata only).
+pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>) -> Result<Vg> {
+    valid_name(req.name)?;
+    let scan = Scan::run(&[])?;
+    let (mut vg, members) = scan
+        .vg(vg_name)
+        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    if vg.lvs.iter().any(|l| l.name == req.name) {
+        bail!("logical volume {} already exists in {vg_name}", req.name);
+    }
+    if req.extents == 0 {
+        bail!("an LV needs at least one extent");
+    }
+    let segments = allocate(&vg, req)?;
+    vg.lvs.push(Lv {
+        name: req.name.to_owned(),
+        id: dashed(&new_uuid()?),
+        status: vec!["READ".into(), "WRITE".into(), "VISIBLE".into()],
+        segments,
+        raw: Default::default(),
+    });
+    vg.seqno += 1;
+    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
+    commit(
+        &vg,
+        &paths,
+        &format!("Write from orion-lvm lvcreate -n {} {vg_name}.", req.name),
+    )
+    .context("writing metadata")?;
+    Ok(vg)
+}
+
+/// `lvremove` (metadata only).
+pub fn lvremove(vg_name: &str, lv: &str) -> Result<()> {
+    let scan = Scan::run(&[])?;
+    let (mut vg, members) = scan
+        .vg(vg_name)
+        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let before = vg.lvs.len();
+    vg.lvs.retain(|l| l.name != lv);
+    if vg.lvs.len() == before {
+        bail!("logical volume {vg_name}/{lv} not found");
+    }
+    vg.seqno += 1;
+    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
+    commit(
+        &vg,
+        &paths,
+        &format!("Write from orion-lvm lvremove {vg_name}/{lv}."),
+    )
+}
+
+/// `vgremove`: refuses a VG with LVs unless `force`; wipes the PVs' metadata.
+pub fn vgremove(vg_name: &str, force: bool) -> Result<()> {
+    let scan = Scan::run(&[])?;
+    let (vg, members) = scan
+        .vg(vg_name)
+        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    if !vg.lvs.is_empty() && !force {
+        bail!(
+            "volume group {vg_name} still has {} logical volumes (use -f)",
+            vg.lvs.len()
+        );
+    }
+    for p in members {
+        // A PV with no VG is a fresh pvcreate.
+        pv::pvcreate(&p.path, true)?;
+    }
+    Ok(())
+}
+
+/// Parses an LVM size (`10M`, `1g`, `512k`, `100s`; default unit MiB) into sectors.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let v: f64 = num.parse().with_context(|| format!("bad size {s:?}"))?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "s" => 1.0,
+        "k" | "kb" | "kib" => 2.0,
+        "" | "m" | "mb" | "mib" => 2048.0,
+        "g" | "gb" | "gib" => 2048.0 * 1024.0,
+        "t" | "tb" | "tib" => 2048.0 * 1024.0 * 1024.0,
+        _ => bail!("bad size unit in {s:?}"),
+    };
+    if v < 0.0 {
+        bail!("negative size {s:?}");
+    }
+    Ok((v * mult).round() as u64)
+}
+
+/// Path of a device as given on the command line.
+pub fn dev(p: &str) -> PathBuf {
+    Path::new(p).to_owned()
+}

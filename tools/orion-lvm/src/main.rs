@@ -1,0 +1,329 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! `orion-lvm`: LVM2-compatible volume management. Exit codes: 0 success, 5 failure (as
+//! LVM2's commands), 3 bad usage.
+
+use anyhow::{bail, Result};
+use clap::{Parser, Subcommand};
+use orion_lvm::commands::{self, dev, parse_size, LvRequest, Scan};
+use orion_lvm::label::dashed;
+use orion_lvm::pv;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "orion-lvm", version, about = "LVM2-compatible volume manager")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Initialises devices as physical volumes.
+    Pvcreate {
+        /// Overwrite other signatures.
+        #[arg(short, long)]
+        force: bool,
+        /// Devices.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Removes PV labels.
+    Pvremove {
+        /// Devices.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Reports physical volumes.
+    Pvs {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Creates a volume group.
+    Vgcreate {
+        /// Extent size (default 4 MiB).
+        #[arg(short = 's', long = "physicalextentsize", default_value = "4m")]
+        extent_size: String,
+        /// VG name.
+        name: String,
+        /// PVs (made PVs when they are not).
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Removes a volume group.
+    Vgremove {
+        /// Also when it has LVs.
+        #[arg(short, long)]
+        force: bool,
+        /// VG name.
+        name: String,
+    },
+    /// Reports volume groups.
+    Vgs {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Creates a logical volume.
+    Lvcreate {
+        /// Size (k, m, g, t, s; MiB when no unit).
+        #[arg(short = 'L', long = "size")]
+        size: Option<String>,
+        /// Size in extents.
+        #[arg(short = 'l', long = "extents")]
+        extents: Option<u64>,
+        /// Name.
+        #[arg(short = 'n', long = "name")]
+        name: String,
+        /// Stripes.
+        #[arg(short = 'i', long = "stripes", default_value_t = 1)]
+        stripes: u64,
+        /// Stripe size (default 64 KiB).
+        #[arg(short = 'I', long = "stripesize", default_value = "64k")]
+        stripe_size: String,
+        /// Activation: only `n` is supported until the dm ioctl layer lands.
+        #[arg(short = 'a', long = "activate", default_value = "y")]
+        activate: String,
+        /// VG name.
+        vg: String,
+    },
+    /// Removes a logical volume.
+    Lvremove {
+        /// VG/LV.
+        lv: String,
+    },
+    /// Reports logical volumes.
+    Lvs {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn mib(sectors: u64) -> String {
+    format!("{:.2}m", sectors as f64 / 2048.0)
+}
+
+fn json_report(kind: &str, rows: &[Vec<(&str, String)>]) -> String {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let f: Vec<String> = r
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "\"{k}\":\"{}\"",
+                        v.replace('\\', "\\\\").replace('"', "\\\"")
+                    )
+                })
+                .collect();
+            format!("{{{}}}", f.join(", "))
+        })
+        .collect();
+    format!("{{\"report\": [{{\"{kind}\": [{}]}}]}}", items.join(", "))
+}
+
+fn table(rows: &[Vec<(&str, String)>]) {
+    let Some(first) = rows.first() else {
+        return;
+    };
+    let widths: Vec<usize> = (0..first.len())
+        .map(|i| {
+            rows.iter()
+                .map(|r| r[i].1.len())
+                .max()
+                .unwrap_or(0)
+                .max(first[i].0.len())
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let s: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("  {}", s.join(" ").trim_end());
+    };
+    line(first.iter().map(|(k, _)| *k).collect());
+    for r in rows {
+        line(r.iter().map(|(_, v)| v.as_str()).collect());
+    }
+}
+
+fn report(kind: &str, json: bool, rows: Vec<Vec<(&str, String)>>) {
+    if json {
+        println!("{}", json_report(kind, &rows));
+    } else {
+        table(&rows);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.cmd {
+        Cmd::Pvcreate { force, devices } => {
+            for d in devices {
+                pv::pvcreate(&dev(&d), force)?;
+                println!("  Physical volume \"{d}\" successfully created.");
+            }
+        }
+        Cmd::Pvremove { devices } => {
+            for d in devices {
+                let p = pv::Pv::scan(&dev(&d))?;
+                match p {
+                    None => bail!("no PV label on {d}"),
+                    Some(p) if p.text()?.is_some() => bail!("{d} belongs to a volume group"),
+                    Some(_) => pv::pvremove(&dev(&d))?,
+                }
+                println!("  Labels on physical volume \"{d}\" successfully wiped.");
+            }
+        }
+        Cmd::Pvs { json } => {
+            let scan = Scan::run(&[])?;
+            let mut rows = Vec::new();
+            for (p, vg) in &scan.pvs {
+                let (vgname, size, free) = match vg {
+                    Some(v) => {
+                        let vp = v.pvs.iter().find(|vp| vp.id == dashed(&p.label.uuid));
+                        let runs = v.free_runs();
+                        let free: u64 = vp
+                            .and_then(|vp| runs.iter().find(|(k, _)| *k == vp.key))
+                            .map_or(0, |(_, r)| r.iter().map(|(_, n)| n).sum());
+                        let count = vp.map_or(0, |vp| vp.pe_count);
+                        (v.name.clone(), count * v.extent_size, free * v.extent_size)
+                    }
+                    None => (
+                        String::new(),
+                        p.label.device_size / 512,
+                        p.label.device_size / 512,
+                    ),
+                };
+                rows.push(vec![
+                    ("pv_name", p.path.display().to_string()),
+                    ("vg_name", vgname),
+                    ("pv_uuid", dashed(&p.label.uuid)),
+                    ("pv_size", mib(size)),
+                    ("pv_free", mib(free)),
+                ]);
+            }
+            report("pv", json, rows);
+        }
+        Cmd::Vgcreate {
+            extent_size,
+            name,
+            devices,
+        } => {
+            let devs: Vec<_> = devices.iter().map(|d| dev(d)).collect();
+            commands::vgcreate(&name, &devs, parse_size(&extent_size)?)?;
+            println!("  Volume group \"{name}\" successfully created");
+        }
+        Cmd::Vgremove { force, name } => {
+            commands::vgremove(&name, force)?;
+            println!("  Volume group \"{name}\" successfully removed");
+        }
+        Cmd::Vgs { json } => {
+            let scan = Scan::run(&[])?;
+            let mut rows = Vec::new();
+            for n in scan.vg_names() {
+                if let Some((v, _)) = scan.vg(&n) {
+                    let size: u64 = v.pvs.iter().map(|p| p.pe_count).sum::<u64>() * v.extent_size;
+                    rows.push(vec![
+                        ("vg_name", v.name.clone()),
+                        ("vg_uuid", v.id.clone()),
+                        ("pv_count", v.pvs.len().to_string()),
+                        (
+                            "lv_count",
+                            v.lvs.iter().filter(|l| l.visible()).count().to_string(),
+                        ),
+                        ("vg_seqno", v.seqno.to_string()),
+                        ("vg_extent_size", mib(v.extent_size)),
+                        ("vg_size", mib(size)),
+                        ("vg_free", mib(v.free_extents() * v.extent_size)),
+                    ]);
+                }
+            }
+            report("vg", json, rows);
+        }
+        Cmd::Lvcreate {
+            size,
+            extents,
+            name,
+            stripes,
+            stripe_size,
+            activate,
+            vg,
+        } => {
+            if activate != "n" {
+                bail!("activation needs the dm ioctl layer, not there yet: use -an");
+            }
+            let scan = Scan::run(&[])?;
+            let (v, _) = scan
+                .vg(&vg)
+                .ok_or_else(|| anyhow::anyhow!("volume group {vg} not found"))?;
+            let extents = match (size, extents) {
+                (Some(s), None) => parse_size(&s)?.div_ceil(v.extent_size),
+                (None, Some(e)) => e,
+                _ => bail!("give exactly one of -L and -l"),
+            };
+            // Round up to a multiple of the stripe count, as LVM2 does.
+            let extents = extents.div_ceil(stripes.max(1)) * stripes.max(1);
+            let ss = parse_size(&stripe_size)?;
+            if stripes > 1 && (!ss.is_power_of_two() || ss < 8) {
+                bail!("stripe size must be a power of two of at least 4 KiB");
+            }
+            commands::lvcreate(
+                &vg,
+                &LvRequest {
+                    name: &name,
+                    extents,
+                    stripes,
+                    stripe_size: ss,
+                },
+            )?;
+            println!("  Logical volume \"{name}\" created.");
+        }
+        Cmd::Lvremove { lv } => {
+            let Some((vg, name)) = lv.split_once('/') else {
+                bail!("give the LV as VG/LV");
+            };
+            commands::lvremove(vg, name)?;
+            println!("  Logical volume \"{name}\" successfully removed.");
+        }
+        Cmd::Lvs { json } => {
+            let scan = Scan::run(&[])?;
+            let mut rows = Vec::new();
+            for n in scan.vg_names() {
+                if let Some((v, _)) = scan.vg(&n) {
+                    for lv in v.lvs.iter().filter(|l| l.visible()) {
+                        let stripes = match lv.segments.first().map(|s| &s.kind) {
+                            Some(orion_lvm::vg::SegmentKind::Striped { stripes, .. }) => {
+                                stripes.len()
+                            }
+                            _ => 0,
+                        };
+                        rows.push(vec![
+                            ("lv_name", lv.name.clone()),
+                            ("vg_name", v.name.clone()),
+                            ("lv_uuid", lv.id.clone()),
+                            ("lv_size", mib(lv.extents() * v.extent_size)),
+                            ("seg_count", lv.segments.len().to_string()),
+                            ("stripes", stripes.to_string()),
+                        ]);
+                    }
+                }
+            }
+            report("lv", json, rows);
+        }
+    }
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("  {e:#}");
+            ExitCode::from(5)
+        }
+    }
+}

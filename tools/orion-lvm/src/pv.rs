@@ -1,0 +1,233 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Physical volumes on block devices: scanning for labels, pvcreate, pvremove, and
+//! reading or writing the metadata text in every metadata area of a PV.
+
+use crate::label::{self, DiskLocn, PvLabel, LABEL_SECTOR, SECTOR};
+use crate::mda::{MdaError, MdaHeader};
+use std::fs::{File, OpenOptions};
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+/// Where pvcreate puts the metadata area and the first extent, as LVM2 does by default.
+pub const MDA_START: u64 = 4096;
+/// Default first physical extent: 1 MiB.
+pub const PE_START: u64 = 1 << 20;
+
+/// A PV found on a device.
+pub struct Pv {
+    /// The device.
+    pub path: PathBuf,
+    /// Its label.
+    pub label: PvLabel,
+    /// Its metadata area headers.
+    pub mdas: Vec<MdaHeader>,
+}
+
+/// PV errors.
+#[derive(Debug, thiserror::Error)]
+pub enum PvError {
+    /// Device I/O.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// A damaged label.
+    #[error("{0}: {1}")]
+    Label(PathBuf, label::LabelError),
+    /// A damaged metadata area.
+    #[error("{0}: {1}")]
+    Mda(PathBuf, MdaError),
+    /// The device holds something else.
+    #[error("{0}: {1} (use --force to overwrite)")]
+    Foreign(PathBuf, &'static str),
+    /// The device is too small.
+    #[error("{0}: device too small for a PV ({1} bytes)")]
+    TooSmall(PathBuf, u64),
+}
+
+/// Opens a device for reading, and writing when `rw`.
+pub fn open(path: &Path, rw: bool) -> Result<File, PvError> {
+    OpenOptions::new()
+        .read(true)
+        .write(rw)
+        .open(path)
+        .map_err(|e| PvError::Io(path.to_owned(), e))
+}
+
+/// The size of a device or file in bytes.
+pub fn size_of(path: &Path, f: &File) -> Result<u64, PvError> {
+    let mut f = f;
+    let end = f
+        .seek(SeekFrom::End(0))
+        .map_err(|e| PvError::Io(path.to_owned(), e))?;
+    Ok(end)
+}
+
+impl Pv {
+    /// Reads the label and metadata area headers of `path`; `Ok(None)` if it has no label.
+    pub fn scan(path: &Path) -> Result<Option<Pv>, PvError> {
+        let f = open(path, false)?;
+        let mut head = vec![0u8; label::SCAN_SECTORS as usize * SECTOR];
+        if f.read_exact_at(&mut head, 0).is_err() {
+            return Ok(None);
+        }
+        let Some(label) = PvLabel::find(&head).map_err(|e| PvError::Label(path.to_owned(), e))?
+        else {
+            return Ok(None);
+        };
+        let mdas = label
+            .metadata_areas
+            .iter()
+            .map(|m| MdaHeader::read(&f, m.offset).map_err(|e| PvError::Mda(path.to_owned(), e)))
+            .collect::<Result<_, _>>()?;
+        Ok(Some(Pv {
+            path: path.to_owned(),
+            label,
+            mdas,
+        }))
+    }
+
+    /// The metadata text of the first area that has one.
+    pub fn text(&self) -> Result<Option<String>, PvError> {
+        let f = open(&self.path, false)?;
+        for m in &self.mdas {
+            if let Some(t) = m
+                .read_text(&f)
+                .map_err(|e| PvError::Mda(self.path.clone(), e))?
+            {
+                return Ok(Some(t));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes `text` to every metadata area and sets or clears the "used" flag.
+    pub fn write_text(&mut self, text: &str, used: bool) -> Result<(), PvError> {
+        let f = open(&self.path, true)?;
+        for m in &mut self.mdas {
+            m.write_text(&f, text)
+                .map_err(|e| PvError::Mda(self.path.clone(), e))?;
+        }
+        let flags = if used {
+            self.label.ext_flags | label::PV_EXT_USED
+        } else {
+            self.label.ext_flags & !label::PV_EXT_USED
+        };
+        if flags != self.label.ext_flags {
+            self.label.ext_flags = flags;
+            self.write_label(&f)?;
+        }
+        Ok(())
+    }
+
+    fn write_label(&self, f: &File) -> Result<(), PvError> {
+        f.write_all_at(&self.label.encode(), self.label.sector * SECTOR as u64)
+            .and_then(|_| f.sync_data())
+            .map_err(|e| PvError::Io(self.path.clone(), e))
+    }
+
+    /// First sector of the data area (`pe_start`).
+    pub fn pe_start_sectors(&self) -> u64 {
+        self.label.data_areas.first().map_or(PE_START, |d| d.offset) / SECTOR as u64
+    }
+}
+
+/// Known signatures pvcreate refuses to overwrite without `--force`.
+fn foreign_signature(head: &[u8]) -> Option<&'static str> {
+    if head.get(1080..1082) == Some(&[0x53, 0xef]) {
+        return Some("has an ext2/3/4 file system");
+    }
+    if head.get(510..512) == Some(&[0x55, 0xaa]) {
+        return Some("has a partition table or boot sector");
+    }
+    if head.get(512..520) == Some(b"EFI PART") {
+        return Some("has a GPT partition table");
+    }
+    if head.get(0x10040..0x10048) == Some(b"_BHRfS_M") {
+        return Some("has a btrfs file system");
+    }
+    if head.get(0..4) == Some(b"XFSB") {
+        return Some("has an XFS file system");
+    }
+    None
+}
+
+/// Makes `path` a PV. Refuses a device with a label of another VG's PV or a foreign
+/// signature unless `force`.
+pub fn pvcreate(path: &Path, force: bool) -> Result<Pv, PvError> {
+    let f = open(path, true)?;
+    let size = size_of(path, &f)?;
+    if size < PE_START + (4 << 20) {
+        return Err(PvError::TooSmall(path.to_owned(), size));
+    }
+    let mut head = vec![0u8; 0x10100];
+    f.read_exact_at(&mut head, 0)
+        .map_err(|e| PvError::Io(path.to_owned(), e))?;
+    if !force {
+        if let Ok(Some(pv)) = Pv::scan(path) {
+            if pv.label.ext_flags & label::PV_EXT_USED != 0 {
+                return Err(PvError::Foreign(
+                    path.to_owned(),
+                    "is a PV in a volume group",
+                ));
+            }
+        } else if let Some(what) = foreign_signature(&head) {
+            return Err(PvError::Foreign(path.to_owned(), what));
+        }
+    }
+    // Wipe old labels in the scanned sectors, then write ours.
+    f.write_all_at(&vec![0u8; label::SCAN_SECTORS as usize * SECTOR], 0)
+        .map_err(|e| PvError::Io(path.to_owned(), e))?;
+    let uuid = label::new_uuid().map_err(|e| PvError::Io(path.to_owned(), e))?;
+    let label = PvLabel {
+        sector: LABEL_SECTOR,
+        uuid,
+        device_size: size,
+        data_areas: vec![DiskLocn {
+            offset: PE_START,
+            size: 0,
+        }],
+        metadata_areas: vec![DiskLocn {
+            offset: MDA_START,
+            size: PE_START - MDA_START,
+        }],
+        ext_version: 2,
+        ext_flags: 0,
+        bootloader_areas: Vec::new(),
+    };
+    MdaHeader::format(&f, MDA_START, PE_START - MDA_START)
+        .map_err(|e| PvError::Mda(path.to_owned(), e))?;
+    let pv = Pv {
+        path: path.to_owned(),
+        mdas: vec![MdaHeader {
+            start: MDA_START,
+            size: PE_START - MDA_START,
+            raw_locns: Vec::new(),
+        }],
+        label,
+    };
+    pv.write_label(&f)?;
+    Ok(pv)
+}
+
+/// Removes the PV label of `path`.
+pub fn pvremove(path: &Path) -> Result<(), PvError> {
+    let f = open(path, true)?;
+    f.write_all_at(&vec![0u8; label::SCAN_SECTORS as usize * SECTOR], 0)
+        .and_then(|_| f.sync_data())
+        .map_err(|e| PvError::Io(path.to_owned(), e))
+}
+
+/// Block devices to scan: every entry of /proc/partitions.
+pub fn candidate_devices() -> Vec<PathBuf> {
+    let Ok(parts) = std::fs::read_to_string("/proc/partitions") else {
+        return Vec::new();
+    };
+    parts
+        .lines()
+        .skip(2)
+        .filter_map(|l| l.split_whitespace().nth(3))
+        .map(|n| Path::new("/dev").join(n))
+        .filter(|p| p.exists())
+        .collect()
+}

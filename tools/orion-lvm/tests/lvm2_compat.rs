@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Proof against real LVM2 (Debian lvm2 2.03.16) on loop devices, metadata only (the host
+//! has no device-mapper; activation is proven in the VM): VGs and LVs made by orion-lvm
+//! are listed identically by `vgs`/`lvs`/`pvs` and pass `vgck`/`pvck`; changes real LVM2
+//! makes to our VG survive our next write; a VG made by real `vgcreate` is read by
+//! orion-lvm with the same fields and accepts our LVs;
+//! metadata text round trips losslessly.
+
+use orion_lvm::{config, pv::Pv, vg::Vg};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+struct Loop(String);
+
+impl Loop {
+    fn new(dir: &Path, name: &str, mib: u64) -> Loop {
+        let f = dir.join(name);
+        std::fs::File::create(&f)
+            .unwrap()
+            .set_len(mib << 20)
+            .unwrap();
+        let out = Command::new("losetup")
+            .args(["-f", "--show", f.to_str().unwrap()])
+            .output()
+            .expect("losetup (util-linux) is needed");
+        assert!(
+            out.status.success(),
+            "this test needs loop devices (root, /dev/loop-control): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Loop(String::from_utf8(out.stdout).unwrap().trim().to_owned())
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.0]).status();
+    }
+}
+
+fn ours(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_orion-lvm"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "orion-lvm {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn ours_fails(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_orion-lvm"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(5), "orion-lvm {args:?} should fail");
+    String::from_utf8(out.stderr).unwrap()
+}
+
+/// Runs a real LVM2 command restricted to `devs`; returns stdout lines, trimmed.
+fn lvm(cmd: &str, devs: &[&Loop], args: &[&str]) -> (bool, Vec<String>) {
+    let list: Vec<&str> = devs.iter().map(|l| l.0.as_str()).collect();
+    let out = Command::new("lvm")
+        .arg(cmd)
+        .args(["--devices", &list.join(",")])
+        .args(args)
+        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
+        .output()
+        .unwrap();
+    let lines = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|l| !l.is_empty())
+        .collect();
+    (out.status.success(), lines)
+}
+
+fn json_field(json: &str, field: &str) -> Vec<String> {
+    json.split(&format!("\"{field}\":\""))
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap().to_owned())
+        .collect()
+}
+
+fn metadata_of(dev: &str) -> Vg {
+    let pv = Pv::scan(&PathBuf::from(dev)).unwrap().unwrap();
+    Vg::from_text(&pv.text().unwrap().unwrap()).unwrap()
+}
+
+#[test]
+fn ours_and_real_lvm2_read_each_others_volume_groups() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        Loop::new(dir.path(), "a", 96),
+        Loop::new(dir.path(), "b", 64),
+        Loop::new(dir.path(), "c", 48),
+    );
+    let all = [&a, &b, &c];
+    let sfx = format!("{}", std::process::id());
+    let vg = format!("orion_t{sfx}");
+
+    // Ours → real LVM2: 23 + 15 + 11 extents of 4 MiB; a linear LV, a striped LV over
+    // three PVs, and a linear LV whose two segments lie on two PVs.
+    ours(&["vgcreate", &vg, &a.0, &b.0, &c.0]);
+    ours(&["lvcreate", "-an", "-L", "80M", "-n", "span", &vg]);
+    ours(&[
+        "lvcreate", "-an", "-l", "6", "-i", "3", "-I", "128k", "-n", "str", &vg,
+    ]);
+    ours(&["lvcreate", "-an", "-L", "8m", "-n", "small", &vg]);
+    let (ok, rows) = lvm(
+        "lvs",
+        &all,
+        &[
+            "--noheadings",
+            "--units",
+            "s",
+            "--nosuffix",
+            "-o",
+            "lv_name,lv_size,seg_count,stripes,stripe_size,devices",
+            "-O",
+            "lv_name",
+        ],
+    );
+    assert!(ok, "real lvs failed");
+    // Segment fields: one row per segment.
+    let want = [
+        format!("small 16384 2 1 0 {}(22)", a.0),
+        format!("small 16384 2 1 0 {}(2)", b.0),
+        format!("span 163840 1 1 0 {}(0)", a.0),
+        format!("str 49152 1 3 256 {}(20),{}(0),{}(0)", a.0, b.0, c.0),
+    ];
+    assert_eq!(rows, want, "real lvs of our VG");
+    let (ok, rows) = lvm(
+        "vgs",
+        &all,
+        &[
+            "--noheadings",
+            "--units",
+            "s",
+            "--nosuffix",
+            "-o",
+            "vg_name,pv_count,lv_count,vg_extent_size,vg_size,vg_free,vg_seqno,vg_uuid",
+        ],
+    );
+    assert!(ok);
+    let ours_vgs = ours(&["vgs", "--json"]);
+    let uuid = json_field(&ours_vgs, "vg_uuid")
+        .into_iter()
+        .zip(json_field(&ours_vgs, "vg_name"))
+        .find(|(_, n)| *n == vg)
+        .unwrap()
+        .0;
+    assert_eq!(rows, [format!("{vg} 3 3 8192 401408 172032 4 {uuid}")]);
+    let (ok, _) = lvm("vgck", &all, &[&vg]);
+    assert!(ok, "vgck of our VG");
+    for l in all {
+        let (ok, _) = lvm("pvck", &all, &[&l.0]);
+        assert!(ok, "pvck {}", l.0);
+    }
+
+    // Real LVM2 changes our VG (tags: metadata-only changes it can make without
+    // device-mapper); we keep its changes when we write.
+    assert!(
+        lvm(
+            "lvchange",
+            &all,
+            &["--addtag", "fromlvm2", &format!("{vg}/span")]
+        )
+        .0
+    );
+    assert!(lvm("vgchange", &all, &["--addtag", "vgtag", &vg]).0);
+    assert_eq!(metadata_of(&a.0).seqno, 6);
+    ours(&["lvremove", &format!("{vg}/small")]);
+    assert_eq!(metadata_of(&c.0).seqno, 7);
+    let (ok, rows) = lvm("lvs", &all, &["--noheadings", "-o", "lv_name,lv_tags", &vg]);
+    assert!(ok);
+    assert_eq!(rows, ["span fromlvm2", "str"]);
+    let (_, rows) = lvm("vgs", &all, &["--noheadings", "-o", "vg_tags", &vg]);
+    assert_eq!(rows, ["vgtag"]);
+    assert!(lvm("vgck", &all, &[&vg]).0);
+
+    // Bad input leaves metadata as it was.
+    let before = metadata_of(&a.0);
+    assert!(
+        ours_fails(&["lvcreate", "-an", "-L", "10g", "-n", "big", &vg])
+            .contains("insufficient free space")
+    );
+    assert!(
+        ours_fails(&["lvcreate", "-an", "-L", "4m", "-n", "span", &vg]).contains("already exists")
+    );
+    assert!(ours_fails(&["lvcreate", "-an", "-L", "4m", "-n", "x", "novg"]).contains("not found"));
+    assert!(ours_fails(&["lvcreate", "-an", "-L", "4m", "-n", "bad/name", &vg]).contains("name"));
+    assert!(ours_fails(&["vgcreate", &vg, &a.0]).contains("already exists"));
+    assert_eq!(metadata_of(&a.0), before);
+
+    // Real LVM2 → ours.
+    let (d, e) = (
+        Loop::new(dir.path(), "d", 40),
+        Loop::new(dir.path(), "e", 40),
+    );
+    let vg2 = format!("real_t{sfx}");
+    let (ok, _) = lvm("vgcreate", &[&d, &e], &["-s", "2m", &vg2, &d.0, &e.0]);
+    assert!(ok, "real vgcreate");
+    let (_, rows) = lvm(
+        "vgs",
+        &[&d, &e],
+        &[
+            "--noheadings",
+            "--units",
+            "s",
+            "--nosuffix",
+            "-o",
+            "vg_uuid,vg_seqno,vg_extent_size,pv_count",
+        ],
+    );
+    let theirs = metadata_of(&d.0);
+    assert_eq!(
+        rows,
+        [format!(
+            "{} {} {} {}",
+            theirs.id,
+            theirs.seqno,
+            theirs.extent_size,
+            theirs.pvs.len()
+        )]
+    );
+    let (_, pv_rows) = lvm(
+        "pvs",
+        &[&d, &e],
+        &[
+            "--noheadings",
+            "-o",
+            "pv_name,pv_uuid,pv_pe_count",
+            "-O",
+            "pv_name",
+        ],
+    );
+    let pvs_json = ours(&["pvs", "--json"]);
+    for row in pv_rows {
+        let f: Vec<&str> = row.split(' ').collect();
+        let vp = theirs
+            .pvs
+            .iter()
+            .find(|p| p.id == f[1])
+            .expect("PV in our model");
+        assert_eq!(vp.pe_count.to_string(), f[2]);
+        assert!(json_field(&pvs_json, "pv_uuid").contains(&f[1].to_owned()));
+    }
+    // Lossless text round trip of LVM2's own metadata.
+    let text = Pv::scan(&PathBuf::from(&d.0))
+        .unwrap()
+        .unwrap()
+        .text()
+        .unwrap()
+        .unwrap();
+    let tree = config::parse(&text).unwrap();
+    assert_eq!(config::parse(&config::write(&tree)).unwrap(), tree);
+    // We add an LV to their VG; real LVM2 accepts the result.
+    ours(&["lvcreate", "-an", "-L", "20m", "-n", "ours", &vg2]);
+    let (ok, _) = lvm("vgck", &[&d, &e], &[&vg2]);
+    assert!(ok, "vgck after our change");
+    let (_, rows) = lvm(
+        "lvs",
+        &[&d, &e],
+        &[
+            "--noheadings",
+            "--units",
+            "s",
+            "--nosuffix",
+            "-o",
+            "lv_name,lv_size",
+            &vg2,
+        ],
+    );
+    assert_eq!(rows, ["ours 40960"]);
+
+    for v in [&vg, &vg2] {
+        ours(&["vgremove", "-f", v]);
+    }
+}
