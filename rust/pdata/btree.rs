@@ -104,6 +104,34 @@ pub(crate) fn shadow_node<B: BlockManager, V: Values<B>>(
     Ok(nb)
 }
 
+/// The validated header of node `b`.
+pub(crate) fn header<B: BlockManager>(
+    tm: &TransactionManager<B>,
+    b: BlockNr,
+) -> Result<node::Header> {
+    tm.read(b, Kind::Node, |d| Node::header(b, d))
+}
+
+/// Shadows child `i` of internal node `parent` (already writable) and points the parent at
+/// the copy; returns the child's writable block.
+pub(crate) fn shadow_child<B: BlockManager, V: Values<B>>(
+    tm: &mut TransactionManager<B>,
+    vals: &mut V,
+    parent: BlockNr,
+    i: usize,
+) -> Result<BlockNr> {
+    let h = header(tm, parent)?;
+    let child = tm.read(parent, Kind::Node, |d| Ok(Node::child(d, &h, i)))?;
+    let c = shadow_node(tm, vals, child)?;
+    if c != child {
+        tm.write(parent, Kind::Node, |d| {
+            Node::set_child(d, &h, i, c);
+            Ok(())
+        })?;
+    }
+    Ok(c)
+}
+
 fn inc_children<B: BlockManager, V: Values<B>>(
     tm: &mut TransactionManager<B>,
     vals: &mut V,

@@ -227,6 +227,20 @@ impl<B: BlockManager> ThinMetadata<B> {
         Ok(())
     }
 
+    /// Points the top-level entry of `dev` at `root`. A new entry takes over the caller's
+    /// reference on `root`; replacing an entry moves the reference of the shadowed old
+    /// root (`replace`), so nothing is dropped.
+    fn set_device_root(&mut self, dev: DevId, root: BlockNr, replace: bool) -> Result<()> {
+        let vals = &mut Subtrees(&mut self.data_sm);
+        let (tm, top, v) = (&mut self.tm, self.sb.mapping_root, root.to_le_bytes());
+        self.sb.mapping_root = if replace {
+            btree::set_child(tm, vals, top, dev, &v)?
+        } else {
+            btree::insert(tm, vals, top, dev, &v)?
+        };
+        Ok(())
+    }
+
     fn forget_details(&mut self, dev: DevId) {
         for s in self.cache.iter_mut() {
             if s.is_some_and(|(id, _)| id == dev) {
@@ -252,13 +266,7 @@ impl<B: BlockManager> ThinMetadata<B> {
             return Err(Error::Invalid("thin device already exists"));
         }
         let root = btree::empty(&mut self.tm, 8)?;
-        self.sb.mapping_root = btree::insert(
-            &mut self.tm,
-            &mut Subtrees(&mut self.data_sm),
-            self.sb.mapping_root,
-            dev,
-            &root.to_le_bytes(),
-        )?;
+        self.set_device_root(dev, root, false)?;
         self.write_details(dev, details)
     }
 
@@ -275,13 +283,7 @@ impl<B: BlockManager> ThinMetadata<B> {
             .details(origin)?
             .ok_or(Error::Invalid("snapshot origin does not exist"))?;
         self.tm.inc(origin_root)?;
-        self.sb.mapping_root = btree::insert(
-            &mut self.tm,
-            &mut Subtrees(&mut self.data_sm),
-            self.sb.mapping_root,
-            dev,
-            &origin_root.to_le_bytes(),
-        )?;
+        self.set_device_root(dev, origin_root, false)?;
         self.sb.time = self.sb.time.wrapping_add(1);
         let time = self.sb.time;
         self.update_details(origin, |d| d.snapshotted_time = time)?;
@@ -343,13 +345,7 @@ impl<B: BlockManager> ThinMetadata<B> {
         let root = self
             .device_root(dev)?
             .ok_or(Error::Invalid("no such thin device"))?;
-        self.sb.mapping_root = btree::set_child(
-            &mut self.tm,
-            &mut Subtrees(&mut self.data_sm),
-            self.sb.mapping_root,
-            dev,
-            &root.to_le_bytes(),
-        )?;
+        self.set_device_root(dev, root, true)?;
         // If the top-level leaf was shared, shadowing it added a reference to the subtree
         // root, so the caller's shadow of the root will copy it as it must.
         Ok(root)
@@ -357,13 +353,7 @@ impl<B: BlockManager> ThinMetadata<B> {
 
     fn close_subtree(&mut self, dev: DevId, old: BlockNr, new: BlockNr) -> Result<()> {
         if old != new {
-            self.sb.mapping_root = btree::set_child(
-                &mut self.tm,
-                &mut Subtrees(&mut self.data_sm),
-                self.sb.mapping_root,
-                dev,
-                &new.to_le_bytes(),
-            )?;
+            self.set_device_root(dev, new, true)?;
         }
         Ok(())
     }

@@ -5,8 +5,8 @@
 use super::super::block::{BlockManager, BlockNr, Kind};
 use super::super::error::{corrupt, Error, Result};
 use super::super::tm::TransactionManager;
-use super::node::{Header, Node, MAX_VALUE_SIZE};
-use super::{shadow_node, Values, MAX_DEPTH};
+use super::node::{Node, MAX_VALUE_SIZE};
+use super::{header, shadow_child, shadow_node, Values, MAX_DEPTH};
 
 /// Inserts or overwrites `key` and returns the new root. An overwritten value's reference
 /// is dropped unless it refers to the same thing as the new one.
@@ -30,10 +30,6 @@ pub fn set_child<B: BlockManager, V: Values<B>>(
     value: &[u8],
 ) -> Result<BlockNr> {
     insert_impl(tm, vals, root, key, value, false)
-}
-
-fn header<B: BlockManager>(tm: &TransactionManager<B>, b: BlockNr) -> Result<Header> {
-    tm.read(b, Kind::Node, |d| Node::header(b, d))
 }
 
 fn insert_impl<B: BlockManager, V: Values<B>>(
@@ -90,28 +86,18 @@ fn insert_impl<B: BlockManager, V: Values<B>>(
             }
             return Ok(root);
         }
-        let (i, child) = tm.write(cur, Kind::Node, |d| {
-            let i = match Node::lower_bound(d, &h, key) {
-                Some(i) => i,
-                None => {
-                    // The new key is the smallest: it becomes the lower bound of the
-                    // first child.
-                    Node::set_key(d, 0, key);
-                    0
-                }
-            };
-            Ok((i, Node::child(d, &h, i)))
-        })?;
         if h.nr == 0 {
             return corrupt(cur, "empty internal btree node");
         }
-        let c = shadow_node(tm, vals, child)?;
-        if c != child {
-            tm.write(cur, Kind::Node, |d| {
-                Node::set_child(d, &h, i, c);
-                Ok(())
-            })?;
-        }
+        let i = tm.write(cur, Kind::Node, |d| {
+            Ok(Node::lower_bound(d, &h, key).unwrap_or_else(|| {
+                // The new key is the smallest: it becomes the lower bound of the first
+                // child.
+                Node::set_key(d, 0, key);
+                0
+            }))
+        })?;
+        let c = shadow_child(tm, vals, cur, i)?;
         cur = if header(tm, c)?.is_full() {
             let (sibling, first) = split_child(tm, cur, i, c, key)?;
             if key >= first {

@@ -6,12 +6,8 @@
 use super::super::block::{BlockManager, BlockNr, Kind};
 use super::super::error::{corrupt, Error, Result};
 use super::super::tm::TransactionManager;
-use super::node::{Header, Node, MAX_VALUE_SIZE};
-use super::{lookup, shadow_node, Values, MAX_DEPTH};
-
-fn header<B: BlockManager>(tm: &TransactionManager<B>, b: BlockNr) -> Result<Header> {
-    tm.read(b, Kind::Node, |d| Node::header(b, d))
-}
+use super::node::{Node, MAX_VALUE_SIZE};
+use super::{header, lookup, shadow_child, shadow_node, Values, MAX_DEPTH};
 
 /// Removes `key`, dropping its value's reference; returns the new root and whether the
 /// key was there (when it was not, nothing is shadowed).
@@ -57,16 +53,7 @@ pub fn remove<B: BlockManager, V: Values<B>>(
         if ch.nr <= ch.max / 3 && h.nr > 1 {
             i = refill(tm, vals, cur, i, key)?;
         }
-        let h = header(tm, cur)?;
-        let child = tm.read(cur, Kind::Node, |d| Ok(Node::child(d, &h, i)))?;
-        let c = shadow_node(tm, vals, child)?;
-        if c != child {
-            tm.write(cur, Kind::Node, |d| {
-                Node::set_child(d, &h, i, c);
-                Ok(())
-            })?;
-        }
-        cur = c;
+        cur = shadow_child(tm, vals, cur, i)?;
     }
     if !done {
         return Err(Error::TooDeep(root));
@@ -99,19 +86,8 @@ fn refill<B: BlockManager, V: Values<B>>(
     } else {
         (i - 1, i)
     };
-    let mut pair = [0u64; 2];
-    for (j, idx) in [l, r].into_iter().enumerate() {
-        let child = tm.read(parent, Kind::Node, |d| Ok(Node::child(d, &ph, idx)))?;
-        let c = shadow_node(tm, vals, child)?;
-        if c != child {
-            tm.write(parent, Kind::Node, |d| {
-                Node::set_child(d, &ph, idx, c);
-                Ok(())
-            })?;
-        }
-        pair[j] = c;
-    }
-    let [lb, rb] = pair;
+    let lb = shadow_child(tm, vals, parent, l)?;
+    let rb = shadow_child(tm, vals, parent, r)?;
     let lh = header(tm, lb)?;
     let rh = header(tm, rb)?;
     if lh.leaf != rh.leaf || lh.value_size != rh.value_size || lh.max != rh.max {

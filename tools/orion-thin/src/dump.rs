@@ -62,17 +62,7 @@ pub fn read<B: BlockManager>(bm: &B, source: Source) -> Result<Metadata> {
         })?;
         let mut mappings: Vec<Mapping> = Vec::new();
         walk_mappings(bm, root, 0, &mut |v, b, t| {
-            match mappings.last_mut() {
-                Some(m) if m.origin + m.len == v && m.data + m.len == b && m.time == t => {
-                    m.len += 1
-                }
-                _ => mappings.push(Mapping {
-                    origin: v,
-                    data: b,
-                    len: 1,
-                    time: t,
-                }),
-            }
+            Mapping::append(&mut mappings, v, b, t);
             Ok(Visit::Continue)
         })?;
         md.devices.push(Device {

@@ -28,6 +28,24 @@ pub struct Mapping {
     pub time: u32,
 }
 
+impl Mapping {
+    /// Appends one block mapping to `runs`, extending the last run when the block
+    /// continues it (the merging thin_dump does).
+    pub fn append(runs: &mut Vec<Mapping>, origin: u64, data: u64, time: u32) {
+        match runs.last_mut() {
+            Some(m) if m.origin + m.len == origin && m.data + m.len == data && m.time == time => {
+                m.len += 1
+            }
+            _ => runs.push(Mapping {
+                origin,
+                data,
+                len: 1,
+                time,
+            }),
+        }
+    }
+}
+
 /// A thin device.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Device {

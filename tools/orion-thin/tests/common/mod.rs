@@ -125,19 +125,7 @@ impl Model {
                 .map(|(id, d)| {
                     let mut mappings: Vec<Mapping> = Vec::new();
                     for (&v, &(b, t)) in &d.mappings {
-                        match mappings.last_mut() {
-                            Some(m)
-                                if m.origin + m.len == v && m.data + m.len == b && m.time == t =>
-                            {
-                                m.len += 1
-                            }
-                            _ => mappings.push(Mapping {
-                                origin: v,
-                                data: b,
-                                len: 1,
-                                time: t,
-                            }),
-                        }
+                        Mapping::append(&mut mappings, v, b, t);
                     }
                     Device {
                         id: *id,
