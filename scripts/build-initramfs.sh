@@ -24,7 +24,7 @@ TOOLS=(
 	/usr/bin/dash /usr/sbin/dmsetup /usr/sbin/lvm /usr/sbin/pdata_tools /usr/bin/fio
 	/usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/blkdiscard /usr/sbin/losetup
 	/usr/bin/cmp /usr/sbin/blockdev
-	"$ORION_ROOT/tools/target/release/orion-thin"
+	"$ORION_ROOT/tools/target/release/orion-thin" "$ORION_ROOT/tools/target/release/orion-lvm"
 )
 for t in "${TOOLS[@]}"; do
 	name=$(basename "$t")

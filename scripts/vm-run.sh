@@ -20,8 +20,8 @@ mkdir -p "$out"
 kdir=$(bash "$ORION_ROOT/scripts/build-kernel.sh")
 # The module must match the kernel variant being booted.
 make -s -C "$ORION_ROOT" KDIR="$kdir" modules >&2
-# The userspace tools the selftests drive (orion-thin).
-cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin >&2
+# The userspace tools the selftests drive.
+cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin -p orion-lvm >&2
 bash "$ORION_ROOT/scripts/build-initramfs.sh" "$kdir" "$out/initramfs.cpio"
 
 drives=()

@@ -5,6 +5,8 @@
 //! with the ioctl layer); every change bumps the sequence number and is written to every
 //! PV of the VG, text before header.
 
+use crate::dm::activate;
+use crate::dm::ioctl::{Control, DevId};
 use crate::label::{dashed, new_uuid, undashed};
 use crate::pv::{self, Pv};
 use crate::vg::{Lv, Segment, SegmentKind, Vg, VgError, VgPv};
@@ -285,17 +287,65 @@ pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>) -> Result<Vg> {
     Ok(vg)
 }
 
-/// `lvremove` (metadata only).
+/// Activates every visible LV of `vg_name` (`on`) or deactivates them all.
+pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
+    let scan = Scan::run(&[])?;
+    let (vg, members) = scan
+        .vg(vg_name)
+        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let ctl = Control::open().context("opening /dev/mapper/control")?;
+    let devs = activate::pv_devices(&vg, &members)?;
+    let mut n = 0;
+    for lv in vg.lvs.iter().filter(|l| l.visible()) {
+        if on {
+            activate::activate(&ctl, &vg, lv, &devs, prefix)?;
+        } else {
+            activate::deactivate(&ctl, &vg, lv)?;
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// Activates one LV.
+pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
+    let scan = Scan::run(&[])?;
+    let (vg, members) = scan
+        .vg(vg_name)
+        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let l = vg
+        .lvs
+        .iter()
+        .find(|l| l.name == lv)
+        .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv} not found"))?;
+    let ctl = Control::open().context("opening /dev/mapper/control")?;
+    if on {
+        let devs = activate::pv_devices(&vg, &members)?;
+        activate::activate(&ctl, &vg, l, &devs, prefix)
+    } else {
+        activate::deactivate(&ctl, &vg, l)
+    }
+}
+
+/// `lvremove`: deactivates the LV if it is active, then drops it from the metadata.
 pub fn lvremove(vg_name: &str, lv: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
     let (mut vg, members) = scan
         .vg(vg_name)
         .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
-    let before = vg.lvs.len();
-    vg.lvs.retain(|l| l.name != lv);
-    if vg.lvs.len() == before {
+    let Some(l) = vg.lvs.iter().find(|l| l.name == lv) else {
         bail!("logical volume {vg_name}/{lv} not found");
+    };
+    let name = activate::dm_name(vg_name, lv);
+    if let Ok(ctl) = Control::open() {
+        if let Ok(info) = ctl.info(&DevId::Name(name)) {
+            if info.open_count > 0 {
+                bail!("logical volume {vg_name}/{lv} is in use");
+            }
+            activate::deactivate(&ctl, &vg, l)?;
+        }
     }
+    vg.lvs.retain(|l| l.name != lv);
     vg.seqno += 1;
     let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     commit(

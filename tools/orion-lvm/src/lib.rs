@@ -6,6 +6,7 @@
 pub mod commands;
 pub mod config;
 pub mod crc;
+pub mod dm;
 pub mod label;
 pub mod mda;
 pub mod pv;

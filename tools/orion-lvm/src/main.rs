@@ -13,6 +13,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "orion-lvm", version, about = "LVM2-compatible volume manager")]
 struct Cli {
+    /// Put this before every target name in the tables we load (orion_dm.ko loaded with
+    /// `prefix=`, beside the C targets).
+    #[arg(long, global = true, default_value = "")]
+    target_prefix: String,
     #[command(subcommand)]
     cmd: Cmd,
 }
@@ -59,6 +63,22 @@ enum Cmd {
         /// VG name.
         name: String,
     },
+    /// Activates (`-ay`) or deactivates (`-an`) the LVs of a volume group.
+    Vgchange {
+        /// `y` or `n`.
+        #[arg(short = 'a', long = "activate")]
+        activate: String,
+        /// VG name.
+        name: String,
+    },
+    /// Activates (`-ay`) or deactivates (`-an`) one LV.
+    Lvchange {
+        /// `y` or `n`.
+        #[arg(short = 'a', long = "activate")]
+        activate: String,
+        /// VG/LV.
+        lv: String,
+    },
     /// Reports volume groups.
     Vgs {
         /// JSON output.
@@ -82,7 +102,7 @@ enum Cmd {
         /// Stripe size (default 64 KiB).
         #[arg(short = 'I', long = "stripesize", default_value = "64k")]
         stripe_size: String,
-        /// Activation: only `n` is supported until the dm ioctl layer lands.
+        /// Activate the new LV (`y`, the default) or only write metadata (`n`).
         #[arg(short = 'a', long = "activate", default_value = "y")]
         activate: String,
         /// VG name.
@@ -159,6 +179,14 @@ fn report(kind: &str, json: bool, rows: Vec<Vec<(&str, String)>>) {
     }
 }
 
+fn yes_no(a: &str) -> Result<bool> {
+    match a {
+        "y" | "ay" => Ok(true),
+        "n" | "an" => Ok(false),
+        _ => bail!("--activate takes y or n, not {a:?}"),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.cmd {
         Cmd::Pvcreate { force, devices } => {
@@ -217,6 +245,19 @@ fn run(cli: Cli) -> Result<()> {
             commands::vgcreate(&name, &devs, parse_size(&extent_size)?)?;
             println!("  Volume group \"{name}\" successfully created");
         }
+        Cmd::Vgchange { activate, name } => {
+            let on = yes_no(&activate)?;
+            let n = commands::vgchange(&name, on, &cli.target_prefix)?;
+            let active = if on { n } else { 0 };
+            println!("  {active} logical volume(s) in volume group \"{name}\" now active");
+        }
+        Cmd::Lvchange { activate, lv } => {
+            let on = yes_no(&activate)?;
+            let Some((vg, name)) = lv.split_once('/') else {
+                bail!("give the LV as VG/LV");
+            };
+            commands::lvchange(vg, name, on, &cli.target_prefix)?;
+        }
         Cmd::Vgremove { force, name } => {
             commands::vgremove(&name, force)?;
             println!("  Volume group \"{name}\" successfully removed");
@@ -253,9 +294,7 @@ fn run(cli: Cli) -> Result<()> {
             activate,
             vg,
         } => {
-            if activate != "n" {
-                bail!("activation needs the dm ioctl layer, not there yet: use -an");
-            }
+            let on = yes_no(&activate)?;
             let scan = Scan::run(&[])?;
             let (v, _) = scan
                 .vg(&vg)
@@ -280,6 +319,9 @@ fn run(cli: Cli) -> Result<()> {
                     stripe_size: ss,
                 },
             )?;
+            if on {
+                commands::lvchange(&vg, &name, true, &cli.target_prefix)?;
+            }
             println!("  Logical volume \"{name}\" created.");
         }
         Cmd::Lvremove { lv } => {

@@ -1,0 +1,65 @@
+# orion-lvm against real LVM2 (2.03.16) in the guest: activation produces exactly the
+# tables, names and UUIDs real vgchange -ay produces; data written through one activation
+# reads back through the other; LVs made by one tool are activated and removed by the
+# other; --target-prefix runs the same tables on our module's targets.
+
+ramdisks 3 64
+vg=vgt
+check "orion-lvm vgcreate over three ramdisks" orion-lvm vgcreate $vg /dev/ram0 /dev/ram1 /dev/ram2
+check "orion-lvm lvcreate -an linear" orion-lvm lvcreate -an -L 40M -n lin $vg
+check "orion-lvm lvcreate -an striped (3 x 64 KiB)" orion-lvm lvcreate -an -l 6 -i 3 -I 64k -n str $vg
+check "orion-lvm lvcreate -an linear over two PVs" orion-lvm lvcreate -an -L 60M -n span $vg
+
+# Real activation first: the reference tables.
+check "real vgchange -ay on our VG" vgchange -ay $vg
+dmsetup table | sort >/tmp/t.real-table
+dmsetup info -c --noheadings -o name,uuid | sort >/tmp/t.real-info
+check "real activation made 3 devices" sh -c "[ \$(wc -l </tmp/t.real-table) -eq 4 ]"
+for lv in lin str span; do
+	fill_random /dev/$vg/$lv $((4 << 20)) /tmp/t.data-$lv
+done
+check "real vgchange -an" vgchange -an $vg
+check "nothing left active" sh -c "[ -z \"\$(dmsetup ls | grep -v 'No devices')\" ]"
+
+check "orion-lvm vgchange -ay" orion-lvm vgchange -ay $vg
+dmsetup table | sort >/tmp/t.ours-table
+dmsetup info -c --noheadings -o name,uuid | sort >/tmp/t.ours-info
+check "dmsetup table identical to real LVM2's" cmp /tmp/t.real-table /tmp/t.ours-table
+check "device names and DM UUIDs identical to real LVM2's" cmp /tmp/t.real-info /tmp/t.ours-info
+for lv in lin str span; do
+	check "data written through real activation reads back through ours ($lv)" \
+		cmp -n $((4 << 20)) /dev/$vg/$lv /tmp/t.data-$lv
+	check "/dev/mapper node of $lv is a block device" test -b /dev/mapper/$vg-$lv
+done
+fill_random /dev/$vg/str $((3 << 20)) /tmp/t.data-str2
+check "orion-lvm vgchange -an" orion-lvm vgchange -an $vg
+check "real vgchange -ay again" vgchange -ay $vg
+check "data written through ours reads back through real activation" \
+	cmp -n $((3 << 20)) /dev/$vg/str /tmp/t.data-str2
+check "real lvs sees our LVs active" sh -c "lvs --noheadings -o lv_name,lv_attr $vg | grep -q 'lin.*-wi-a'"
+vgchange -an $vg >/dev/null
+
+# Beside the C targets: the same tables on orion-linear / orion-striped.
+check "load orion_dm with prefix=orion-" load_orion orion-
+check "orion-lvm --target-prefix orion- vgchange -ay" orion-lvm --target-prefix orion- vgchange -ay $vg
+dmsetup table | sort | sed 's/ orion-/ /' >/tmp/t.prefixed
+check "prefixed tables equal real LVM2's but for the prefix" cmp /tmp/t.real-table /tmp/t.prefixed
+check "tables use our targets" sh -c "dmsetup table $vg-str | grep -q ' orion-striped '"
+check "data reads back through our targets" cmp -n $((3 << 20)) /dev/$vg/str /tmp/t.data-str2
+check "and through our linear" cmp -n $((4 << 20)) /dev/$vg/lin /tmp/t.data-lin
+orion-lvm vgchange -an $vg >/dev/null
+
+# LVs made by the other tool.
+check "real lvcreate in our VG" lvcreate -y -L 8M -n reallv $vg
+real_tab=$(dmsetup table $vg-reallv)
+lvchange -an $vg/reallv
+check "orion-lvm activates the LV real LVM2 made" orion-lvm lvchange -ay $vg/reallv
+check_eq "with the same table" "$real_tab" "$(dmsetup table $vg-reallv)"
+check "orion-lvm removes the LV real LVM2 made" orion-lvm lvremove $vg/reallv
+check "real lvs no longer lists it" sh -c "! lvs --noheadings -o lv_name $vg | grep -q reallv"
+check "orion-lvm lvcreate activates by default" orion-lvm lvcreate -L 12M -n ourlv $vg
+check "real lvremove removes the LV we made and activated" lvremove -y $vg/ourlv
+check_fails "our device is gone" dmsetup info $vg-ourlv
+check "real vgck passes" vgck $vg
+check "orion-lvm vgremove -f" orion-lvm vgremove -f $vg
+check "real vgs no longer finds it" sh -c "! vgs $vg 2>/dev/null"
