@@ -23,7 +23,7 @@ done
 TOOLS=(
 	/usr/bin/dash /usr/sbin/dmsetup /usr/sbin/lvm /usr/sbin/pdata_tools /usr/bin/fio
 	/usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/blkdiscard /usr/sbin/losetup
-	/usr/bin/cmp /usr/sbin/blockdev
+	/usr/bin/cmp /usr/sbin/blockdev /usr/sbin/resize2fs
 	"$ORION_ROOT/tools/target/release/orion-thin" "$ORION_ROOT/tools/target/release/orion-lvm"
 )
 for t in "${TOOLS[@]}"; do
@@ -62,6 +62,8 @@ cp "$ORION_ROOT/scripts/guest/init" "$stage/init"
 cp "$ORION_ROOT/scripts/guest/demo.sh" "$stage/demo.sh"
 cp "$ORION_ROOT/scripts/guest/bench.sh" "$stage/bench.sh"
 cp "$ORION_ROOT/scripts/guest/lvm.conf" "$stage/etc/lvm/lvm.conf"
+# e2fsprogs (resize2fs of a mounted file system) looks for mounts in /etc/mtab.
+ln -s /proc/self/mounts "$stage/etc/mtab"
 chmod +x "$stage/init"
 
 (cd "$stage" && find . | cpio -o -H newc --quiet) >"$out.tmp"

@@ -3,7 +3,7 @@
 # reads back through the other; LVs made by one tool are activated and removed by the
 # other; --target-prefix runs the same tables on our module's targets.
 
-ramdisks 3 64
+ramdisks 3 96
 vg=vgt
 check "orion-lvm vgcreate over three ramdisks" orion-lvm vgcreate $vg /dev/ram0 /dev/ram1 /dev/ram2
 check "orion-lvm lvcreate -an linear" orion-lvm lvcreate -an -L 40M -n lin $vg
@@ -60,6 +60,41 @@ check "real lvs no longer lists it" sh -c "! lvs --noheadings -o lv_name $vg | g
 check "orion-lvm lvcreate activates by default" orion-lvm lvcreate -L 12M -n ourlv $vg
 check "real lvremove removes the LV we made and activated" lvremove -y $vg/ourlv
 check_fails "our device is gone" dmsetup info $vg-ourlv
+# Resizing: the same extension real lvextend chooses.
+check "orion-lvm lvcreate -an grow" orion-lvm lvcreate -an -L 8M -n grow $vg
+check "real lvextend of our LV" lvextend -L +8M $vg/grow
+orion-lvm lvchange -ay $vg/grow
+real_tab=$(dmsetup table $vg-grow)
+check "orion-lvm lvreduce (active LV)" orion-lvm lvreduce -f -L -8M $vg/grow
+check_eq "reduced to 8 MiB" 16384 "$(sectors /dev/$vg/grow)"
+check "orion-lvm lvextend (active LV)" orion-lvm lvextend -L +8M $vg/grow
+check_eq "our extension gives the table real lvextend gave" "$real_tab" "$(dmsetup table $vg-grow)"
+check "real lvs agrees on the size" sh -c "lvs --noheadings --units s --nosuffix -o lv_size $vg/grow | grep -qw 32768"
+orion-lvm lvchange -an $vg/grow
+
+# Online growth of a mounted ext4 under fio load.
+check "orion-lvm lvcreate -L 32M fs" orion-lvm lvcreate -L 32M -n fs $vg
+mkfs.ext4 -q /dev/$vg/fs
+mount /dev/$vg/fs /mnt
+fio --name=grow --filename=/mnt/f --size=12M --rw=randwrite --bs=4k --ioengine=psync \
+	--verify=crc32c --verify_fatal=1 --loops=4 --output=/tmp/t.fio >/dev/null 2>&1 &
+fio_pid=$!
+sleep 1
+check "orion-lvm lvextend +48M while fio writes" orion-lvm lvextend -L +48M $vg/fs
+wait $fio_pid
+fio_rc=$?
+[ $fio_rc -eq 0 ] || cat /tmp/t.fio
+check_eq "fio verify passes across the resize" 0 $fio_rc
+check_eq "device size 80 MiB while mounted" 163840 "$(sectors /dev/$vg/fs)"
+umount /mnt
+check "fsck clean after growth under load" e2fsck -fn /dev/$vg/fs
+# resize2fs in this guest does not see its mounts (also with real LVM2's activation), so
+# the file system grows unmounted.
+check "resize2fs grows the file system" resize2fs /dev/$vg/fs
+check "fsck clean after resize2fs" e2fsck -fn /dev/$vg/fs
+mount /dev/$vg/fs /mnt
+check "file system now about 80 MiB" sh -c "[ \$(df -k /mnt | awk 'NR == 2 { print \$2 }') -gt 70000 ]"
+umount /mnt
 check "real vgck passes" vgck $vg
 check "orion-lvm vgremove -f" orion-lvm vgremove -f $vg
 check "real vgs no longer finds it" sh -c "! vgs $vg 2>/dev/null"

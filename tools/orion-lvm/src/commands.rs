@@ -255,6 +255,166 @@ pub fn allocate(vg: &Vg, req: &LvRequest<'_>) -> Result<Vec<Segment>> {
     }])
 }
 
+/// Merges neighbouring segments whose areas continue each other, as LVM2 does.
+pub fn merge_segments(segs: &mut Vec<Segment>) {
+    let mut out: Vec<Segment> = Vec::new();
+    for s in segs.drain(..) {
+        if let Some(last) = out.last_mut() {
+            if let (
+                SegmentKind::Striped {
+                    stripe_size: a_size,
+                    stripes: a,
+                },
+                SegmentKind::Striped {
+                    stripe_size: b_size,
+                    stripes: b,
+                },
+            ) = (&last.kind, &s.kind)
+            {
+                let per = last.extent_count / a.len() as u64;
+                let continues = a_size == b_size
+                    && a.len() == b.len()
+                    && a.iter()
+                        .zip(b)
+                        .all(|((pa, ea), (pb, eb))| pa == pb && ea + per == *eb);
+                if continues && last.start_extent + last.extent_count == s.start_extent {
+                    last.extent_count += s.extent_count;
+                    continue;
+                }
+            }
+        }
+        out.push(s);
+    }
+    *segs = out;
+}
+
+/// Extents to add to `lv`: right after its last areas when they are free (what LVM2's
+/// normal policy picks first), otherwise anywhere by [`allocate`].
+pub fn allocate_extension(vg: &Vg, lv: &crate::vg::Lv, extra: u64) -> Result<Vec<Segment>> {
+    let start = lv.extents();
+    if let Some(Segment {
+        extent_count,
+        kind: SegmentKind::Striped {
+            stripe_size,
+            stripes,
+        },
+        ..
+    }) = lv.segments.last()
+    {
+        let n = stripes.len() as u64;
+        let per = extent_count / n;
+        if extra.is_multiple_of(n) {
+            let runs = vg.free_runs();
+            let fits = stripes.iter().all(|(pv, pe)| {
+                runs.iter().any(|(k, free)| {
+                    k == pv
+                        && free
+                            .iter()
+                            .any(|(s, len)| *s == pe + per && *len >= extra / n)
+                })
+            });
+            if fits {
+                return Ok(vec![Segment {
+                    start_extent: start,
+                    extent_count: extra,
+                    kind: SegmentKind::Striped {
+                        stripe_size: *stripe_size,
+                        stripes: stripes
+                            .iter()
+                            .map(|(pv, pe)| (pv.clone(), pe + per))
+                            .collect(),
+                    },
+                }]);
+            }
+        }
+    }
+    let (stripes, stripe_size) = match lv.segments.last().map(|s| &s.kind) {
+        Some(SegmentKind::Striped {
+            stripes,
+            stripe_size,
+        }) => (stripes.len() as u64, stripe_size.unwrap_or(128)),
+        _ => (1, 128),
+    };
+    let mut segs = allocate(
+        vg,
+        &LvRequest {
+            name: &lv.name,
+            extents: extra,
+            stripes,
+            stripe_size,
+        },
+    )?;
+    for s in &mut segs {
+        s.start_extent += start;
+    }
+    Ok(segs)
+}
+
+/// `lvresize`: grows or shrinks `lv` to `extents`; an active LV gets its new table loaded,
+/// is suspended, the metadata is committed, and it resumes.
+pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Result<(u64, u64)> {
+    let scan = Scan::run(&[])?;
+    let (mut vg, members) = scan
+        .vg(vg_name)
+        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let i = vg
+        .lvs
+        .iter()
+        .position(|l| l.name == lv_name)
+        .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv_name} not found"))?;
+    let cur = vg.lvs[i].extents();
+    if extents == cur {
+        bail!("new size ({extents} extents) matches the existing size");
+    }
+    if extents == 0 {
+        bail!("an LV cannot shrink to nothing");
+    }
+    if extents > cur {
+        let mut more = allocate_extension(&vg, &vg.lvs[i], extents - cur)?;
+        vg.lvs[i].segments.append(&mut more);
+        merge_segments(&mut vg.lvs[i].segments);
+    } else {
+        let lv = &mut vg.lvs[i];
+        lv.segments.retain(|s| s.start_extent < extents);
+        if let Some(last) = lv.segments.last_mut() {
+            let n = match &last.kind {
+                SegmentKind::Striped { stripes, .. } => stripes.len() as u64,
+                SegmentKind::Other(_) => 1,
+            };
+            let keep = extents - last.start_extent;
+            if !keep.is_multiple_of(n) {
+                bail!("a striped LV shrinks by whole stripes: {n} extents at a time");
+            }
+            last.extent_count = keep;
+        }
+    }
+    vg.seqno += 1;
+    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
+    let description = format!("Write from orion-lvm lvresize {vg_name}/{lv_name}.");
+    let ctl = Control::open().ok();
+    let name = activate::dm_name(vg_name, lv_name);
+    let active = ctl
+        .as_ref()
+        .is_some_and(|c| c.info(&DevId::Name(name.clone())).is_ok());
+    match (ctl, active) {
+        (Some(ctl), true) => {
+            let devs = activate::pv_devices(&vg, &members)?;
+            let table = activate::table(&vg, &vg.lvs[i], &devs, prefix)?;
+            let id = DevId::Name(name);
+            let readonly = !vg.lvs[i].status.iter().any(|s| s == "WRITE");
+            ctl.load(&id, &table, readonly)?;
+            ctl.suspend(&id, false)?;
+            let committed = commit(&vg, &paths, &description);
+            // Resume whatever happens: a failed commit leaves the old metadata and the new
+            // table, which the next activation replaces.
+            ctl.resume(&id)?;
+            committed?;
+        }
+        _ => commit(&vg, &paths, &description)?,
+    }
+    Ok((cur, extents))
+}
+
 /// `lvcreate` (metadata only).
 pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>) -> Result<Vg> {
     valid_name(req.name)?;

@@ -108,6 +108,42 @@ enum Cmd {
         /// VG name.
         vg: String,
     },
+    /// Grows a logical volume (online when active).
+    Lvextend {
+        /// New size, or `+SIZE` to add.
+        #[arg(short = 'L', long = "size", allow_hyphen_values = true)]
+        size: Option<String>,
+        /// New size in extents, or `+N`.
+        #[arg(short = 'l', long = "extents", allow_hyphen_values = true)]
+        extents: Option<String>,
+        /// VG/LV.
+        lv: String,
+    },
+    /// Shrinks a logical volume (online when active; the file system must fit).
+    Lvreduce {
+        /// New size, or `-SIZE` to remove.
+        #[arg(short = 'L', long = "size", allow_hyphen_values = true)]
+        size: Option<String>,
+        /// New size in extents, or `-N`.
+        #[arg(short = 'l', long = "extents", allow_hyphen_values = true)]
+        extents: Option<String>,
+        /// Do not ask (there is no prompt; accepted for LVM2 compatibility).
+        #[arg(short, long)]
+        force: bool,
+        /// VG/LV.
+        lv: String,
+    },
+    /// Grows or shrinks a logical volume.
+    Lvresize {
+        /// New size, `+SIZE` or `-SIZE`.
+        #[arg(short = 'L', long = "size", allow_hyphen_values = true)]
+        size: Option<String>,
+        /// New size in extents, `+N` or `-N`.
+        #[arg(short = 'l', long = "extents", allow_hyphen_values = true)]
+        extents: Option<String>,
+        /// VG/LV.
+        lv: String,
+    },
     /// Removes a logical volume.
     Lvremove {
         /// VG/LV.
@@ -179,6 +215,54 @@ fn report(kind: &str, json: bool, rows: Vec<Vec<(&str, String)>>) {
     }
 }
 
+/// What `-L`/`-l` asked for, in extents, from the current size.
+fn resize_target(
+    scan_vg: &orion_lvm::vg::Vg,
+    lv: &str,
+    size: Option<String>,
+    extents: Option<String>,
+    allow: (bool, bool),
+) -> Result<u64> {
+    let cur = scan_vg
+        .lvs
+        .iter()
+        .find(|l| l.name == lv)
+        .ok_or_else(|| anyhow::anyhow!("logical volume {}/{lv} not found", scan_vg.name))?
+        .extents();
+    let (spec, in_extents) = match (size, extents) {
+        (Some(s), None) => (s, false),
+        (None, Some(e)) => (e, true),
+        _ => bail!("give exactly one of -L and -l"),
+    };
+    let (sign, num) = match spec.strip_prefix('+') {
+        Some(n) => (1i8, n.to_owned()),
+        None => match spec.strip_prefix('-') {
+            Some(n) => (-1, n.to_owned()),
+            None => (0, spec.clone()),
+        },
+    };
+    let n = if in_extents {
+        num.parse::<u64>()
+            .map_err(|_| anyhow::anyhow!("bad extent count {spec:?}"))?
+    } else {
+        parse_size(&num)?.div_ceil(scan_vg.extent_size)
+    };
+    let target = match sign {
+        1 => cur + n,
+        -1 => cur
+            .checked_sub(n)
+            .ok_or_else(|| anyhow::anyhow!("cannot shrink below zero"))?,
+        _ => n,
+    };
+    if target > cur && !allow.0 {
+        bail!("lvreduce cannot grow an LV; use lvextend");
+    }
+    if target < cur && !allow.1 {
+        bail!("lvextend cannot shrink an LV; use lvreduce");
+    }
+    Ok(target)
+}
+
 fn yes_no(a: &str) -> Result<bool> {
     match a {
         "y" | "ay" => Ok(true),
@@ -188,6 +272,12 @@ fn yes_no(a: &str) -> Result<bool> {
 }
 
 fn run(cli: Cli) -> Result<()> {
+    // Which way lvextend, lvreduce and lvresize may go.
+    let resize_dirs = match &cli.cmd {
+        Cmd::Lvextend { .. } => (true, false),
+        Cmd::Lvreduce { .. } => (false, true),
+        _ => (true, true),
+    };
     match cli.cmd {
         Cmd::Pvcreate { force, devices } => {
             for d in devices {
@@ -323,6 +413,28 @@ fn run(cli: Cli) -> Result<()> {
                 commands::lvchange(&vg, &name, true, &cli.target_prefix)?;
             }
             println!("  Logical volume \"{name}\" created.");
+        }
+        Cmd::Lvextend { size, extents, lv }
+        | Cmd::Lvresize { size, extents, lv }
+        | Cmd::Lvreduce {
+            size, extents, lv, ..
+        } => {
+            let Some((vg, name)) = lv.split_once('/') else {
+                bail!("give the LV as VG/LV");
+            };
+            let (grow, shrink) = resize_dirs;
+            let scan = Scan::run(&[])?;
+            let (v, _) = scan
+                .vg(vg)
+                .ok_or_else(|| anyhow::anyhow!("volume group {vg} not found"))?;
+            let target = resize_target(&v, name, size, extents, (grow, shrink))?;
+            let (from, to) = commands::lvresize(vg, name, target, &cli.target_prefix)?;
+            println!(
+                "  Size of logical volume {vg}/{name} changed from {} ({from} extents) to {} ({to} extents).",
+                mib(from * v.extent_size),
+                mib(to * v.extent_size)
+            );
+            println!("  Logical volume {vg}/{name} successfully resized.");
         }
         Cmd::Lvremove { lv } => {
             let Some((vg, name)) = lv.split_once('/') else {
