@@ -95,8 +95,195 @@ fn host() -> String {
         .unwrap_or_else(|_| "localhost".into())
 }
 
-/// Writes `vg` to every PV in `members` (each PV's label marked used).
+/// Where backups and archives go (`ORION_LVM_SYSTEM_DIR`, default /etc/lvm, as LVM2).
+fn system_dir() -> PathBuf {
+    std::env::var_os("ORION_LVM_SYSTEM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/lvm"))
+}
+
+/// Keeps the metadata a change replaces in `archive/VG_NNNNN-<seqno>.vg`, as LVM2's
+/// archive does; failures to archive are reported but do not stop the change.
+fn archive(previous: &str, vg: &str, seqno: u64) {
+    let dir = system_dir().join("archive");
+    let res = std::fs::create_dir_all(&dir).and_then(|_| {
+        let n = std::fs::read_dir(&dir)?
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(&format!("{vg}_"))
+            })
+            .count();
+        std::fs::write(dir.join(format!("{vg}_{n:05}-{seqno}.vg")), previous)
+    });
+    if let Err(e) = res {
+        eprintln!("  warning: cannot archive metadata of {vg}: {e}");
+    }
+}
+
+/// Writes the metadata of `vg` to `file` (`vgcfgbackup`).
+pub fn backup(vg: &Vg, file: Option<&Path>) -> Result<PathBuf> {
+    let path = match file {
+        Some(f) => f.to_owned(),
+        None => {
+            let dir = system_dir().join("backup");
+            std::fs::create_dir_all(&dir)?;
+            dir.join(&vg.name)
+        }
+    };
+    let text = vg.to_text(
+        &format!(
+            "Created *after* executing 'orion-lvm vgcfgbackup {}'",
+            vg.name
+        ),
+        now(),
+        &host(),
+    );
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
+}
+
+/// `vgcfgrestore -f FILE VG`: writes the metadata in FILE to the VG's PVs (found by the
+/// PV UUIDs it lists), with a sequence number above any on disk.
+pub fn restore(vg_name: &str, file: &Path) -> Result<Vg> {
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("reading {}", file.display()))?;
+    let mut vg = Vg::from_text(&text).map_err(|e| anyhow!("{}: {e}", file.display()))?;
+    if vg.name != vg_name {
+        bail!(
+            "{} holds volume group {}, not {vg_name}",
+            file.display(),
+            vg.name
+        );
+    }
+    let scan = Scan::run(&[])?;
+    if let Some((cur, _)) = scan.vg(vg_name) {
+        vg.seqno = vg.seqno.max(cur.seqno + 1);
+    }
+    let mut paths = Vec::new();
+    for vp in &vg.pvs {
+        let (p, _) = scan
+            .pvs
+            .iter()
+            .find(|(p, _)| p.label.uuid == undashed(&vp.id))
+            .ok_or_else(|| anyhow!("PV {} of {} not found", vp.id, file.display()))?;
+        paths.push(p.path.clone());
+    }
+    commit(
+        &vg,
+        &paths,
+        &format!("Write from orion-lvm vgcfgrestore -f {}.", file.display()),
+    )?;
+    Ok(vg)
+}
+
+/// `vgextend`: adds devices (made PVs when they are not) to a VG.
+pub fn vgextend(vg_name: &str, devices: &[PathBuf]) -> Result<()> {
+    let scan = Scan::run(&[])?;
+    let (mut vg, members) = scan
+        .vg(vg_name)
+        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let mut paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
+    let mut next = vg.pvs.len();
+    for d in devices {
+        let p = match Pv::scan(d)? {
+            Some(p) => p,
+            None => pv::pvcreate(d, false)?,
+        };
+        if p.label.ext_flags & crate::label::PV_EXT_USED != 0 || p.text()?.is_some() {
+            bail!("{} already belongs to a volume group", d.display());
+        }
+        while vg.pv(&format!("pv{next}")).is_some() {
+            next += 1;
+        }
+        let dev_size = p.label.device_size / 512;
+        let pe_start = p.pe_start_sectors();
+        let pe_count = dev_size.saturating_sub(pe_start) / vg.extent_size;
+        if pe_count == 0 {
+            bail!("{} is smaller than one extent", d.display());
+        }
+        vg.pvs.push(crate::vg::VgPv {
+            key: format!("pv{next}"),
+            id: dashed(&p.label.uuid),
+            device: d.display().to_string(),
+            dev_size,
+            pe_start,
+            pe_count,
+            raw: Default::default(),
+        });
+        paths.push(d.clone());
+    }
+    vg.seqno += 1;
+    commit(
+        &vg,
+        &paths,
+        &format!("Write from orion-lvm vgextend {vg_name}."),
+    )
+}
+
+/// `vgreduce`: removes unused PVs from a VG; their metadata is wiped.
+pub fn vgreduce(vg_name: &str, devices: &[PathBuf]) -> Result<()> {
+    let scan = Scan::run(&[])?;
+    let (mut vg, members) = scan
+        .vg(vg_name)
+        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let mut removed = Vec::new();
+    for d in devices {
+        let p = members
+            .iter()
+            .find(|p| p.path == *d)
+            .ok_or_else(|| anyhow!("{} is not in volume group {vg_name}", d.display()))?;
+        let id = dashed(&p.label.uuid);
+        let key = vg
+            .pvs
+            .iter()
+            .find(|vp| vp.id == id)
+            .map(|vp| vp.key.clone())
+            .unwrap_or_default();
+        let used = vg.lvs.iter().any(|l| {
+            l.segments.iter().any(|s| match &s.kind {
+                SegmentKind::Striped { stripes, .. } => stripes.iter().any(|(pv, _)| *pv == key),
+                SegmentKind::Other(raw) => {
+                    crate::config::write(raw).contains(&format!("\"{key}\""))
+                }
+            })
+        });
+        if used {
+            bail!("{} is still used by logical volumes", d.display());
+        }
+        vg.pvs.retain(|vp| vp.id != id);
+        removed.push(d.clone());
+    }
+    if vg.pvs.is_empty() {
+        bail!("cannot remove the last PV of {vg_name}; use vgremove");
+    }
+    vg.seqno += 1;
+    let paths: Vec<PathBuf> = members
+        .iter()
+        .map(|p| p.path.clone())
+        .filter(|p| !removed.contains(p))
+        .collect();
+    commit(
+        &vg,
+        &paths,
+        &format!("Write from orion-lvm vgreduce {vg_name}."),
+    )?;
+    for d in removed {
+        pv::pvcreate(&d, true)?;
+    }
+    Ok(())
+}
+
+/// Writes `vg` to every PV in `members` (each PV's label marked used), archiving the
+/// metadata it replaces.
 pub fn commit(vg: &Vg, members: &[PathBuf], description: &str) -> Result<()> {
+    if let Some(first) = members.first() {
+        if let Ok(Some(prev)) = Pv::scan(first).map(|p| p.and_then(|p| p.text().ok().flatten())) {
+            let seq = Vg::from_text(&prev).map(|v| v.seqno).unwrap_or(0);
+            archive(&prev, &vg.name, seq);
+        }
+    }
     let text = vg.to_text(description, now(), &host());
     for path in members {
         let mut p =

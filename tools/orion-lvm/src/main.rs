@@ -55,6 +55,38 @@ enum Cmd {
         #[arg(required = true)]
         devices: Vec<String>,
     },
+    /// Adds devices to a volume group.
+    Vgextend {
+        /// VG name.
+        name: String,
+        /// Devices (made PVs when they are not).
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Removes unused PVs from a volume group.
+    Vgreduce {
+        /// VG name.
+        name: String,
+        /// PVs.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Writes a volume group's metadata to a file (default /etc/lvm/backup/VG).
+    Vgcfgbackup {
+        /// Output file.
+        #[arg(short = 'f', long = "file")]
+        file: Option<String>,
+        /// VG name.
+        name: String,
+    },
+    /// Writes metadata from a backup file back to a volume group's PVs.
+    Vgcfgrestore {
+        /// Backup file.
+        #[arg(short = 'f', long = "file")]
+        file: String,
+        /// VG name.
+        name: String,
+    },
     /// Removes a volume group.
     Vgremove {
         /// Also when it has LVs.
@@ -347,6 +379,34 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("give the LV as VG/LV");
             };
             commands::lvchange(vg, name, on, &cli.target_prefix)?;
+        }
+        Cmd::Vgextend { name, devices } => {
+            let devs: Vec<_> = devices.iter().map(|d| dev(d)).collect();
+            commands::vgextend(&name, &devs)?;
+            println!("  Volume group \"{name}\" successfully extended");
+        }
+        Cmd::Vgreduce { name, devices } => {
+            let devs: Vec<_> = devices.iter().map(|d| dev(d)).collect();
+            commands::vgreduce(&name, &devs)?;
+            println!(
+                "  Removed {} PV(s) from volume group \"{name}\"",
+                devs.len()
+            );
+        }
+        Cmd::Vgcfgbackup { file, name } => {
+            let scan = Scan::run(&[])?;
+            let (v, _) = scan
+                .vg(&name)
+                .ok_or_else(|| anyhow::anyhow!("volume group {name} not found"))?;
+            let path = commands::backup(&v, file.as_deref().map(std::path::Path::new))?;
+            println!(
+                "  Volume group \"{name}\" successfully backed up to {}.",
+                path.display()
+            );
+        }
+        Cmd::Vgcfgrestore { file, name } => {
+            commands::restore(&name, std::path::Path::new(&file))?;
+            println!("  Restored volume group {name}.");
         }
         Cmd::Vgremove { force, name } => {
             commands::vgremove(&name, force)?;

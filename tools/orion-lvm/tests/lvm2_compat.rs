@@ -39,9 +39,15 @@ impl Drop for Loop {
     }
 }
 
+/// Backups and archives of the tests go to a private directory, not /etc/lvm.
+fn system_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("orion-lvm-test-{}", std::process::id()))
+}
+
 fn ours(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_orion-lvm"))
         .args(args)
+        .env("ORION_LVM_SYSTEM_DIR", system_dir())
         .output()
         .unwrap();
     assert!(
@@ -55,6 +61,7 @@ fn ours(args: &[&str]) -> String {
 fn ours_fails(args: &[&str]) -> String {
     let out = Command::new(env!("CARGO_BIN_EXE_orion-lvm"))
         .args(args)
+        .env("ORION_LVM_SYSTEM_DIR", system_dir())
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(5), "orion-lvm {args:?} should fail");
@@ -278,7 +285,65 @@ fn ours_and_real_lvm2_read_each_others_volume_groups() {
     );
     assert_eq!(rows, ["ours 40960"]);
 
+    // vgextend / vgreduce, seen by real LVM2.
+    let f = Loop::new(dir.path(), "f", 40);
+    ours(&["vgextend", &vg2, &f.0]);
+    let (ok, rows) = lvm(
+        "vgs",
+        &[&d, &e, &f],
+        &["--noheadings", "-o", "pv_count", &vg2],
+    );
+    assert!(ok);
+    assert_eq!(rows, ["3"]);
+    assert!(lvm("vgck", &[&d, &e, &f], &[&vg2]).0, "vgck after vgextend");
+    ours(&["vgreduce", &vg2, &f.0]);
+    let (_, rows) = lvm(
+        "vgs",
+        &[&d, &e, &f],
+        &["--noheadings", "-o", "pv_count", &vg2],
+    );
+    assert_eq!(rows, ["2"]);
+    let (_, rows) = lvm("pvs", &[&f], &["--noheadings", "-o", "pv_name,vg_name"]);
+    assert_eq!(rows, [f.0.clone()], "the reduced PV is a bare PV");
+    assert!(ours_fails(&["vgreduce", &vg2, &d.0]).contains("still used"));
+
+    // vgcfgbackup / vgcfgrestore bring a removed LV back; every change was archived.
+    let backup = dir.path().join("backup.vg");
+    ours(&["vgcfgbackup", "-f", backup.to_str().unwrap(), &vg2]);
+    ours(&["lvremove", &format!("{vg2}/ours")]);
+    let (_, rows) = lvm("lvs", &[&d, &e], &["--noheadings", "-o", "lv_name", &vg2]);
+    assert!(rows.is_empty());
+    ours(&["vgcfgrestore", "-f", backup.to_str().unwrap(), &vg2]);
+    let (ok, rows) = lvm(
+        "lvs",
+        &[&d, &e],
+        &[
+            "--noheadings",
+            "--units",
+            "s",
+            "--nosuffix",
+            "-o",
+            "lv_name,lv_size",
+            &vg2,
+        ],
+    );
+    assert!(ok);
+    assert_eq!(rows, ["ours 40960"]);
+    assert!(lvm("vgck", &[&d, &e], &[&vg2]).0, "vgck after vgcfgrestore");
+    let archived = std::fs::read_dir(system_dir().join("archive"))
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(&format!("{vg2}_"))
+        })
+        .count();
+    assert!(archived >= 4, "{archived} archives of {vg2}");
+
     for v in [&vg, &vg2] {
         ours(&["vgremove", "-f", v]);
     }
+    let _ = std::fs::remove_dir_all(system_dir());
 }
