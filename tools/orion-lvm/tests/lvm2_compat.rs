@@ -304,7 +304,11 @@ fn ours_and_real_lvm2_read_each_others_volume_groups() {
     );
     assert_eq!(rows, ["2"]);
     let (_, rows) = lvm("pvs", &[&f], &["--noheadings", "-o", "pv_name,vg_name"]);
-    assert_eq!(rows, [f.0.clone()], "the reduced PV is a bare PV");
+    assert_eq!(
+        rows,
+        std::slice::from_ref(&f.0),
+        "the reduced PV is a bare PV"
+    );
     assert!(ours_fails(&["vgreduce", &vg2, &d.0]).contains("still used"));
 
     // vgcfgbackup / vgcfgrestore bring a removed LV back; every change was archived.
