@@ -69,6 +69,12 @@ impl Scan {
         Some((newest, members))
     }
 
+    /// Like [`Scan::vg`], with an error naming the missing VG.
+    pub fn need_vg(&self, name: &str) -> Result<(Vg, Vec<&Pv>)> {
+        self.vg(name)
+            .ok_or_else(|| anyhow!("volume group {name} not found"))
+    }
+
     /// Names of all VGs found.
     pub fn vg_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -181,37 +187,15 @@ pub fn restore(vg_name: &str, file: &Path) -> Result<Vg> {
 /// `vgextend`: adds devices (made PVs when they are not) to a VG.
 pub fn vgextend(vg_name: &str, devices: &[PathBuf]) -> Result<()> {
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan
-        .vg(vg_name)
-        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let (mut vg, members) = scan.need_vg(vg_name)?;
     let mut paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     let mut next = vg.pvs.len();
     for d in devices {
-        let p = match Pv::scan(d)? {
-            Some(p) => p,
-            None => pv::pvcreate(d, false)?,
-        };
-        if p.label.ext_flags & crate::label::PV_EXT_USED != 0 || p.text()?.is_some() {
-            bail!("{} already belongs to a volume group", d.display());
-        }
         while vg.pv(&format!("pv{next}")).is_some() {
             next += 1;
         }
-        let dev_size = p.label.device_size / 512;
-        let pe_start = p.pe_start_sectors();
-        let pe_count = dev_size.saturating_sub(pe_start) / vg.extent_size;
-        if pe_count == 0 {
-            bail!("{} is smaller than one extent", d.display());
-        }
-        vg.pvs.push(crate::vg::VgPv {
-            key: format!("pv{next}"),
-            id: dashed(&p.label.uuid),
-            device: d.display().to_string(),
-            dev_size,
-            pe_start,
-            pe_count,
-            raw: Default::default(),
-        });
+        let vp = admit_pv(d, format!("pv{next}"), vg.extent_size)?;
+        vg.pvs.push(vp);
         paths.push(d.clone());
     }
     vg.seqno += 1;
@@ -225,9 +209,7 @@ pub fn vgextend(vg_name: &str, devices: &[PathBuf]) -> Result<()> {
 /// `vgreduce`: removes unused PVs from a VG; their metadata is wiped.
 pub fn vgreduce(vg_name: &str, devices: &[PathBuf]) -> Result<()> {
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan
-        .vg(vg_name)
-        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let (mut vg, members) = scan.need_vg(vg_name)?;
     let mut removed = Vec::new();
     for d in devices {
         let p = members
@@ -307,6 +289,33 @@ pub fn valid_name(n: &str) -> Result<()> {
     Ok(())
 }
 
+/// Admits device `d` to a VG as PV `key`: makes it a PV when it is not one, refuses one
+/// that belongs to a VG, and counts its extents.
+fn admit_pv(d: &Path, key: String, extent_size: u64) -> Result<VgPv> {
+    let p = match Pv::scan(d)? {
+        Some(p) => p,
+        None => pv::pvcreate(d, false)?,
+    };
+    if p.label.ext_flags & crate::label::PV_EXT_USED != 0 || p.text()?.is_some() {
+        bail!("{} already belongs to a volume group", d.display());
+    }
+    let dev_size = p.label.device_size / 512;
+    let pe_start = p.pe_start_sectors();
+    let pe_count = dev_size.saturating_sub(pe_start) / extent_size;
+    if pe_count == 0 {
+        bail!("{} is smaller than one extent", d.display());
+    }
+    Ok(VgPv {
+        key,
+        id: dashed(&p.label.uuid),
+        device: d.display().to_string(),
+        dev_size,
+        pe_start,
+        pe_count,
+        raw: Default::default(),
+    })
+}
+
 /// `vgcreate`: a VG over unused PVs (made PVs first when they are not).
 pub fn vgcreate(name: &str, devices: &[PathBuf], extent_size: u64) -> Result<Vg> {
     valid_name(name)?;
@@ -317,31 +326,11 @@ pub fn vgcreate(name: &str, devices: &[PathBuf], extent_size: u64) -> Result<Vg>
     if scan.vg_names().iter().any(|n| n == name) {
         bail!("a volume group called {name} already exists");
     }
-    let mut pvs = Vec::new();
-    for (i, d) in devices.iter().enumerate() {
-        let p = match Pv::scan(d)? {
-            Some(p) => p,
-            None => pv::pvcreate(d, false)?,
-        };
-        if p.label.ext_flags & crate::label::PV_EXT_USED != 0 || p.text()?.is_some() {
-            bail!("{} already belongs to a volume group", d.display());
-        }
-        let dev_size = p.label.device_size / 512;
-        let pe_start = p.pe_start_sectors();
-        let pe_count = dev_size.saturating_sub(pe_start) / extent_size;
-        if pe_count == 0 {
-            bail!("{} is smaller than one extent", d.display());
-        }
-        pvs.push(VgPv {
-            key: format!("pv{i}"),
-            id: dashed(&p.label.uuid),
-            device: d.display().to_string(),
-            dev_size,
-            pe_start,
-            pe_count,
-            raw: Default::default(),
-        });
-    }
+    let pvs = devices
+        .iter()
+        .enumerate()
+        .map(|(i, d)| admit_pv(d, format!("pv{i}"), extent_size))
+        .collect::<Result<Vec<_>>>()?;
     let vg = Vg {
         name: name.to_owned(),
         id: dashed(&new_uuid()?),
@@ -541,9 +530,7 @@ pub fn allocate_extension(vg: &Vg, lv: &crate::vg::Lv, extra: u64) -> Result<Vec
 /// is suspended, the metadata is committed, and it resumes.
 pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Result<(u64, u64)> {
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan
-        .vg(vg_name)
-        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let (mut vg, members) = scan.need_vg(vg_name)?;
     let i = vg
         .lvs
         .iter()
@@ -606,9 +593,7 @@ pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Res
 pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>) -> Result<Vg> {
     valid_name(req.name)?;
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan
-        .vg(vg_name)
-        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let (mut vg, members) = scan.need_vg(vg_name)?;
     if vg.lvs.iter().any(|l| l.name == req.name) {
         bail!("logical volume {} already exists in {vg_name}", req.name);
     }
@@ -637,9 +622,7 @@ pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>) -> Result<Vg> {
 /// Activates every visible LV of `vg_name` (`on`) or deactivates them all.
 pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
     let scan = Scan::run(&[])?;
-    let (vg, members) = scan
-        .vg(vg_name)
-        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let (vg, members) = scan.need_vg(vg_name)?;
     let ctl = Control::open().context("opening /dev/mapper/control")?;
     let devs = activate::pv_devices(&vg, &members)?;
     let mut n = 0;
@@ -657,9 +640,7 @@ pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
 /// Activates one LV.
 pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
-    let (vg, members) = scan
-        .vg(vg_name)
-        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let (vg, members) = scan.need_vg(vg_name)?;
     let l = vg
         .lvs
         .iter()
@@ -677,9 +658,7 @@ pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
 /// `lvremove`: deactivates the LV if it is active, then drops it from the metadata.
 pub fn lvremove(vg_name: &str, lv: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan
-        .vg(vg_name)
-        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let (mut vg, members) = scan.need_vg(vg_name)?;
     let Some(l) = vg.lvs.iter().find(|l| l.name == lv) else {
         bail!("logical volume {vg_name}/{lv} not found");
     };
@@ -705,9 +684,7 @@ pub fn lvremove(vg_name: &str, lv: &str) -> Result<()> {
 /// `vgremove`: refuses a VG with LVs unless `force`; wipes the PVs' metadata.
 pub fn vgremove(vg_name: &str, force: bool) -> Result<()> {
     let scan = Scan::run(&[])?;
-    let (vg, members) = scan
-        .vg(vg_name)
-        .ok_or_else(|| anyhow!("volume group {vg_name} not found"))?;
+    let (vg, members) = scan.need_vg(vg_name)?;
     if !vg.lvs.is_empty() && !force {
         bail!(
             "volume group {vg_name} still has {} logical volumes (use -f)",

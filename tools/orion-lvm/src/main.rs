@@ -395,9 +395,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Vgcfgbackup { file, name } => {
             let scan = Scan::run(&[])?;
-            let (v, _) = scan
-                .vg(&name)
-                .ok_or_else(|| anyhow::anyhow!("volume group {name} not found"))?;
+            let (v, _) = scan.need_vg(&name)?;
             let path = commands::backup(&v, file.as_deref().map(std::path::Path::new))?;
             println!(
                 "  Volume group \"{name}\" successfully backed up to {}.",
@@ -446,9 +444,7 @@ fn run(cli: Cli) -> Result<()> {
         } => {
             let on = yes_no(&activate)?;
             let scan = Scan::run(&[])?;
-            let (v, _) = scan
-                .vg(&vg)
-                .ok_or_else(|| anyhow::anyhow!("volume group {vg} not found"))?;
+            let (v, _) = scan.need_vg(&vg)?;
             let extents = match (size, extents) {
                 (Some(s), None) => parse_size(&s)?.div_ceil(v.extent_size),
                 (None, Some(e)) => e,
@@ -484,9 +480,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let (grow, shrink) = resize_dirs;
             let scan = Scan::run(&[])?;
-            let (v, _) = scan
-                .vg(vg)
-                .ok_or_else(|| anyhow::anyhow!("volume group {vg} not found"))?;
+            let (v, _) = scan.need_vg(vg)?;
             let target = resize_target(&v, name, size, extents, (grow, shrink))?;
             let (from, to) = commands::lvresize(vg, name, target, &cli.target_prefix)?;
             println!(
