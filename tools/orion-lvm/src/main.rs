@@ -186,6 +186,9 @@ enum Cmd {
         /// JSON output.
         #[arg(long)]
         json: bool,
+        /// Add live I/O counters of active LVs (from /sys/block/dm-N/stat).
+        #[arg(long)]
+        metrics: bool,
     },
 }
 
@@ -293,6 +296,48 @@ fn resize_target(
         bail!("lvextend cannot shrink an LV; use lvreduce");
     }
     Ok(target)
+}
+
+/// The dm device of an active LV.
+fn lv_state(
+    ctl: &orion_lvm::dm::ioctl::Control,
+    vg: &orion_lvm::vg::Vg,
+    lv: &orion_lvm::vg::Lv,
+) -> Option<orion_lvm::dm::ioctl::DevInfo> {
+    let name = orion_lvm::dm::activate::dm_name(&vg.name, &lv.name);
+    ctl.info(&orion_lvm::dm::ioctl::DevId::Name(name)).ok()
+}
+
+/// LVM2's ten-character attribute string for linear and striped LVs: type, permission,
+/// allocation policy, fixed minor, state, open, target type, zeroing, health, skip.
+fn lv_attr(lv: &orion_lvm::vg::Lv, state: Option<&orion_lvm::dm::ioctl::DevInfo>) -> String {
+    let write = lv.status.iter().any(|s| s == "WRITE");
+    let mut a = String::from("-");
+    a.push(if write { 'w' } else { 'r' });
+    a.push('i');
+    a.push('-');
+    match state {
+        Some(s) if s.flags & orion_lvm::dm::ioctl::SUSPEND != 0 => a.push('s'),
+        Some(_) => a.push('a'),
+        None => a.push('-'),
+    }
+    a.push(if state.is_some_and(|s| s.open_count > 0) {
+        'o'
+    } else {
+        '-'
+    });
+    a.push_str("----");
+    a
+}
+
+/// The counters of /sys/block/dm-MINOR/stat.
+fn io_stats(minor: u32) -> Option<Vec<u64>> {
+    let s = std::fs::read_to_string(format!("/sys/block/dm-{minor}/stat")).ok()?;
+    Some(
+        s.split_whitespace()
+            .filter_map(|f| f.parse().ok())
+            .collect(),
+    )
 }
 
 fn yes_no(a: &str) -> Result<bool> {
@@ -497,8 +542,9 @@ fn run(cli: Cli) -> Result<()> {
             commands::lvremove(vg, name)?;
             println!("  Logical volume \"{name}\" successfully removed.");
         }
-        Cmd::Lvs { json } => {
+        Cmd::Lvs { json, metrics } => {
             let scan = Scan::run(&[])?;
+            let ctl = orion_lvm::dm::ioctl::Control::open().ok();
             let mut rows = Vec::new();
             for n in scan.vg_names() {
                 if let Some((v, _)) = scan.vg(&n) {
@@ -509,14 +555,32 @@ fn run(cli: Cli) -> Result<()> {
                             }
                             _ => 0,
                         };
-                        rows.push(vec![
+                        let state = ctl.as_ref().and_then(|c| lv_state(c, &v, lv));
+                        let mut row = vec![
                             ("lv_name", lv.name.clone()),
                             ("vg_name", v.name.clone()),
+                            ("lv_attr", lv_attr(lv, state.as_ref())),
                             ("lv_uuid", lv.id.clone()),
                             ("lv_size", mib(lv.extents() * v.extent_size)),
                             ("seg_count", lv.segments.len().to_string()),
                             ("stripes", stripes.to_string()),
-                        ]);
+                            (
+                                "lv_active",
+                                if state.is_some() { "active" } else { "" }.to_owned(),
+                            ),
+                        ];
+                        if metrics {
+                            let st = state.as_ref().and_then(|s| io_stats(s.minor));
+                            for (i, f) in ["read_ios", "read_sectors", "write_ios", "write_sectors"]
+                                .into_iter()
+                                .enumerate()
+                            {
+                                let idx = [0, 2, 4, 6][i];
+                                let v = st.as_ref().and_then(|s| s.get(idx).copied());
+                                row.push((f, v.map(|v| v.to_string()).unwrap_or_default()));
+                            }
+                        }
+                        rows.push(row);
                     }
                 }
             }
