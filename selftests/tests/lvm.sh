@@ -74,6 +74,45 @@ check "real lvs no longer lists it" sh -c "! lvs --noheadings -o lv_name $vg | g
 check "orion-lvm lvcreate activates by default" orion-lvm lvcreate -L 12M -n ourlv $vg
 check "real lvremove removes the LV we made and activated" lvremove -y $vg/ourlv
 check_fails "our device is gone" dmsetup info $vg-ourlv
+# Snapshots: LVM2's device stack (origin -real under snapshot-origin, -cow under
+# snapshot), made by either tool, seen and removed by the other.
+norm_tables() {
+	dmsetup info -c --noheadings -o major,minor,name --separator ' ' >/tmp/t.map
+	dmsetup table | awk 'NR == FNR { m[$1 ":" $2] = $3; next }
+		{ for (i = 1; i <= NF; i++) if ($i in m) $i = m[$i]; print }' /tmp/t.map - | sort
+}
+modprobe dm-snapshot
+check "real lvcreate -s of our LV" lvcreate -y -s -L 8M -n rsnap $vg/lin
+check "real vgchange -ay with the snapshot" vgchange -ay $vg
+real_stack=$(norm_tables)
+real_info=$(dmsetup info -c --noheadings -o name,uuid | sort | grep -v -e "^$vg-str:" -e "^$vg-span:")
+check "real stack has origin, -real, -cow and snapshot" sh -c "[ \$(dmsetup ls | grep -c \"^$vg-\(lin\|rsnap\)\") -eq 4 ]"
+check "real vgchange -an" vgchange -an $vg
+check "orion-lvm vgchange -ay with a snapshot" orion-lvm vgchange -ay $vg
+check_eq "snapshot device stack identical to real LVM2's" \
+	"$(echo "$real_stack" | grep -v -e "^$vg-str:" -e "^$vg-span:")" \
+	"$(norm_tables | grep -v -e "^$vg-str:" -e "^$vg-span:")"
+check_eq "names and DM UUIDs identical" "$real_info" \
+	"$(dmsetup info -c --noheadings -o name,uuid | sort | grep -v -e "^$vg-str:" -e "^$vg-span:")"
+check_eq "lv_attr of the origin equals real lvs'" "$(real_attr lin)" "$(ours_attr lin)"
+check_eq "lv_attr of the snapshot equals real lvs'" "$(real_attr rsnap)" "$(ours_attr rsnap)"
+fill_random /dev/$vg/str $((1 << 20)) /tmp/t.before
+check "orion-lvm lvcreate -s of an active LV" orion-lvm lvcreate -s -L 8M -n osnap $vg/str
+head -c $((1 << 20)) /dev/urandom >/tmp/t.after
+dd if=/tmp/t.after of=/dev/$vg/str bs=64k conv=fsync 2>/dev/null
+check "our snapshot keeps the data from before" cmp -n $((1 << 20)) /dev/$vg/osnap /tmp/t.before
+check "the origin has the new data" cmp -n $((1 << 20)) /dev/$vg/str /tmp/t.after
+check "real lvs shows our snapshot of str" sh -c "lvs --noheadings -o lv_name,origin $vg | grep -q 'osnap *str'"
+check_eq "lv_attr of our snapshot equals real lvs'" "$(real_attr osnap)" "$(ours_attr osnap)"
+check "real lvremove removes our snapshot" lvremove -y $vg/osnap
+check_eq "str back to its striped table" striped "$(dmsetup table $vg-str | awk '{ print $3 }')"
+check "orion-lvm lvremove removes real LVM2's snapshot" orion-lvm lvremove $vg/rsnap
+check_eq "lin back to its linear table" linear "$(dmsetup table $vg-lin | awk '{ print $3 }')"
+check_fails "no -real device left" dmsetup info $vg-lin-real
+check "data of lin intact" cmp -n $((4 << 20)) /dev/$vg/lin /tmp/t.data-lin
+check "real vgck passes with snapshots gone" vgck $vg
+orion-lvm vgchange -an $vg >/dev/null
+
 # Resizing: the same extension real lvextend chooses.
 check "orion-lvm lvcreate -an grow" orion-lvm lvcreate -an -L 8M -n grow $vg
 check "real lvextend of our LV" lvextend -L +8M $vg/grow

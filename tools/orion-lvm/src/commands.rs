@@ -536,6 +536,9 @@ pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Res
         .iter()
         .position(|l| l.name == lv_name)
         .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv_name} not found"))?;
+    if !vg.snapshots_of(lv_name).is_empty() || is_cow(&vg, lv_name) {
+        bail!("resizing origins and snapshots is not supported yet");
+    }
     let cur = vg.lvs[i].extents();
     if extents == cur {
         bail!("new size ({extents} extents) matches the existing size");
@@ -619,69 +622,212 @@ pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>) -> Result<Vg> {
     Ok(vg)
 }
 
-/// Activates every visible LV of `vg_name` (`on`) or deactivates them all.
+/// Whether `lv` is the COW LV of a snapshot (activated with its origin).
+fn is_cow(vg: &Vg, lv: &str) -> bool {
+    vg.lvs
+        .iter()
+        .filter_map(|l| l.snapshot_of())
+        .any(|(_, cow, _)| cow == lv)
+}
+
+/// Activates every LV of `vg_name` (`on`) or deactivates them all, snapshots with their
+/// origins.
 pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
     let scan = Scan::run(&[])?;
     let (vg, members) = scan.need_vg(vg_name)?;
     let ctl = Control::open().context("opening /dev/mapper/control")?;
     let devs = activate::pv_devices(&vg, &members)?;
     let mut n = 0;
-    for lv in vg.lvs.iter().filter(|l| l.visible()) {
-        if on {
-            activate::activate(&ctl, &vg, lv, &devs, prefix)?;
-        } else {
-            activate::deactivate(&ctl, &vg, lv)?;
+    for lv in vg.user_lvs() {
+        if !is_cow(&vg, &lv.name) {
+            if on {
+                activate::activate_with_snapshots(&ctl, &vg, lv, &devs, prefix, &[])?;
+            } else {
+                activate::deactivate_with_snapshots(&ctl, &vg, lv)?;
+            }
         }
         n += 1;
     }
     Ok(n)
 }
 
-/// Activates one LV.
+/// Activates or deactivates one LV (a snapshot goes with its origin).
 pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
     let (vg, members) = scan.need_vg(vg_name)?;
-    let l = vg
+    let origin = vg
         .lvs
         .iter()
-        .find(|l| l.name == lv)
+        .filter_map(|l| l.snapshot_of())
+        .find(|(_, cow, _)| *cow == lv)
+        .map(|(o, _, _)| o.to_owned());
+    let target = origin.as_deref().unwrap_or(lv);
+    let l = vg
+        .lv(target)
         .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv} not found"))?;
     let ctl = Control::open().context("opening /dev/mapper/control")?;
     if on {
         let devs = activate::pv_devices(&vg, &members)?;
-        activate::activate(&ctl, &vg, l, &devs, prefix)
+        activate::activate_with_snapshots(&ctl, &vg, l, &devs, prefix, &[])
     } else {
-        activate::deactivate(&ctl, &vg, l)
+        activate::deactivate_with_snapshots(&ctl, &vg, l)
     }
 }
 
-/// `lvremove`: deactivates the LV if it is active, then drops it from the metadata.
+/// `lvcreate -s`: a snapshot of `origin` with a COW LV of `extents`, activated (origin
+/// suspended meanwhile) when the origin is active or `activate` is set.
+pub fn lvcreate_snapshot(
+    vg_name: &str,
+    origin: &str,
+    name: &str,
+    extents: u64,
+    activate_it: bool,
+    prefix: &str,
+) -> Result<Vg> {
+    valid_name(name)?;
+    let scan = Scan::run(&[])?;
+    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let o = vg
+        .lv(origin)
+        .ok_or_else(|| anyhow!("origin {vg_name}/{origin} not found"))?
+        .clone();
+    if o.snapshot_of().is_some() || is_cow(&vg, origin) {
+        bail!("{vg_name}/{origin} is a snapshot; snapshots of snapshots are not supported");
+    }
+    if vg.lv(name).is_some() {
+        bail!("logical volume {name} already exists in {vg_name}");
+    }
+    let segments = allocate(
+        &vg,
+        &LvRequest {
+            name,
+            extents,
+            stripes: 1,
+            stripe_size: 128,
+        },
+    )?;
+    vg.lvs.push(Lv {
+        name: name.to_owned(),
+        id: dashed(&new_uuid()?),
+        status: vec!["READ".into(), "WRITE".into()],
+        segments,
+        raw: Default::default(),
+    });
+    let mut n = 0;
+    while vg.lv(&format!("snapshot{n}")).is_some() {
+        n += 1;
+    }
+    let mut seg = crate::config::Section::default();
+    seg.push("start_extent", crate::config::Value::Int(0))
+        .push(
+            "extent_count",
+            crate::config::Value::Int(o.extents() as i64),
+        )
+        .push("type", crate::config::Value::Str("snapshot".into()))
+        .push("chunk_size", crate::config::Value::Int(8))
+        .push("origin", crate::config::Value::Str(origin.into()))
+        .push("cow_store", crate::config::Value::Str(name.into()));
+    vg.lvs.push(Lv {
+        name: format!("snapshot{n}"),
+        id: dashed(&new_uuid()?),
+        status: vec!["READ".into(), "WRITE".into(), "VISIBLE".into()],
+        segments: vec![Segment {
+            start_extent: 0,
+            extent_count: o.extents(),
+            kind: SegmentKind::Other(seg),
+        }],
+        raw: Default::default(),
+    });
+    vg.seqno += 1;
+    let ctl = Control::open().ok();
+    let origin_name = activate::dm_name(vg_name, origin);
+    let origin_active = ctl
+        .as_ref()
+        .is_some_and(|c| c.info(&DevId::Name(origin_name.clone())).is_ok());
+    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
+    let description = format!("Write from orion-lvm lvcreate -s -n {name} {vg_name}/{origin}.");
+    match ctl {
+        Some(ctl) if origin_active || activate_it => {
+            let id = DevId::Name(origin_name);
+            // The snapshot is taken at this suspend: no write reaches the origin until its
+            // snapshot-origin table is live.
+            if origin_active {
+                ctl.suspend(&id, false)?;
+            }
+            commit(&vg, &paths, &description)?;
+            let devs = activate::pv_devices(&vg, &members)?;
+            let o = vg.lv(origin).ok_or_else(|| anyhow!("origin vanished"))?;
+            let r = activate::activate_with_snapshots(&ctl, &vg, o, &devs, prefix, &[name]);
+            if r.is_err() && origin_active {
+                let _ = ctl.resume(&id);
+            }
+            r?;
+        }
+        _ => commit(&vg, &paths, &description)?,
+    }
+    Ok(vg)
+}
+
+/// `lvremove`: deactivates the LV if it is active, then drops it from the metadata. A
+/// snapshot takes its `snapshotN` record with it and its origin goes back to a plain table.
 pub fn lvremove(vg_name: &str, lv: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
     let (mut vg, members) = scan.need_vg(vg_name)?;
-    let Some(l) = vg.lvs.iter().find(|l| l.name == lv) else {
+    let Some(l) = vg.lv(lv).cloned() else {
         bail!("logical volume {vg_name}/{lv} not found");
     };
-    let name = activate::dm_name(vg_name, lv);
-    if let Ok(ctl) = Control::open() {
-        if let Ok(info) = ctl.info(&DevId::Name(name)) {
+    if !vg.snapshots_of(lv).is_empty() {
+        bail!("logical volume {vg_name}/{lv} has snapshots; remove them first");
+    }
+    let record = vg
+        .lvs
+        .iter()
+        .find(|x| x.snapshot_of().is_some_and(|(_, cow, _)| cow == lv))
+        .map(|x| (x.name.clone(), x.snapshot_of().map(|s| s.0.to_owned())));
+    let ctl = Control::open().ok();
+    if let Some(ctl) = &ctl {
+        let name = activate::dm_name(vg_name, lv);
+        if let Ok(info) = ctl.info(&DevId::Name(name.clone())) {
             if info.open_count > 0 {
                 bail!("logical volume {vg_name}/{lv} is in use");
             }
-            activate::deactivate(&ctl, &vg, l)?;
+            activate::deactivate(ctl, &vg, &l)?;
+        }
+        if record.is_some() {
+            activate::remove_cow(ctl, &name)?;
         }
     }
-    vg.lvs.retain(|l| l.name != lv);
+    vg.lvs.retain(|x| x.name != lv);
+    if let Some((rec, _)) = &record {
+        vg.lvs.retain(|x| x.name != *rec);
+    }
     vg.seqno += 1;
     let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     commit(
         &vg,
         &paths,
         &format!("Write from orion-lvm lvremove {vg_name}/{lv}."),
-    )
+    )?;
+    // An active origin left without snapshots goes back to its own table.
+    if let (Some(ctl), Some((_, Some(origin)))) = (&ctl, &record) {
+        if vg.snapshots_of(origin).is_empty() {
+            if let Some(o) = vg.lv(origin) {
+                if ctl
+                    .info(&DevId::Name(activate::dm_name(vg_name, origin)))
+                    .is_ok()
+                {
+                    let devs = activate::pv_devices(&vg, &members)?;
+                    activate::activate(ctl, &vg, o, &devs, "")?;
+                    activate::remove_real(ctl, vg_name, origin)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
-/// `vgremove`: refuses a VG with LVs unless `force`; wipes the PVs' metadata.
+/// `vgremove`: refuses a VG with LVs unless `force`; deactivates them and wipes the PVs'
+/// metadata.
 pub fn vgremove(vg_name: &str, force: bool) -> Result<()> {
     let scan = Scan::run(&[])?;
     let (vg, members) = scan.need_vg(vg_name)?;
@@ -690,6 +836,13 @@ pub fn vgremove(vg_name: &str, force: bool) -> Result<()> {
             "volume group {vg_name} still has {} logical volumes (use -f)",
             vg.lvs.len()
         );
+    }
+    if let Ok(ctl) = Control::open() {
+        for lv in vg.user_lvs() {
+            if !is_cow(&vg, &lv.name) {
+                activate::deactivate_with_snapshots(&ctl, &vg, lv)?;
+            }
+        }
     }
     for p in members {
         // A PV with no VG is a fresh pvcreate.

@@ -134,6 +134,9 @@ enum Cmd {
         /// Stripe size (default 64 KiB).
         #[arg(short = 'I', long = "stripesize", default_value = "64k")]
         stripe_size: String,
+        /// Make a snapshot of the LV named as VG/ORIGIN.
+        #[arg(short = 's', long = "snapshot")]
+        snapshot: bool,
         /// Activate the new LV (`y`, the default) or only write metadata (`n`).
         #[arg(short = 'a', long = "activate", default_value = "y")]
         activate: String,
@@ -310,9 +313,25 @@ fn lv_state(
 
 /// LVM2's ten-character attribute string for linear and striped LVs: type, permission,
 /// allocation policy, fixed minor, state, open, target type, zeroing, health, skip.
-fn lv_attr(lv: &orion_lvm::vg::Lv, state: Option<&orion_lvm::dm::ioctl::DevInfo>) -> String {
+fn lv_attr(
+    vg: &orion_lvm::vg::Vg,
+    lv: &orion_lvm::vg::Lv,
+    state: Option<&orion_lvm::dm::ioctl::DevInfo>,
+) -> String {
     let write = lv.status.iter().any(|s| s == "WRITE");
-    let mut a = String::from("-");
+    let origin = !vg.snapshots_of(&lv.name).is_empty();
+    let cow = vg
+        .lvs
+        .iter()
+        .filter_map(|l| l.snapshot_of())
+        .any(|(_, c, _)| c == lv.name);
+    let mut a = String::from(if origin {
+        "o"
+    } else if cow {
+        "s"
+    } else {
+        "-"
+    });
     a.push(if write { 'w' } else { 'r' });
     a.push('i');
     a.push('-');
@@ -326,7 +345,8 @@ fn lv_attr(lv: &orion_lvm::vg::Lv, state: Option<&orion_lvm::dm::ioctl::DevInfo>
     } else {
         '-'
     });
-    a.push_str("----");
+    a.push(if origin || cow { 's' } else { '-' });
+    a.push_str("---");
     a
 }
 
@@ -465,10 +485,7 @@ fn run(cli: Cli) -> Result<()> {
                         ("vg_name", v.name.clone()),
                         ("vg_uuid", v.id.clone()),
                         ("pv_count", v.pvs.len().to_string()),
-                        (
-                            "lv_count",
-                            v.lvs.iter().filter(|l| l.visible()).count().to_string(),
-                        ),
+                        ("lv_count", v.user_lvs().len().to_string()),
                         ("vg_seqno", v.seqno.to_string()),
                         ("vg_extent_size", mib(v.extent_size)),
                         ("vg_size", mib(size)),
@@ -484,10 +501,26 @@ fn run(cli: Cli) -> Result<()> {
             name,
             stripes,
             stripe_size,
+            snapshot,
             activate,
             vg,
         } => {
             let on = yes_no(&activate)?;
+            if snapshot {
+                let Some((vgn, origin)) = vg.split_once('/') else {
+                    bail!("give the origin as VG/LV");
+                };
+                let scan = Scan::run(&[])?;
+                let (v, _) = scan.need_vg(vgn)?;
+                let extents = match (size, extents) {
+                    (Some(s), None) => parse_size(&s)?.div_ceil(v.extent_size),
+                    (None, Some(e)) => e,
+                    _ => bail!("give exactly one of -L and -l"),
+                };
+                commands::lvcreate_snapshot(vgn, origin, &name, extents, on, &cli.target_prefix)?;
+                println!("  Logical volume \"{name}\" created.");
+                return Ok(());
+            }
             let scan = Scan::run(&[])?;
             let (v, _) = scan.need_vg(&vg)?;
             let extents = match (size, extents) {
@@ -548,7 +581,7 @@ fn run(cli: Cli) -> Result<()> {
             let mut rows = Vec::new();
             for n in scan.vg_names() {
                 if let Some((v, _)) = scan.vg(&n) {
-                    for lv in v.lvs.iter().filter(|l| l.visible()) {
+                    for lv in v.user_lvs() {
                         let stripes = match lv.segments.first().map(|s| &s.kind) {
                             Some(orion_lvm::vg::SegmentKind::Striped { stripes, .. }) => {
                                 stripes.len()
@@ -559,7 +592,7 @@ fn run(cli: Cli) -> Result<()> {
                         let mut row = vec![
                             ("lv_name", lv.name.clone()),
                             ("vg_name", v.name.clone()),
-                            ("lv_attr", lv_attr(lv, state.as_ref())),
+                            ("lv_attr", lv_attr(&v, lv, state.as_ref())),
                             ("lv_uuid", lv.id.clone()),
                             ("lv_size", mib(lv.extents() * v.extent_size)),
                             ("seg_count", lv.segments.len().to_string()),

@@ -74,9 +74,22 @@ impl Lv {
         self.segments.iter().map(|s| s.extent_count).sum()
     }
 
-    /// Whether the LV is visible (not a hidden sub-volume).
+    /// Whether the metadata marks the LV visible.
     pub fn visible(&self) -> bool {
         self.status.iter().any(|s| s == "VISIBLE")
+    }
+
+    /// For the hidden `snapshotN` LV LVM2 records a snapshot with: (origin, COW LV, chunk
+    /// size in sectors).
+    pub fn snapshot_of(&self) -> Option<(&str, &str, u64)> {
+        match &self.segments.first()?.kind {
+            SegmentKind::Other(s) if s.str("type") == Some("snapshot") => Some((
+                s.str("origin")?,
+                s.str("cow_store")?,
+                s.int("chunk_size").unwrap_or(8).max(1) as u64,
+            )),
+            _ => None,
+        }
     }
 }
 
@@ -272,6 +285,38 @@ impl Vg {
             .push("creation_host", Value::Str(host.into()))
             .push("creation_time", Value::Int(now as i64));
         config::write(&top)
+    }
+
+    /// The LV called `name`.
+    pub fn lv(&self, name: &str) -> Option<&Lv> {
+        self.lvs.iter().find(|l| l.name == name)
+    }
+
+    /// The snapshots of `origin`: (COW LV, chunk size).
+    pub fn snapshots_of(&self, origin: &str) -> Vec<(&Lv, u64)> {
+        self.lvs
+            .iter()
+            .filter_map(|l| l.snapshot_of())
+            .filter(|(o, _, _)| *o == origin)
+            .filter_map(|(_, cow, chunk)| Some((self.lv(cow)?, chunk)))
+            .collect()
+    }
+
+    /// The LVs a user sees: visible ones except LVM2's `snapshotN` records, plus the COW
+    /// LVs that stand for snapshots.
+    pub fn user_lvs(&self) -> Vec<&Lv> {
+        let cows: Vec<&str> = self
+            .lvs
+            .iter()
+            .filter_map(|l| l.snapshot_of())
+            .map(|s| s.1)
+            .collect();
+        self.lvs
+            .iter()
+            .filter(|l| {
+                (l.visible() && l.snapshot_of().is_none()) || cows.contains(&l.name.as_str())
+            })
+            .collect()
     }
 
     /// The PV with metadata key `key`.
