@@ -5,7 +5,7 @@
 use super::super::block::{BlockManager, BlockNr, Kind};
 use super::super::error::{corrupt, Error, Result};
 use super::super::tm::TransactionManager;
-use super::node::{Node, MAX_VALUE_SIZE};
+use super::node::{Header, Node, MAX_VALUE_SIZE};
 use super::{header, shadow_child, shadow_node, Values, MAX_DEPTH};
 
 /// Inserts or overwrites `key` and returns the new root. An overwritten value's reference
@@ -112,28 +112,38 @@ fn insert_impl<B: BlockManager, V: Values<B>>(
     Err(Error::TooDeep(root))
 }
 
+/// Fills new node `dst` with entries `from..from + n` of node `src` (header `h`); returns
+/// the first key.
+fn fill_new_node<B: BlockManager>(
+    tm: &TransactionManager<B>,
+    src: BlockNr,
+    h: &Header,
+    dst: BlockNr,
+    from: usize,
+    n: usize,
+) -> Result<u64> {
+    let bm = tm.bm();
+    bm.read(src, Kind::Node, |sd| {
+        bm.write(dst, Kind::Node, |d| {
+            Node::init(d, h.leaf, h.value_size);
+            let mut nh = Node::header(dst, d)?;
+            Node::copy_entries(d, &nh, 0, sd, h, from, n);
+            Node::set_nr(d, &mut nh, n);
+            Ok(Node::key(d, 0))
+        })
+    })
+}
+
 /// Moves the entries of a full root into two new children, keeping the root's location.
 fn split_beneath<B: BlockManager>(tm: &mut TransactionManager<B>, root: BlockNr) -> Result<()> {
     let h = header(tm, root)?;
     let left = tm.new_block(Kind::Node)?;
     let right = tm.new_block(Kind::Node)?;
     let nl = h.nr / 2;
-    let bm = tm.bm();
-    let mut keys = [0u64; 2];
-    for (j, (b, from, n)) in [(left, 0, nl), (right, nl, h.nr - nl)]
-        .into_iter()
-        .enumerate()
-    {
-        keys[j] = bm.read(root, Kind::Node, |src| {
-            bm.write(b, Kind::Node, |d| {
-                Node::init(d, h.leaf, h.value_size);
-                let mut nh = Node::header(b, d)?;
-                Node::copy_entries(d, &nh, 0, src, &h, from, n);
-                Node::set_nr(d, &mut nh, n);
-                Ok(Node::key(d, 0))
-            })
-        })?;
-    }
+    let keys = [
+        fill_new_node(tm, root, &h, left, 0, nl)?,
+        fill_new_node(tm, root, &h, right, nl, h.nr - nl)?,
+    ];
     tm.write(root, Kind::Node, |d| {
         Node::init(d, false, 8);
         let mut nh = Node::header(root, d)?;
@@ -164,15 +174,7 @@ fn split_child<B: BlockManager>(
     })?;
     let keep = if appending { h.nr - h.nr / 3 } else { h.nr / 2 };
     let moved = h.nr - keep;
-    let first = bm.read(c, Kind::Node, |src| {
-        bm.write(s, Kind::Node, |d| {
-            Node::init(d, h.leaf, h.value_size);
-            let mut sh = Node::header(s, d)?;
-            Node::copy_entries(d, &sh, 0, src, &h, keep, moved);
-            Node::set_nr(d, &mut sh, moved);
-            Ok(Node::key(d, 0))
-        })
-    })?;
+    let first = fill_new_node(tm, c, &h, s, keep, moved)?;
     tm.write(c, Kind::Node, |d| {
         let mut h = h;
         Node::set_nr(d, &mut h, keep);
