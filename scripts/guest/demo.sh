@@ -68,5 +68,29 @@ echo "data intact after the resize"
 
 dmsetup remove vol_linear
 dmsetup remove vol_striped
+
+say "orion-lvm: a volume group on vdc and vdd, a striped LV on our targets"
+orion-lvm pvcreate -f /dev/vdc /dev/vdd
+orion-lvm vgcreate demo /dev/vdc /dev/vdd
+orion-lvm --target-prefix orion- lvcreate -L 128M -i 2 -I 64k -n data demo
+dmsetup table demo-data
+mkfs.ext4 -q /dev/demo/data
+mount /dev/demo/data /mnt/vol
+cp /tmp/data /mnt/vol/data
+umount /mnt/vol
+say "grow it online to 256 MiB with orion-lvm lvextend"
+orion-lvm --target-prefix orion- lvextend -L +128M demo/data
+e2fsck -fp /dev/demo/data >/dev/null
+resize2fs -p /dev/demo/data >/dev/null 2>&1
+mount /dev/demo/data /mnt/vol
+echo "file after the resize: $(md5sum </mnt/vol/data)"
+[ "$(md5sum </mnt/vol/data)" = "$want" ]
+df -h /mnt/vol | tail -n 1
+umount /mnt/vol
+orion-lvm lvs
+orion-lvm vgchange -an demo
+say "real LVM2 reads the same volume group"
+lvs -o lv_name,vg_name,lv_size,stripes,stripe_size,devices demo
+orion-lvm vgremove -f demo
 rmmod orion_dm
-say "DEMO OK: linear and striped volumes created with dmsetup, data written and verified"
+say "DEMO OK: linear and striped volumes created with dmsetup and orion-lvm, data written and verified"
