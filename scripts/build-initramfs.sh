@@ -34,7 +34,8 @@ done
 for l in sh:dash mkfs.ext4:mke2fs fsck.ext4:e2fsck thin_check:pdata_tools thin_dump:pdata_tools \
 	thin_restore:pdata_tools thin_ls:pdata_tools thin_repair:pdata_tools \
 	pvcreate:lvm pvs:lvm vgcreate:lvm vgs:lvm lvcreate:lvm lvs:lvm vgchange:lvm \
-	lvremove:lvm vgremove:lvm pvremove:lvm lvextend:lvm vgck:lvm pvck:lvm; do
+	lvremove:lvm vgremove:lvm pvremove:lvm lvextend:lvm lvreduce:lvm lvresize:lvm \
+	lvchange:lvm lvconvert:lvm vgextend:lvm vgreduce:lvm pvmove:lvm vgck:lvm pvck:lvm; do
 	rm -f "$stage/bin/${l%%:*}"
 	ln -s "${l#*:}" "$stage/bin/${l%%:*}"
 done

@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The volume-manager operations behind the commands. Every change bumps the sequence
+//! number and is written to every PV of the VG, text before header (see [`commit`]).
+
+mod alloc;
+mod backup;
+mod lv;
+mod snapshot;
+mod vg;
+
+pub use alloc::{allocate, allocate_extension, merge_segments, LvRequest};
+pub use backup::{backup, restore};
+pub use lv::{lvchange, lvcreate, lvremove, lvresize, vgchange};
+pub use snapshot::lvcreate_snapshot;
+pub use vg::{vgcreate, vgextend, vgreduce, vgremove};
+
+use crate::label::undashed;
+use crate::pv::{self, Pv};
+use crate::vg::{Vg, VgError};
+use anyhow::{anyhow, bail, Context, Result};
+use std::path::{Path, PathBuf};
+/// Everything found on the scanned devices.
+pub struct Scan {
+    /// PVs with their VG (if any).
+    pub pvs: Vec<(Pv, Option<Vg>)>,
+}
+
+impl Scan {
+    /// Scans `devices`, or every block device when empty.
+    pub fn run(devices: &[PathBuf]) -> Result<Scan> {
+        let list = if devices.is_empty() {
+            pv::candidate_devices()
+        } else {
+            devices.to_vec()
+        };
+        let mut pvs = Vec::new();
+        for d in list {
+            let found = match Pv::scan(&d) {
+                Ok(Some(p)) => p,
+                Ok(None) => continue,
+                // Devices we may not open are not ours to report on.
+                Err(pv::PvError::Io(..)) if devices.is_empty() => continue,
+                Err(e) if devices.is_empty() => {
+                    eprintln!("warning: {e}");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let vg = match found.text()? {
+                Some(t) => {
+                    Some(Vg::from_text(&t).map_err(|e: VgError| anyhow!("{}: {e}", d.display()))?)
+                }
+                None => None,
+            };
+            pvs.push((found, vg));
+        }
+        Ok(Scan { pvs })
+    }
+
+    /// The newest metadata of VG `name` and its PVs on this system.
+    pub fn vg(&self, name: &str) -> Option<(Vg, Vec<&Pv>)> {
+        let newest = self
+            .pvs
+            .iter()
+            .filter_map(|(_, v)| v.as_ref())
+            .filter(|v| v.name == name)
+            .max_by_key(|v| v.seqno)?
+            .clone();
+        let members = self
+            .pvs
+            .iter()
+            .filter(|(p, _)| newest.pvs.iter().any(|vp| undashed(&vp.id) == p.label.uuid))
+            .map(|(p, _)| p)
+            .collect();
+        Some((newest, members))
+    }
+
+    /// Like [`Scan::vg`], with an error naming the missing VG.
+    pub fn need_vg(&self, name: &str) -> Result<(Vg, Vec<&Pv>)> {
+        self.vg(name)
+            .ok_or_else(|| anyhow!("volume group {name} not found"))
+    }
+
+    /// Names of all VGs found.
+    pub fn vg_names(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .pvs
+            .iter()
+            .filter_map(|(_, v)| v.as_ref().map(|v| v.name.clone()))
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+}
+
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub(crate) fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "localhost".into())
+}
+
+/// Writes `vg` to every PV in `members` (each PV's label marked used), archiving the
+/// metadata it replaces.
+pub fn commit(vg: &Vg, members: &[PathBuf], description: &str) -> Result<()> {
+    if let Some(first) = members.first() {
+        if let Ok(Some(prev)) = Pv::scan(first).map(|p| p.and_then(|p| p.text().ok().flatten())) {
+            let seq = Vg::from_text(&prev).map(|v| v.seqno).unwrap_or(0);
+            backup::archive(&prev, &vg.name, seq);
+        }
+    }
+    let text = vg.to_text(description, now(), &host());
+    for path in members {
+        let mut p =
+            Pv::scan(path)?.ok_or_else(|| anyhow!("{}: PV label vanished", path.display()))?;
+        p.write_text(&text, true)?;
+    }
+    Ok(())
+}
+
+/// Checks a VG or LV name the way LVM2 does.
+pub fn valid_name(n: &str) -> Result<()> {
+    if n.is_empty() || n.len() > 127 || n.starts_with('-') || n == "." || n == ".." {
+        bail!("invalid name {n:?}");
+    }
+    if !n
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c))
+    {
+        bail!("name {n:?} has characters other than a-z A-Z 0-9 + _ . -");
+    }
+    Ok(())
+}
+
+/// Parses an LVM size (`10M`, `1g`, `512k`, `100s`; default unit MiB) into sectors.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(s.len()));
+    let v: f64 = num.parse().with_context(|| format!("bad size {s:?}"))?;
+    let mult = match unit.to_ascii_lowercase().as_str() {
+        "s" => 1.0,
+        "k" | "kb" | "kib" => 2.0,
+        "" | "m" | "mb" | "mib" => 2048.0,
+        "g" | "gb" | "gib" => 2048.0 * 1024.0,
+        "t" | "tb" | "tib" => 2048.0 * 1024.0 * 1024.0,
+        _ => bail!("bad size unit in {s:?}"),
+    };
+    if v < 0.0 {
+        bail!("negative size {s:?}");
+    }
+    Ok((v * mult).round() as u64)
+}
+
+/// Path of a device as given on the command line.
+pub fn dev(p: &str) -> PathBuf {
+    Path::new(p).to_owned()
+}
+
+/// Whether `lv` is the COW LV of a snapshot (activated with its origin).
+pub(crate) fn is_cow(vg: &Vg, lv: &str) -> bool {
+    vg.lvs
+        .iter()
+        .filter_map(|l| l.snapshot_of())
+        .any(|(_, cow, _)| cow == lv)
+}
