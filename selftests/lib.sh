@@ -308,3 +308,22 @@ same_limits() {
 	echo "C:    $b"
 	return 1
 }
+
+# dm_tables_by_name: every table with major:minor replaced by device names, sorted, so
+# stacks built by two tools compare equal.
+dm_tables_by_name() {
+	dmsetup info -c --noheadings -o major,minor,name --separator ' ' >/tmp/t.map
+	dmsetup table | awk 'NR == FNR { m[$1 ":" $2] = $3; next }
+		{ for (i = 1; i <= NF; i++) if ($i in m) $i = m[$i]; print }' /tmp/t.map - | sort
+}
+
+# dm_info_by_lv VG: name, DM UUID (its LV UUID replaced by the LV's name, suffix kept)
+# and attributes of every device, sorted: LVM2's naming, comparable across LVs re-made.
+dm_info_by_lv() {
+	lvs -a --noheadings -o lv_uuid,lv_name "$1" |
+		awk '{ gsub("-", "", $1); gsub(/[][]/, "", $2); print $1, $2 }' >/tmp/t.uuids
+	dmsetup info -c --noheadings -o name,uuid,attr --separator ' ' |
+		awk 'NR == FNR { m[$1] = $2; next }
+			{ u = substr($2, 37, 32); print $1, substr($2, 1, 36) "<" m[u] ">" substr($2, 69), $3 }' \
+			/tmp/t.uuids - | sort
+}

@@ -76,22 +76,17 @@ check "real lvremove removes the LV we made and activated" lvremove -y $vg/ourlv
 check_fails "our device is gone" dmsetup info $vg-ourlv
 # Snapshots: LVM2's device stack (origin -real under snapshot-origin, -cow under
 # snapshot), made by either tool, seen and removed by the other.
-norm_tables() {
-	dmsetup info -c --noheadings -o major,minor,name --separator ' ' >/tmp/t.map
-	dmsetup table | awk 'NR == FNR { m[$1 ":" $2] = $3; next }
-		{ for (i = 1; i <= NF; i++) if ($i in m) $i = m[$i]; print }' /tmp/t.map - | sort
-}
 modprobe dm-snapshot
 check "real lvcreate -s of our LV" lvcreate -y -s -L 8M -n rsnap $vg/lin
 check "real vgchange -ay with the snapshot" vgchange -ay $vg
-real_stack=$(norm_tables)
+real_stack=$(dm_tables_by_name)
 real_info=$(dmsetup info -c --noheadings -o name,uuid | sort | grep -v -e "^$vg-str:" -e "^$vg-span:")
 check "real stack has origin, -real, -cow and snapshot" sh -c "[ \$(dmsetup ls | grep -c \"^$vg-\(lin\|rsnap\)\") -eq 4 ]"
 check "real vgchange -an" vgchange -an $vg
 check "orion-lvm vgchange -ay with a snapshot" orion-lvm vgchange -ay $vg
 check_eq "snapshot device stack identical to real LVM2's" \
 	"$(echo "$real_stack" | grep -v -e "^$vg-str:" -e "^$vg-span:")" \
-	"$(norm_tables | grep -v -e "^$vg-str:" -e "^$vg-span:")"
+	"$(dm_tables_by_name | grep -v -e "^$vg-str:" -e "^$vg-span:")"
 check_eq "names and DM UUIDs identical" "$real_info" \
 	"$(dmsetup info -c --noheadings -o name,uuid | sort | grep -v -e "^$vg-str:" -e "^$vg-span:")"
 check_eq "lv_attr of the origin equals real lvs'" "$(real_attr lin)" "$(ours_attr lin)"

@@ -4,3 +4,5 @@
 
 pub mod activate;
 pub mod ioctl;
+pub mod mirror;
+pub mod thin;

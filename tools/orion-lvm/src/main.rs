@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
-use orion_lvm::commands::{self, dev, parse_size, LvRequest, Scan};
+use orion_lvm::commands::{self, dev, parse_size, report, LvRequest, Scan};
 use orion_lvm::label::dashed;
 use orion_lvm::pv;
 use std::process::ExitCode;
@@ -21,6 +21,8 @@ struct Cli {
     cmd: Cmd,
 }
 
+// Parsed once per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Cmd {
     /// Initialises devices as physical volumes.
@@ -117,7 +119,8 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
-    /// Creates a logical volume.
+    /// Creates a logical volume: linear, striped (`-i`), mirror (`-m`), thin pool
+    /// (`--type thin-pool`), thin volume (`-V`), snapshot (`-s`).
     Lvcreate {
         /// Size (k, m, g, t, s; MiB when no unit).
         #[arg(short = 'L', long = "size")]
@@ -128,19 +131,50 @@ enum Cmd {
         /// Name.
         #[arg(short = 'n', long = "name")]
         name: String,
+        /// Segment type: linear, striped, mirror, thin-pool, thin, snapshot.
+        #[arg(long = "type")]
+        seg_type: Option<String>,
         /// Stripes.
         #[arg(short = 'i', long = "stripes", default_value_t = 1)]
         stripes: u64,
         /// Stripe size (default 64 KiB).
         #[arg(short = 'I', long = "stripesize", default_value = "64k")]
         stripe_size: String,
-        /// Make a snapshot of the LV named as VG/ORIGIN.
+        /// Mirrors: copies besides the original (a mirror with a core log).
+        #[arg(short = 'm', long = "mirrors")]
+        mirrors: Option<u64>,
+        /// Mirror log: only `core` is supported.
+        #[arg(long = "mirrorlog", default_value = "core")]
+        mirror_log: String,
+        /// Make a snapshot of the LV named as VG/ORIGIN (a thin snapshot when ORIGIN is a
+        /// thin volume and no size is given).
         #[arg(short = 's', long = "snapshot")]
         snapshot: bool,
+        /// Virtual size of a thin volume.
+        #[arg(short = 'V', long = "virtualsize")]
+        virtual_size: Option<String>,
+        /// Thin: with -V, a thin volume in the pool named as VG/POOL; with -L, a new pool.
+        #[arg(short = 'T', long = "thin")]
+        thin: bool,
+        /// The pool of a new thin volume, or the name of a new pool.
+        #[arg(long = "thinpool")]
+        thin_pool: Option<String>,
+        /// Thin pool chunk size (default by LVM2's generic policy).
+        #[arg(short = 'c', long = "chunksize")]
+        chunk_size: Option<String>,
+        /// Thin pool metadata size (default estimated from the data size).
+        #[arg(long = "poolmetadatasize")]
+        pool_metadata_size: Option<String>,
+        /// Zero new thin pool blocks (`y`, the default, or `n`).
+        #[arg(short = 'Z', long = "zero", default_value = "y")]
+        zero: String,
+        /// Thin pool discards: passdown, nopassdown or ignore.
+        #[arg(long = "discards", default_value = "passdown")]
+        discards: String,
         /// Activate the new LV (`y`, the default) or only write metadata (`n`).
         #[arg(short = 'a', long = "activate", default_value = "y")]
         activate: String,
-        /// VG name.
+        /// VG name (VG/ORIGIN with -s, VG/POOL with -T).
         vg: String,
     },
     /// Grows a logical volume (online when active).
@@ -186,6 +220,20 @@ enum Cmd {
     },
     /// Reports logical volumes.
     Lvs {
+        /// Also internal LVs (images, pool data and metadata, spares), named in brackets.
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+        /// Fields to show, comma-separated (LVM2's names: lv_name, lv_attr, data_percent...).
+        #[arg(short = 'o', long = "options")]
+        options: Option<String>,
+        /// No header line.
+        #[arg(long)]
+        noheadings: bool,
+        /// Separate fields with this instead of aligning them.
+        #[arg(long)]
+        separator: Option<String>,
+        /// VGs or VG/LVs to report (default: all).
+        names: Vec<String>,
         /// JSON output.
         #[arg(long)]
         json: bool,
@@ -299,55 +347,6 @@ fn resize_target(
         bail!("lvextend cannot shrink an LV; use lvreduce");
     }
     Ok(target)
-}
-
-/// The dm device of an active LV.
-fn lv_state(
-    ctl: &orion_lvm::dm::ioctl::Control,
-    vg: &orion_lvm::vg::Vg,
-    lv: &orion_lvm::vg::Lv,
-) -> Option<orion_lvm::dm::ioctl::DevInfo> {
-    let name = orion_lvm::dm::activate::dm_name(&vg.name, &lv.name);
-    ctl.info(&orion_lvm::dm::ioctl::DevId::Name(name)).ok()
-}
-
-/// LVM2's ten-character attribute string for linear and striped LVs: type, permission,
-/// allocation policy, fixed minor, state, open, target type, zeroing, health, skip.
-fn lv_attr(
-    vg: &orion_lvm::vg::Vg,
-    lv: &orion_lvm::vg::Lv,
-    state: Option<&orion_lvm::dm::ioctl::DevInfo>,
-) -> String {
-    let write = lv.status.iter().any(|s| s == "WRITE");
-    let origin = !vg.snapshots_of(&lv.name).is_empty();
-    let cow = vg
-        .lvs
-        .iter()
-        .filter_map(|l| l.snapshot_of())
-        .any(|(_, c, _)| c == lv.name);
-    let mut a = String::from(if origin {
-        "o"
-    } else if cow {
-        "s"
-    } else {
-        "-"
-    });
-    a.push(if write { 'w' } else { 'r' });
-    a.push('i');
-    a.push('-');
-    match state {
-        Some(s) if s.flags & orion_lvm::dm::ioctl::SUSPEND != 0 => a.push('s'),
-        Some(_) => a.push('a'),
-        None => a.push('-'),
-    }
-    a.push(if state.is_some_and(|s| s.open_count > 0) {
-        'o'
-    } else {
-        '-'
-    });
-    a.push(if origin || cow { 's' } else { '-' });
-    a.push_str("---");
-    a
 }
 
 /// The counters of /sys/block/dm-MINOR/stat.
@@ -499,52 +498,144 @@ fn run(cli: Cli) -> Result<()> {
             size,
             extents,
             name,
+            seg_type,
             stripes,
             stripe_size,
+            mirrors,
+            mirror_log,
             snapshot,
+            virtual_size,
+            thin,
+            thin_pool,
+            chunk_size,
+            pool_metadata_size,
+            zero,
+            discards,
             activate,
             vg,
         } => {
             let on = yes_no(&activate)?;
-            if snapshot {
-                let Some((vgn, origin)) = vg.split_once('/') else {
-                    bail!("give the origin as VG/LV");
-                };
-                let scan = Scan::run(&[])?;
-                let (v, _) = scan.need_vg(vgn)?;
-                let extents = match (size, extents) {
-                    (Some(s), None) => parse_size(&s)?.div_ceil(v.extent_size),
-                    (None, Some(e)) => e,
-                    _ => bail!("give exactly one of -L and -l"),
-                };
-                commands::lvcreate_snapshot(vgn, origin, &name, extents, on, &cli.target_prefix)?;
-                println!("  Logical volume \"{name}\" created.");
-                return Ok(());
-            }
-            let scan = Scan::run(&[])?;
-            let (v, _) = scan.need_vg(&vg)?;
-            let extents = match (size, extents) {
-                (Some(s), None) => parse_size(&s)?.div_ceil(v.extent_size),
-                (None, Some(e)) => e,
-                _ => bail!("give exactly one of -L and -l"),
+            let (vg_name, lv_arg) = match vg.split_once('/') {
+                Some((v, l)) => (v.to_owned(), Some(l.to_owned())),
+                None => (vg.clone(), None),
             };
-            // Round up to a multiple of the stripe count, as LVM2 does.
-            let extents = extents.div_ceil(stripes.max(1)) * stripes.max(1);
-            let ss = parse_size(&stripe_size)?;
-            if stripes > 1 && (!ss.is_power_of_two() || ss < 8) {
-                bail!("stripe size must be a power of two of at least 4 KiB");
-            }
-            commands::lvcreate(
-                &vg,
-                &LvRequest {
-                    name: &name,
-                    extents,
-                    stripes,
-                    stripe_size: ss,
-                },
-            )?;
-            if on {
-                commands::lvchange(&vg, &name, true, &cli.target_prefix)?;
+            let scan = Scan::run(&[])?;
+            let (v, _) = scan.need_vg(&vg_name)?;
+            let sized = |size: Option<String>, extents: Option<u64>| -> Result<Option<u64>> {
+                Ok(match (size, extents) {
+                    (Some(s), None) => Some(parse_size(&s)?.div_ceil(v.extent_size)),
+                    (None, Some(e)) => Some(e),
+                    (None, None) => None,
+                    _ => bail!("give at most one of -L and -l"),
+                })
+            };
+            let physical = sized(size, extents)?;
+            let ty = seg_type.as_deref().unwrap_or(match () {
+                _ if snapshot => "snapshot",
+                _ if virtual_size.is_some() => "thin",
+                _ if thin || thin_pool.is_some() => "thin-pool",
+                _ if mirrors.is_some_and(|m| m > 0) => "mirror",
+                _ => "linear",
+            });
+            match ty {
+                "snapshot" => {
+                    let origin =
+                        lv_arg.ok_or_else(|| anyhow::anyhow!("give the origin as VG/LV"))?;
+                    let is_thin = v.lv(&origin).is_some_and(|o| o.thin().is_some());
+                    match physical {
+                        None if is_thin => {
+                            commands::lvcreate_thin_snapshot(
+                                &vg_name,
+                                &origin,
+                                &name,
+                                &cli.target_prefix,
+                            )?;
+                        }
+                        None => bail!("a snapshot of a non-thin LV needs a size (-L or -l)"),
+                        Some(e) => {
+                            commands::lvcreate_snapshot(
+                                &vg_name,
+                                &origin,
+                                &name,
+                                e,
+                                on,
+                                &cli.target_prefix,
+                            )?;
+                        }
+                    }
+                }
+                "thin" => {
+                    let pool = thin_pool
+                        .or(lv_arg)
+                        .ok_or_else(|| anyhow::anyhow!("give the pool as VG/POOL or --thinpool"))?;
+                    let vsize =
+                        virtual_size.ok_or_else(|| anyhow::anyhow!("a thin volume needs -V"))?;
+                    let ext = parse_size(&vsize)?.div_ceil(v.extent_size);
+                    commands::lvcreate_thin(&vg_name, &pool, &name, ext, on, &cli.target_prefix)?;
+                }
+                "thin-pool" => {
+                    let pool_name = thin_pool.or(lv_arg).unwrap_or_else(|| name.clone());
+                    let ext =
+                        physical.ok_or_else(|| anyhow::anyhow!("a thin pool needs -L or -l"))?;
+                    let chunk = chunk_size.as_deref().map(parse_size).transpose()?;
+                    let meta = pool_metadata_size.as_deref().map(parse_size).transpose()?;
+                    commands::lvcreate_pool(
+                        &vg_name,
+                        &commands::PoolRequest {
+                            name: &pool_name,
+                            extents: ext,
+                            chunk_size: chunk,
+                            metadata_size: meta,
+                            zero: yes_no(&zero)?,
+                            discards: &discards,
+                        },
+                        on,
+                        &cli.target_prefix,
+                    )?;
+                    println!("  Thin pool volume \"{pool_name}\" created.");
+                    return Ok(());
+                }
+                "mirror" => {
+                    if mirror_log != "core" {
+                        bail!("only --mirrorlog core is supported");
+                    }
+                    let ext = physical.ok_or_else(|| anyhow::anyhow!("a mirror needs -L or -l"))?;
+                    let copies = mirrors.unwrap_or(1) + 1;
+                    commands::lvcreate_mirror(
+                        &vg_name,
+                        &name,
+                        ext,
+                        copies,
+                        on,
+                        &cli.target_prefix,
+                    )?;
+                }
+                "linear" | "striped" => {
+                    let ext = physical.ok_or_else(|| anyhow::anyhow!("give -L or -l"))?;
+                    // Round up to a multiple of the stripe count, as LVM2 does.
+                    let ext = ext.div_ceil(stripes.max(1)) * stripes.max(1);
+                    let ss = parse_size(&stripe_size)?;
+                    if stripes > 1 && (!ss.is_power_of_two() || ss < 8) {
+                        bail!("stripe size must be a power of two of at least 4 KiB");
+                    }
+                    commands::lvcreate(
+                        &vg_name,
+                        &LvRequest {
+                            name: &name,
+                            extents: ext,
+                            stripes,
+                            stripe_size: ss,
+                        },
+                    )?;
+                    if on {
+                        commands::lvchange(&vg_name, &name, true, &cli.target_prefix)?;
+                        // LVM2 zeroes the start of every new LV it activates.
+                        orion_lvm::dm::activate::zero_start(&orion_lvm::dm::activate::dm_name(
+                            &vg_name, &name,
+                        ))?;
+                    }
+                }
+                other => bail!("segment type {other} is not supported"),
             }
             println!("  Logical volume \"{name}\" created.");
         }
@@ -572,38 +663,69 @@ fn run(cli: Cli) -> Result<()> {
             let Some((vg, name)) = lv.split_once('/') else {
                 bail!("give the LV as VG/LV");
             };
-            commands::lvremove(vg, name)?;
+            commands::lvremove(vg, name, &cli.target_prefix)?;
             println!("  Logical volume \"{name}\" successfully removed.");
         }
-        Cmd::Lvs { json, metrics } => {
+        Cmd::Lvs {
+            all,
+            options,
+            noheadings,
+            separator,
+            names,
+            json,
+            metrics,
+        } => {
             let scan = Scan::run(&[])?;
             let ctl = orion_lvm::dm::ioctl::Control::open().ok();
+            let pct = |p: Option<f64>| p.map(|v| format!("{v:.2}")).unwrap_or_default();
             let mut rows = Vec::new();
             for n in scan.vg_names() {
                 if let Some((v, _)) = scan.vg(&n) {
-                    for lv in v.user_lvs() {
+                    let lvs: Vec<&orion_lvm::vg::Lv> = if all {
+                        v.lvs.iter().filter(|l| l.snapshot_of().is_none()).collect()
+                    } else {
+                        v.user_lvs()
+                    };
+                    for lv in lvs {
+                        let selected = names.is_empty()
+                            || names
+                                .iter()
+                                .any(|n| *n == v.name || *n == format!("{}/{}", v.name, lv.name));
+                        if !selected {
+                            continue;
+                        }
                         let stripes = match lv.segments.first().map(|s| &s.kind) {
                             Some(orion_lvm::vg::SegmentKind::Striped { stripes, .. }) => {
                                 stripes.len()
                             }
                             _ => 0,
                         };
-                        let state = ctl.as_ref().and_then(|c| lv_state(c, &v, lv));
+                        let rep = report::lv_report(ctl.as_ref(), &v, lv);
+                        let shown =
+                            if lv.visible() || v.user_lvs().iter().any(|u| u.name == lv.name) {
+                                lv.name.clone()
+                            } else {
+                                format!("[{}]", lv.name)
+                            };
                         let mut row = vec![
-                            ("lv_name", lv.name.clone()),
+                            ("lv_name", shown),
                             ("vg_name", v.name.clone()),
-                            ("lv_attr", lv_attr(&v, lv, state.as_ref())),
+                            ("lv_attr", rep.attr.clone()),
                             ("lv_uuid", lv.id.clone()),
                             ("lv_size", mib(lv.extents() * v.extent_size)),
                             ("seg_count", lv.segments.len().to_string()),
                             ("stripes", stripes.to_string()),
                             (
                                 "lv_active",
-                                if state.is_some() { "active" } else { "" }.to_owned(),
+                                if rep.device.is_some() { "active" } else { "" }.to_owned(),
                             ),
+                            ("data_percent", pct(rep.data_percent)),
+                            ("metadata_percent", pct(rep.metadata_percent)),
+                            ("copy_percent", pct(rep.copy_percent)),
+                            ("lv_health_status", rep.health.clone()),
                         ];
                         if metrics {
-                            let st = state.as_ref().and_then(|s| io_stats(s.minor));
+                            let st = rep.device.as_ref().and_then(|s| io_stats(s.minor));
                             for (i, f) in ["read_ios", "read_sectors", "write_ios", "write_sectors"]
                                 .into_iter()
                                 .enumerate()
@@ -616,6 +738,33 @@ fn run(cli: Cli) -> Result<()> {
                         rows.push(row);
                     }
                 }
+            }
+            if let Some(o) = &options {
+                let want: Vec<&str> = o.split(',').map(str::trim).collect();
+                if let Some(bad) = want.iter().find(|w| {
+                    rows.first()
+                        .is_some_and(|r| !r.iter().any(|(k, _)| k == *w))
+                }) {
+                    bail!("unknown field {bad:?}");
+                }
+                rows = rows
+                    .into_iter()
+                    .map(|r| {
+                        want.iter()
+                            .filter_map(|w| r.iter().find(|(k, _)| k == w).cloned())
+                            .collect()
+                    })
+                    .collect();
+            }
+            if !json && (noheadings || separator.is_some()) {
+                for r in &rows {
+                    let cells: Vec<&str> = r.iter().map(|(_, v)| v.as_str()).collect();
+                    match &separator {
+                        Some(sep) => println!("  {}", cells.join(sep)),
+                        None => println!("  {}", cells.join(" ")),
+                    }
+                }
+                return Ok(());
             }
             report("lv", json, rows);
         }

@@ -79,6 +79,21 @@ impl Lv {
         self.status.iter().any(|s| s == "VISIBLE")
     }
 
+    /// The LV's single segment as a thin pool.
+    pub fn thin_pool(&self) -> Option<ThinPoolSeg<'_>> {
+        self.segments.first()?.thin_pool()
+    }
+
+    /// The LV's single segment as a thin volume.
+    pub fn thin(&self) -> Option<ThinSeg<'_>> {
+        self.segments.first()?.thin()
+    }
+
+    /// The LV's single segment as a mirror.
+    pub fn mirror(&self) -> Option<MirrorSeg<'_>> {
+        self.segments.first()?.mirror()
+    }
+
     /// For the hidden `snapshotN` LV LVM2 records a snapshot with: (origin, COW LV, chunk
     /// size in sectors).
     pub fn snapshot_of(&self) -> Option<(&str, &str, u64)> {
@@ -90,6 +105,105 @@ impl Lv {
             )),
             _ => None,
         }
+    }
+}
+
+/// A `thin-pool` segment: the pool's metadata and data LVs and its settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThinPoolSeg<'a> {
+    /// Metadata LV (`POOL_tmeta`).
+    pub metadata: &'a str,
+    /// Data LV (`POOL_tdata`).
+    pub data: &'a str,
+    /// Transaction id LVM2 expects the kernel's metadata to hold.
+    pub transaction_id: u64,
+    /// Data block size in sectors.
+    pub chunk_size: u64,
+    /// `passdown`, `nopassdown` or `ignore`.
+    pub discards: &'a str,
+    /// Whether new blocks are zeroed before first use.
+    pub zero_new_blocks: bool,
+}
+
+/// A `thin` segment: a thin volume of a pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ThinSeg<'a> {
+    /// The pool LV.
+    pub pool: &'a str,
+    /// The pool's transaction id when this volume was created.
+    pub transaction_id: u64,
+    /// Thin device id inside the pool's metadata.
+    pub device_id: u64,
+    /// The thin volume this one is a snapshot of.
+    pub origin: Option<&'a str>,
+}
+
+/// A `mirror` segment: the images (LV names) and the region size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MirrorSeg<'a> {
+    /// Image LVs (`LV_mimage_N`) or, for pvmove, PV keys, each with its first extent.
+    pub images: Vec<(&'a str, u64)>,
+    /// Region size in sectors.
+    pub region_size: u64,
+    /// The log LV (absent for a core log).
+    pub log: Option<&'a str>,
+}
+
+impl Segment {
+    fn other(&self, kind: &str) -> Option<&Section> {
+        match &self.kind {
+            SegmentKind::Other(s) if s.str("type") == Some(kind) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The segment as a thin pool.
+    pub fn thin_pool(&self) -> Option<ThinPoolSeg<'_>> {
+        let s = self.other("thin-pool")?;
+        Some(ThinPoolSeg {
+            metadata: s.str("metadata")?,
+            data: s.str("pool")?,
+            transaction_id: u64::try_from(s.int("transaction_id")?).ok()?,
+            chunk_size: u64::try_from(s.int("chunk_size")?).ok()?,
+            discards: s.str("discards").unwrap_or("passdown"),
+            zero_new_blocks: s.int("zero_new_blocks").unwrap_or(1) != 0,
+        })
+    }
+
+    /// The segment as a thin volume.
+    pub fn thin(&self) -> Option<ThinSeg<'_>> {
+        let s = self.other("thin")?;
+        Some(ThinSeg {
+            pool: s.str("thin_pool")?,
+            transaction_id: u64::try_from(s.int("transaction_id")?).ok()?,
+            device_id: u64::try_from(s.int("device_id")?).ok()?,
+            origin: s.str("origin"),
+        })
+    }
+
+    /// The segment as a mirror.
+    pub fn mirror(&self) -> Option<MirrorSeg<'_>> {
+        let s = self.other("mirror")?;
+        let Some(Node::Value(Value::Array(a))) = s.get("mirrors") else {
+            return None;
+        };
+        let mut images = Vec::new();
+        for pair in a.chunks(2) {
+            match pair {
+                [Value::Str(n), Value::Int(pe)] if *pe >= 0 => {
+                    images.push((n.as_str(), *pe as u64))
+                }
+                _ => return None,
+            }
+        }
+        if images.is_empty() || s.int("mirror_count") != Some(images.len() as i64) {
+            return None;
+        }
+        Some(MirrorSeg {
+            images,
+            region_size: u64::try_from(s.int("region_size").unwrap_or(1024)).ok()?,
+            log: s.str("mirror_log"),
+        })
     }
 }
 
@@ -270,8 +384,10 @@ impl Vg {
         if self.lvs.is_empty() {
             vg.remove("logical_volumes");
         } else {
+            // Visible LVs first, then hidden ones, each in list order, as LVM2 writes them.
             let mut lvs = Section::default();
-            for lv in &self.lvs {
+            let visible = self.lvs.iter().filter(|l| l.visible());
+            for lv in visible.chain(self.lvs.iter().filter(|l| !l.visible())) {
                 lvs.entries
                     .push((lv.name.clone(), Node::Section(lv_section(lv, now, host))));
             }
@@ -340,6 +456,14 @@ impl Vg {
                                 }
                             }
                         }
+                        // pvmove's mirror segments hold extents on both PVs.
+                        if let Some(m) = seg.mirror() {
+                            for (pv, pe) in m.images {
+                                if pv == p.key {
+                                    used.push((pe, seg.extent_count));
+                                }
+                            }
+                        }
                     }
                 }
                 used.sort();
@@ -373,7 +497,9 @@ fn strs(v: &[&str]) -> Value {
 }
 
 fn lv_section(lv: &Lv, now: u64, host: &str) -> Section {
-    let mut s = if lv.raw.entries.is_empty() {
+    // A new LV: LVM2's fields in its order, with what the caller set (flags, policy) in
+    // place or before the segments.
+    let mut s = if lv.raw.get("creation_time").is_none() {
         let mut s = Section::default();
         s.push("id", Value::Str(String::new()))
             .push("status", Value::Array(vec![]))
@@ -381,6 +507,14 @@ fn lv_section(lv: &Lv, now: u64, host: &str) -> Section {
             .push("creation_time", Value::Int(now as i64))
             .push("creation_host", Value::Str(host.into()))
             .push("segment_count", Value::Int(0));
+        for (k, v) in &lv.raw.entries {
+            if s.get(k).is_some() {
+                s.set(k, v.clone());
+            } else {
+                let at = s.entries.len() - 1;
+                s.entries.insert(at, (k.clone(), v.clone()));
+            }
+        }
         s
     } else {
         lv.raw.clone()

@@ -5,8 +5,8 @@
 use super::{
     allocate, allocate_extension, commit, is_cow, merge_segments, valid_name, LvRequest, Scan,
 };
-use crate::dm::activate;
 use crate::dm::ioctl::{Control, DevId};
+use crate::dm::{activate, thin};
 use crate::label::{dashed, new_uuid};
 use crate::vg::{Lv, SegmentKind, Vg};
 use anyhow::{anyhow, bail, Context, Result};
@@ -41,8 +41,44 @@ pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>) -> Result<Vg> {
     Ok(vg)
 }
 
+/// The devices of `vg`'s PVs and of the live LVs `lv`'s table refers to (a thin volume's
+/// pool, a pvmove LV).
+pub(crate) fn live_devices(
+    ctl: &Control,
+    vg: &Vg,
+    members: &[&crate::pv::Pv],
+    lv: &Lv,
+) -> Result<activate::DevMap> {
+    let mut devs = activate::pv_devices(vg, members)?;
+    let mut names: Vec<String> = Vec::new();
+    if let Some(t) = lv.thin() {
+        if let Some(tp) = thin::live_tpool(ctl, vg, t.pool) {
+            let i = ctl.info(&DevId::Name(tp))?;
+            devs.lvs
+                .insert(t.pool.to_owned(), format!("{}:{}", i.major, i.minor));
+        }
+    }
+    for seg in &lv.segments {
+        if let SegmentKind::Striped { stripes, .. } = &seg.kind {
+            names.extend(stripes.iter().map(|(n, _)| n.clone()));
+        }
+        if let Some(m) = seg.mirror() {
+            names.extend(m.images.iter().map(|(n, _)| (*n).to_owned()));
+        }
+    }
+    for n in names {
+        if vg.pv(&n).is_none() {
+            if let Ok(i) = ctl.info(&DevId::Name(activate::dm_name(&vg.name, &n))) {
+                devs.lvs.insert(n, format!("{}:{}", i.major, i.minor));
+            }
+        }
+    }
+    Ok(devs)
+}
+
 /// `lvresize`: grows or shrinks `lv` to `extents`; an active LV gets its new table loaded,
-/// is suspended, the metadata is committed, and it resumes.
+/// is suspended, the metadata is committed, and it resumes. A thin volume changes its
+/// virtual size; a thin pool grows its data LV underneath.
 pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Result<(u64, u64)> {
     let scan = Scan::run(&[])?;
     let (mut vg, members) = scan.need_vg(vg_name)?;
@@ -54,6 +90,12 @@ pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Res
     if !vg.snapshots_of(lv_name).is_empty() || is_cow(&vg, lv_name) {
         bail!("resizing origins and snapshots is not supported yet");
     }
+    if vg.lvs[i].mirror().is_some() {
+        bail!("resizing mirrors is not supported yet");
+    }
+    if !vg.lvs[i].visible() {
+        bail!("{vg_name}/{lv_name} is an internal LV; resize the LV that uses it");
+    }
     let cur = vg.lvs[i].extents();
     if extents == cur {
         bail!("new size ({extents} extents) matches the existing size");
@@ -61,7 +103,15 @@ pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Res
     if extents == 0 {
         bail!("an LV cannot shrink to nothing");
     }
-    if extents > cur {
+    if vg.lvs[i].thin_pool().is_some() {
+        if extents < cur {
+            bail!("thin pools cannot shrink");
+        }
+        return super::thin::extend_pool(vg, &members, i, extents, prefix).map(|()| (cur, extents));
+    }
+    if vg.lvs[i].thin().is_some() {
+        vg.lvs[i].segments[0].extent_count = extents;
+    } else if extents > cur {
         let mut more = allocate_extension(&vg, &vg.lvs[i], extents - cur)?;
         vg.lvs[i].segments.append(&mut more);
         merge_segments(&mut vg.lvs[i].segments);
@@ -90,7 +140,7 @@ pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Res
         .is_some_and(|c| c.info(&DevId::Name(name.clone())).is_ok());
     match (ctl, active) {
         (Some(ctl), true) => {
-            let devs = activate::pv_devices(&vg, &members)?;
+            let devs = live_devices(&ctl, &vg, &members, &vg.lvs[i])?;
             let table = activate::table(&vg, &vg.lvs[i], &devs, prefix)?;
             let id = DevId::Name(name);
             let readonly = !vg.lvs[i].status.iter().any(|s| s == "WRITE");
@@ -107,25 +157,41 @@ pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Res
     Ok((cur, extents))
 }
 
-/// Activates every LV of `vg_name` (`on`) or deactivates them all, snapshots with their
-/// origins.
+/// The LVs `vgchange -ay` activates on their own: visible ones but snapshots (they come
+/// with their origins) and those marked to skip activation.
+fn activation_roots(vg: &Vg) -> Vec<&Lv> {
+    vg.user_lvs()
+        .into_iter()
+        .filter(|l| !is_cow(vg, &l.name) && !activate::activation_skipped(l))
+        .collect()
+}
+
+/// Activates every LV of `vg_name` (`on`) or deactivates them all; snapshots go with
+/// their origins, thin volumes before their pools.
 pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
     let scan = Scan::run(&[])?;
     let (vg, members) = scan.need_vg(vg_name)?;
     let ctl = Control::open().context("opening /dev/mapper/control")?;
-    let devs = activate::pv_devices(&vg, &members)?;
-    let mut n = 0;
-    for lv in vg.user_lvs() {
-        if !is_cow(&vg, &lv.name) {
-            if on {
-                activate::activate_with_snapshots(&ctl, &vg, lv, &devs, prefix, &[])?;
-            } else {
-                activate::deactivate_with_snapshots(&ctl, &vg, lv)?;
+    let mut devs = activate::pv_devices(&vg, &members)?;
+    let mut roots = activation_roots(&vg);
+    if on {
+        for lv in &roots {
+            if !devs.lvs.contains_key(&lv.name) {
+                activate::activate_lv(&ctl, &vg, lv, &mut devs, prefix, &[])?;
             }
         }
-        n += 1;
+    } else {
+        roots = vg
+            .user_lvs()
+            .into_iter()
+            .filter(|l| !is_cow(&vg, &l.name))
+            .collect();
+        roots.sort_by_key(|l| l.thin_pool().is_some());
+        for lv in &roots {
+            activate::deactivate_lv(&ctl, &vg, lv)?;
+        }
     }
-    Ok(n)
+    Ok(roots.len())
 }
 
 /// Activates or deactivates one LV (a snapshot goes with its origin).
@@ -144,45 +210,76 @@ pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
         .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv} not found"))?;
     let ctl = Control::open().context("opening /dev/mapper/control")?;
     if on {
-        let devs = activate::pv_devices(&vg, &members)?;
-        activate::activate_with_snapshots(&ctl, &vg, l, &devs, prefix, &[])
+        let mut devs = live_devices(&ctl, &vg, &members, l)?;
+        activate::activate_lv(&ctl, &vg, l, &mut devs, prefix, &[])
     } else {
-        activate::deactivate_with_snapshots(&ctl, &vg, l)
+        activate::deactivate_lv(&ctl, &vg, l)
     }
 }
 
-/// `lvremove`: deactivates the LV if it is active, then drops it from the metadata. A
-/// snapshot takes its `snapshotN` record with it and its origin goes back to a plain table.
-pub fn lvremove(vg_name: &str, lv: &str) -> Result<()> {
+/// Deactivates `lv` unless it is open.
+pub(crate) fn deactivate_unused(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
+    let name = activate::dm_name(&vg.name, &lv.name);
+    if let Ok(info) = ctl.info(&DevId::Name(name)) {
+        if info.open_count > 0 {
+            bail!("logical volume {}/{} is in use", vg.name, lv.name);
+        }
+        activate::deactivate_lv(ctl, vg, lv)?;
+    }
+    Ok(())
+}
+
+/// `lvremove`: deactivates the LV if it is active, then drops it from the metadata with
+/// what belongs to it: a snapshot's `snapshotN` record (its origin goes back to a plain
+/// table), a mirror's images, a pool's data and metadata LVs (and the spare with the last
+/// pool); a thin volume is deleted from its pool's metadata by message.
+pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
     let (mut vg, members) = scan.need_vg(vg_name)?;
     let Some(l) = vg.lv(lv).cloned() else {
         bail!("logical volume {vg_name}/{lv} not found");
     };
+    if !l.visible() && !is_cow(&vg, lv) {
+        bail!("{vg_name}/{lv} is an internal LV; remove the LV that uses it");
+    }
     if !vg.snapshots_of(lv).is_empty() {
         bail!("logical volume {vg_name}/{lv} has snapshots; remove them first");
+    }
+    if l.thin().is_some() {
+        return super::thin::lvremove_thin(vg, &members, &l, prefix);
     }
     let record = vg
         .lvs
         .iter()
         .find(|x| x.snapshot_of().is_some_and(|(_, cow, _)| cow == lv))
         .map(|x| (x.name.clone(), x.snapshot_of().map(|s| s.0.to_owned())));
+    if l.thin_pool().is_some() && thin::layered(&vg, lv) {
+        bail!("thin pool {vg_name}/{lv} has thin volumes; remove them first");
+    }
     let ctl = Control::open().ok();
     if let Some(ctl) = &ctl {
-        let name = activate::dm_name(vg_name, lv);
-        if let Ok(info) = ctl.info(&DevId::Name(name.clone())) {
-            if info.open_count > 0 {
-                bail!("logical volume {vg_name}/{lv} is in use");
-            }
-            activate::deactivate(ctl, &vg, &l)?;
-        }
+        deactivate_unused(ctl, &vg, &l)?;
         if record.is_some() {
-            activate::remove_cow(ctl, &name)?;
+            activate::remove_cow(ctl, &activate::dm_name(vg_name, lv))?;
         }
     }
-    vg.lvs.retain(|x| x.name != lv);
+    let mut gone = vec![lv.to_owned()];
     if let Some((rec, _)) = &record {
-        vg.lvs.retain(|x| x.name != *rec);
+        gone.push(rec.clone());
+    }
+    if let Some(seg) = l.thin_pool() {
+        gone.push(seg.metadata.to_owned());
+        gone.push(seg.data.to_owned());
+    }
+    for seg in &l.segments {
+        if let Some(m) = seg.mirror() {
+            gone.extend(m.images.iter().map(|(n, _)| (*n).to_owned()));
+            gone.extend(m.log.map(str::to_owned));
+        }
+    }
+    vg.lvs.retain(|x| !gone.contains(&x.name));
+    if l.thin_pool().is_some() && !vg.lvs.iter().any(|x| x.thin_pool().is_some()) {
+        vg.lvs.retain(|x| !x.name.ends_with("_pmspare"));
     }
     vg.seqno += 1;
     let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
@@ -199,8 +296,8 @@ pub fn lvremove(vg_name: &str, lv: &str) -> Result<()> {
                     .info(&DevId::Name(activate::dm_name(vg_name, origin)))
                     .is_ok()
                 {
-                    let devs = activate::pv_devices(&vg, &members)?;
-                    activate::activate(ctl, &vg, o, &devs, "")?;
+                    let devs = live_devices(ctl, &vg, &members, o)?;
+                    activate::activate(ctl, &vg, o, &devs, prefix)?;
                     activate::remove_real(ctl, vg_name, origin)?;
                 }
             }

@@ -6,13 +6,18 @@
 mod alloc;
 mod backup;
 mod lv;
+mod mirror;
+pub mod report;
 mod snapshot;
+mod thin;
 mod vg;
 
 pub use alloc::{allocate, allocate_extension, merge_segments, LvRequest};
 pub use backup::{backup, restore};
 pub use lv::{lvchange, lvcreate, lvremove, lvresize, vgchange};
+pub use mirror::lvcreate_mirror;
 pub use snapshot::lvcreate_snapshot;
+pub use thin::{lvcreate_pool, lvcreate_thin, lvcreate_thin_snapshot, pool_geometry, PoolRequest};
 pub use vg::{vgcreate, vgextend, vgreduce, vgremove};
 
 use crate::label::undashed;

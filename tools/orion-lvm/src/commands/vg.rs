@@ -154,10 +154,15 @@ pub fn vgremove(vg_name: &str, force: bool) -> Result<()> {
         );
     }
     if let Ok(ctl) = Control::open() {
-        for lv in vg.user_lvs() {
-            if !is_cow(&vg, &lv.name) {
-                activate::deactivate_with_snapshots(&ctl, &vg, lv)?;
-            }
+        let mut lvs: Vec<_> = vg
+            .user_lvs()
+            .into_iter()
+            .filter(|l| !is_cow(&vg, &l.name))
+            .collect();
+        // Thin volumes before their pools.
+        lvs.sort_by_key(|l| l.thin_pool().is_some());
+        for lv in lvs {
+            activate::deactivate_lv(&ctl, &vg, lv)?;
         }
     }
     for p in members {

@@ -22,8 +22,18 @@ pub fn dm_uuid(vg: &Vg, lv: &Lv) -> String {
     format!("LVM-{}{}", undashed(&vg.id), undashed(&lv.id))
 }
 
+/// The devices an LV's areas may name: PVs by metadata key and active LVs by name, each
+/// as `major:minor`.
+#[derive(Clone, Debug, Default)]
+pub struct DevMap {
+    /// PV key to device.
+    pub pvs: HashMap<String, String>,
+    /// LV name to its dm device (for a thin pool: the device with the thin-pool target).
+    pub lvs: HashMap<String, String>,
+}
+
 /// `major:minor` of each PV of `vg` found among `pvs`, by metadata key.
-pub fn pv_devices(vg: &Vg, pvs: &[&Pv]) -> Result<HashMap<String, String>> {
+pub fn pv_devices(vg: &Vg, pvs: &[&Pv]) -> Result<DevMap> {
     let mut out = HashMap::new();
     for vp in &vg.pvs {
         let Some(p) = pvs.iter().find(|p| p.label.uuid == undashed(&vp.id)) else {
@@ -36,30 +46,53 @@ pub fn pv_devices(vg: &Vg, pvs: &[&Pv]) -> Result<HashMap<String, String>> {
         let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
         out.insert(vp.key.clone(), format!("{major}:{}", minor & 0xffff_ffff));
     }
-    Ok(out)
+    Ok(DevMap {
+        pvs: out,
+        lvs: HashMap::new(),
+    })
+}
+
+/// `major:minor offset` of area `name` (a PV key or an LV name) at extent `pe`.
+pub fn area(vg: &Vg, devs: &DevMap, owner: &Lv, name: &str, pe: u64) -> Result<String> {
+    if let Some(p) = vg.pv(name) {
+        let d = devs
+            .pvs
+            .get(name)
+            .ok_or_else(|| anyhow!("PV {name} of {}/{} is missing", vg.name, owner.name))?;
+        return Ok(format!("{d} {}", p.pe_start + pe * vg.extent_size));
+    }
+    let d = devs
+        .lvs
+        .get(name)
+        .ok_or_else(|| anyhow!("{}/{name} under {} is not active", vg.name, owner.name))?;
+    Ok(format!("{d} {}", pe * vg.extent_size))
 }
 
 /// The table LVM2 loads for `lv`; `prefix` is put before each target name (our module's
 /// side-by-side mode).
-pub fn table(
-    vg: &Vg,
-    lv: &Lv,
-    devs: &HashMap<String, String>,
-    prefix: &str,
-) -> Result<Vec<Target>> {
+pub fn table(vg: &Vg, lv: &Lv, devs: &DevMap, prefix: &str) -> Result<Vec<Target>> {
     let mut out = Vec::new();
     for seg in &lv.segments {
         let start = seg.start_extent * vg.extent_size;
         let len = seg.extent_count * vg.extent_size;
-        let area = |pv: &str, pe: u64| -> Result<String> {
-            let d = devs
-                .get(pv)
-                .ok_or_else(|| anyhow!("PV {pv} of {}/{} is missing", vg.name, lv.name))?;
-            let p = vg
-                .pv(pv)
-                .ok_or_else(|| anyhow!("PV {pv} not in {}", vg.name))?;
-            Ok(format!("{d} {}", p.pe_start + pe * vg.extent_size))
-        };
+        let area = |name: &str, pe: u64| area(vg, devs, lv, name, pe);
+        if let Some(t) = seg.thin() {
+            let pool = devs
+                .lvs
+                .get(t.pool)
+                .ok_or_else(|| anyhow!("thin pool {}/{} is not active", vg.name, t.pool))?;
+            out.push(Target {
+                start,
+                len,
+                kind: format!("{prefix}thin"),
+                params: format!("{pool} {}", t.device_id),
+            });
+            continue;
+        }
+        if let Some(m) = seg.mirror() {
+            out.push(super::mirror::target(vg, devs, lv, seg, &m, prefix)?);
+            continue;
+        }
         match &seg.kind {
             SegmentKind::Striped { stripes, .. } if stripes.len() == 1 => out.push(Target {
                 start,
@@ -95,7 +128,7 @@ pub fn table(
 }
 
 /// Creates (or reloads) dm device `name` with `table`; returns `major:minor`.
-fn load_device(
+pub(super) fn load_device(
     ctl: &Control,
     name: &str,
     uuid: &str,
@@ -123,7 +156,7 @@ fn load_device(
     Ok(format!("{}:{}", info.major, info.minor))
 }
 
-fn link_lv(vg: &str, lv: &str) -> Result<()> {
+pub(super) fn link_lv(vg: &str, lv: &str) -> Result<()> {
     let vg_dir = Path::new("/dev").join(vg);
     std::fs::create_dir_all(&vg_dir)?;
     let link = vg_dir.join(lv);
@@ -132,7 +165,7 @@ fn link_lv(vg: &str, lv: &str) -> Result<()> {
     Ok(())
 }
 
-fn remove_device(ctl: &Control, name: &str) -> Result<()> {
+pub(super) fn remove_device(ctl: &Control, name: &str) -> Result<()> {
     let id = DevId::Name(name.to_owned());
     if ctl.info(&id).is_ok() {
         ctl.remove(&id)?;
@@ -141,13 +174,17 @@ fn remove_device(ctl: &Control, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Zeroes the first 4 KiB of a new COW device so the snapshot target starts a fresh
-/// exception store (LVM2 does the same).
-fn wipe_cow(name: &str) -> Result<()> {
+/// Zeroes the first 4 KiB of new dm device `name`, as LVM2 does for every new LV it
+/// activates (old signatures gone; a COW device starts a fresh exception store).
+pub fn zero_start(name: &str) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let path = Path::new("/dev/mapper").join(name);
-    let f = std::fs::OpenOptions::new().write(true).open(&path)?;
-    f.write_all_at(&[0u8; 4096], 0)?;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all_at(&[0u8; 4096], 0)
+        .with_context(|| format!("zeroing the start of {}", path.display()))?;
     f.sync_all()?;
     Ok(())
 }
@@ -160,7 +197,7 @@ pub fn activate_with_snapshots(
     ctl: &Control,
     vg: &Vg,
     lv: &Lv,
-    devs: &HashMap<String, String>,
+    devs: &DevMap,
     prefix: &str,
     new_cows: &[&str],
 ) -> Result<()> {
@@ -194,7 +231,7 @@ pub fn activate_with_snapshots(
         let cow_table = table(vg, cow, devs, prefix)?;
         let cow_dev = load_device(ctl, &cow_name, &cow_uuid, &cow_table, false)?;
         if new_cows.contains(&cow.name.as_str()) {
-            wipe_cow(&cow_name)?;
+            zero_start(&cow_name)?;
         }
         let snap = [Target {
             start: 0,
@@ -237,13 +274,7 @@ pub fn deactivate_with_snapshots(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> 
 }
 
 /// Activates (or reloads) `lv` and creates /dev/mapper/NAME and /dev/VG/LV.
-pub fn activate(
-    ctl: &Control,
-    vg: &Vg,
-    lv: &Lv,
-    devs: &HashMap<String, String>,
-    prefix: &str,
-) -> Result<()> {
+pub fn activate(ctl: &Control, vg: &Vg, lv: &Lv, devs: &DevMap, prefix: &str) -> Result<()> {
     let readonly = !lv.status.iter().any(|s| s == "WRITE");
     let t = table(vg, lv, devs, prefix)?;
     load_device(
@@ -261,5 +292,85 @@ pub fn deactivate(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
     remove_device(ctl, &dm_name(&vg.name, &lv.name))?;
     let _ = std::fs::remove_file(Path::new("/dev").join(&vg.name).join(&lv.name));
     let _ = std::fs::remove_dir(Path::new("/dev").join(&vg.name));
+    Ok(())
+}
+
+/// Whether the metadata asks LVM2 to skip `lv` on ordinary activation (thin snapshots).
+pub fn activation_skipped(lv: &Lv) -> bool {
+    lv.raw
+        .strs("flags")
+        .is_some_and(|f| f.contains(&"ACTIVATION_SKIP"))
+}
+
+/// LVs named as areas of `lv`'s striped segments (pvmove's temporary LV).
+fn area_lvs<'a>(vg: &Vg, lv: &'a Lv) -> Vec<&'a str> {
+    let mut out = Vec::new();
+    for seg in &lv.segments {
+        if let SegmentKind::Striped { stripes, .. } = &seg.kind {
+            for (name, _) in stripes {
+                if vg.pv(name).is_none() && !out.contains(&name.as_str()) {
+                    out.push(name.as_str());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Activates `lv` as its type needs: thin pools and thin volumes with their stacks,
+/// mirrors with their images, LVs under a pvmove with the pvmove LV, anything else with
+/// its snapshots. `new_cows` are new snapshot COW LVs to zero.
+pub fn activate_lv(
+    ctl: &Control,
+    vg: &Vg,
+    lv: &Lv,
+    devs: &mut DevMap,
+    prefix: &str,
+    new_cows: &[&str],
+) -> Result<()> {
+    if lv.thin_pool().is_some() {
+        return super::thin::activate_pool(ctl, vg, lv, devs, prefix);
+    }
+    if lv.thin().is_some() {
+        return super::thin::activate_thin(ctl, vg, lv, devs, prefix);
+    }
+    if lv.mirror().is_some() {
+        return super::mirror::activate_mirror(ctl, vg, lv, devs, prefix);
+    }
+    for name in area_lvs(vg, lv) {
+        if !devs.lvs.contains_key(name) {
+            let under = vg
+                .lv(name)
+                .ok_or_else(|| anyhow!("{}/{name} under {} is missing", vg.name, lv.name))?;
+            activate_lv(ctl, vg, under, devs, prefix, &[])?;
+        }
+    }
+    activate_with_snapshots(ctl, vg, lv, devs, prefix, new_cows)?;
+    let info = ctl.info(&DevId::Name(dm_name(&vg.name, &lv.name)))?;
+    devs.lvs
+        .insert(lv.name.clone(), format!("{}:{}", info.major, info.minor));
+    Ok(())
+}
+
+/// Deactivates `lv` and what was stacked for it (the reverse of [`activate_lv`]).
+pub fn deactivate_lv(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
+    if lv.thin_pool().is_some() {
+        return super::thin::deactivate_pool(ctl, vg, lv);
+    }
+    if lv.mirror().is_some() {
+        return super::mirror::deactivate_mirror(ctl, vg, lv);
+    }
+    deactivate_with_snapshots(ctl, vg, lv)?;
+    for name in area_lvs(vg, lv) {
+        let still_used = vg
+            .lvs
+            .iter()
+            .any(|o| o.name != lv.name && area_lvs(vg, o).contains(&name));
+        if !still_used {
+            if let Some(under) = vg.lv(name) {
+                deactivate_lv(ctl, vg, under)?;
+            }
+        }
+    }
     Ok(())
 }
