@@ -23,6 +23,8 @@ check "real lvcreate --type thin-pool -L 64M" lvcreate -y --type thin-pool -L 64
 real_layout=$(layout $vg)
 real_tables=$(dm_tables_by_name)
 real_info=$(dm_info_by_lv $vg)
+note() { printf '%s\n' "$@" | sed 's/^/# /'; }
+note "real LVM2's pool:" "$real_layout" "$real_tables" "$real_info"
 check "real lvremove of the pool" lvremove -y $vg/pool
 check_eq "real LVM2 removed the spare with its last pool" "" "$(lvs -a --noheadings -o lv_name $vg)"
 check "orion-lvm lvcreate --type thin-pool -L 64M" orion-lvm lvcreate --type thin-pool -L 64M -n pool $vg
@@ -59,6 +61,7 @@ real_tables=$(dm_tables_by_name)
 real_info=$(dm_info_by_lv $vg)
 pct_fields="--noheadings --separator , -o lv_name,data_percent,metadata_percent"
 real_pct=$(lvs $pct_fields $vg | sed 's/^ *//')
+note "real vgchange -ay:" "$real_tables" "$real_info" "$real_pct"
 check "real vgchange -an" vgchange -an $vg
 check "orion-lvm vgchange -ay (checks the metadata in process)" orion-lvm vgchange -ay $vg
 check_eq "thin stack and tables equal to real vgchange -ay's" "$real_tables" "$(dm_tables_by_name)"
@@ -105,6 +108,7 @@ check_eq "no device left" "" "$(dmsetup ls | grep "^$vg-")"
 check "orion-lvm vgcreate one-PV VG" orion-lvm vgcreate vgone /dev/ram3
 check "real pool on one PV" lvcreate -y --type thin-pool -L 40M -n p1 vgone
 real_layout=$(layout vgone)
+note "real LVM2's pool on one PV:" "$real_layout"
 check "real lvremove" lvremove -y vgone/p1
 check "orion-lvm pool on one PV" orion-lvm lvcreate --type thin-pool -L 40M -n p1 vgone
 check_eq "one-PV layout equal to real LVM2's" "$real_layout" "$(layout vgone)"
