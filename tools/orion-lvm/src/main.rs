@@ -213,6 +213,18 @@ enum Cmd {
         /// VG/LV.
         lv: String,
     },
+    /// Moves the extents of a PV to other PVs of its VG, online; without a source,
+    /// finishes an interrupted move.
+    Pvmove {
+        /// Progress interval in seconds (accepted for LVM2 compatibility; moves run in the
+        /// foreground).
+        #[arg(short = 'i', long = "interval")]
+        interval: Option<u64>,
+        /// Source PV.
+        source: Option<String>,
+        /// Destination PVs (default: any other PV of the VG).
+        destinations: Vec<String>,
+    },
     /// Removes a logical volume.
     Lvremove {
         /// VG/LV.
@@ -658,6 +670,20 @@ fn run(cli: Cli) -> Result<()> {
                 mib(to * v.extent_size)
             );
             println!("  Logical volume {vg}/{name} successfully resized.");
+        }
+        Cmd::Pvmove {
+            interval: _,
+            source,
+            destinations,
+        } => {
+            let dst: Vec<_> = destinations.iter().map(|d| dev(d)).collect();
+            let src = source.as_deref().map(dev);
+            let n = commands::pvmove(src.as_deref(), &dst, &cli.target_prefix)?;
+            println!(
+                "  {}: Moved: 100.00%",
+                source.as_deref().unwrap_or("pvmove")
+            );
+            println!("  {n} extents moved.");
         }
         Cmd::Lvremove { lv } => {
             let Some((vg, name)) = lv.split_once('/') else {

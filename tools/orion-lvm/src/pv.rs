@@ -218,7 +218,7 @@ pub fn pvremove(path: &Path) -> Result<(), PvError> {
         .map_err(|e| PvError::Io(path.to_owned(), e))
 }
 
-/// Block devices to scan: every entry of /proc/partitions.
+/// Block devices to scan: every entry of /proc/partitions but LVs.
 pub fn candidate_devices() -> Vec<PathBuf> {
     let Ok(parts) = std::fs::read_to_string("/proc/partitions") else {
         return Vec::new();
@@ -227,7 +227,16 @@ pub fn candidate_devices() -> Vec<PathBuf> {
         .lines()
         .skip(2)
         .filter_map(|l| l.split_whitespace().nth(3))
+        .filter(|n| !is_lv(n))
         .map(|n| Path::new("/dev").join(n))
         .filter(|p| p.exists())
         .collect()
+}
+
+/// Whether block device `name` is an LVM LV (DM UUID `LVM-...`). LVM2 does not scan LVs
+/// for PVs (`devices/scan_lvs = 0`); reading them would also fill their page cache with
+/// data an LV's own I/O path then makes stale.
+fn is_lv(name: &str) -> bool {
+    std::fs::read_to_string(format!("/sys/block/{name}/dm/uuid"))
+        .is_ok_and(|u| u.starts_with("LVM-"))
 }

@@ -1,0 +1,98 @@
+# orion-lvm mirrors (core log) and pvmove against real LVM2 (2.03.16) in the guest, over
+# the kernel's C mirror target: the same layout, device stack, names, DM UUIDs and tables
+# as real lvcreate --type mirror; mirrors made by one tool activated and removed by the
+# other; pvmove moves the same extents to the same places as real pvmove, online under
+# fio verify, and leaves a VG real LVM2 accepts.
+
+ramdisks 3 96
+modprobe dm-mirror
+vg=vgmir
+check "orion-lvm vgcreate over three ramdisks" orion-lvm vgcreate $vg /dev/ram0 /dev/ram1 /dev/ram2
+
+note() { printf '%s\n' "$@" | sed 's/^/# /'; }
+layout() {
+	lvs -a --noheadings -o lv_name,lv_attr,lv_size,seg_type,devices,regionsize,seg_pe_ranges \
+		--separator ' ' "$1" | sed 's/^ *//' | sort
+}
+real_attr() { lvs -a --noheadings -o lv_attr "$1" | tr -d ' '; }
+ours_attr() { orion-lvm lvs -a --noheadings -o lv_attr "$1" | tr -d ' '; }
+wait_sync() {
+	i=0
+	while [ $i -lt 300 ]; do
+		[ "$(orion-lvm lvs --noheadings -o copy_percent "$1" | tr -d ' ')" = "100.00" ] && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+
+# The reference: real LVM2's mirror, then removed; ours in the same free space.
+check "real lvcreate --type mirror -m1 --mirrorlog core -L 24M" \
+	lvcreate -y --type mirror -m1 --mirrorlog core -L 24M -n mir $vg
+real_layout=$(layout $vg)
+real_tables=$(dm_tables_by_name)
+real_info=$(dm_info_by_lv $vg)
+note "real LVM2's mirror:" "$real_layout" "$real_tables" "$real_info"
+check "real lvremove of the mirror" lvremove -y $vg/mir
+check "orion-lvm lvcreate --type mirror -m1 --mirrorlog core -L 24M" \
+	orion-lvm lvcreate --type mirror -m1 --mirrorlog core -L 24M -n mir $vg
+check_eq "layout (images, region size, extents) equal to real LVM2's" "$real_layout" "$(layout $vg)"
+check_eq "device stack and tables equal to real LVM2's" "$real_tables" "$(dm_tables_by_name)"
+check_eq "device names, DM UUIDs and attributes equal" "$real_info" "$(dm_info_by_lv $vg)"
+check "the mirror reaches 100% copied (orion-lvm lvs copy_percent)" wait_sync $vg/mir
+check_eq "copy percent equal to real lvs'" \
+	"$(lvs --noheadings -o copy_percent $vg/mir | tr -d ' ')" \
+	"$(orion-lvm lvs --noheadings -o copy_percent $vg/mir | tr -d ' ')"
+for lv in mir mir_mimage_0 mir_mimage_1; do
+	check_eq "lv_attr of $lv equals real lvs'" "$(real_attr $vg/$lv)" "$(ours_attr $vg/$lv)"
+done
+fill_random /dev/$vg/mir $((8 << 20)) /tmp/t.mir
+check "image 0 holds the data" cmp -n $((8 << 20)) /dev/mapper/$vg-mir_mimage_0 /tmp/t.mir
+check "image 1 holds the data" cmp -n $((8 << 20)) /dev/mapper/$vg-mir_mimage_1 /tmp/t.mir
+check "real vgchange -an" vgchange -an $vg
+check "real vgchange -ay of our mirror" vgchange -ay $vg
+check_eq "real activation's tables equal ours" "$real_tables" "$(dm_tables_by_name)"
+check "data reads back through real LVM2" cmp -n $((8 << 20)) /dev/$vg/mir /tmp/t.mir
+check "orion-lvm lvremove of the active mirror" orion-lvm lvremove $vg/mir
+check_eq "images gone with it" "" "$(lvs -a --noheadings -o lv_name $vg)"
+check_eq "no device left" "" "$(dmsetup ls | grep "^$vg-")"
+check "real lvcreate mirror" lvcreate -y --type mirror -m1 --mirrorlog core -L 8M -n rmir $vg
+check "orion-lvm vgchange -an" orion-lvm vgchange -an $vg
+check "orion-lvm vgchange -ay of real LVM2's mirror" orion-lvm vgchange -ay $vg
+check "orion-lvm removes real LVM2's mirror" orion-lvm lvremove $vg/rmir
+check "real vgck passes" vgck $vg
+
+# pvmove: real LVM2's move as the reference, the VG put back with vgcfgrestore, then ours.
+check "orion-lvm lvcreate lin (40M, first PV)" orion-lvm lvcreate -L 40M -n lin $vg
+check "orion-lvm lvcreate str (2 stripes)" orion-lvm lvcreate -L 16M -i 2 -n str $vg
+check "orion-lvm lvcreate spans (two PVs)" orion-lvm lvcreate -L 60M -n span $vg
+fill_random /dev/$vg/lin $((40 << 20)) /tmp/t.lin
+fill_random /dev/$vg/str $((16 << 20)) /tmp/t.str
+note "before the move:" "$(layout $vg)"
+check "orion-lvm vgcfgbackup" orion-lvm vgcfgbackup -f /tmp/t.vgbackup $vg
+check "real pvmove /dev/ram0" pvmove -i 0 /dev/ram0
+real_layout=$(layout $vg)
+note "real pvmove:" "$real_layout"
+check "orion-lvm vgchange -an" orion-lvm vgchange -an $vg
+check "orion-lvm vgcfgrestore puts the VG back" orion-lvm vgcfgrestore -f /tmp/t.vgbackup $vg
+check "orion-lvm vgchange -ay" orion-lvm vgchange -ay $vg
+check "data still on the source" cmp -n $((40 << 20)) /dev/$vg/lin /tmp/t.lin
+fio --name=move --filename=/dev/$vg/lin --size=16M --rw=randwrite --bs=4k --ioengine=psync \
+	--verify=crc32c --verify_fatal=1 --loops=3 --output=/tmp/t.fio >/dev/null 2>&1 &
+fio_pid=$!
+sleep 0.5
+check "orion-lvm pvmove /dev/ram0 while fio writes to lin" orion-lvm pvmove /dev/ram0
+wait $fio_pid
+fio_rc=$?
+[ $fio_rc -eq 0 ] || cat /tmp/t.fio
+check_eq "fio verify passes across the move" 0 $fio_rc
+check_eq "layout equal to real pvmove's" "$real_layout" "$(layout $vg)"
+check_eq "no pvmove LV or device left" "" "$(dmsetup ls | grep pvmove; lvs -a --noheadings -o lv_name $vg | grep pvmove)"
+check "nothing left on /dev/ram0" sh -c "[ \$(pvs --noheadings -o pv_used --units s --nosuffix /dev/ram0 | tr -d ' ') = 0 ]"
+check "striped data intact" cmp -n $((16 << 20)) /dev/$vg/str /tmp/t.str
+check "the rest of lin intact" cmp -i $((16 << 20)) -n $((24 << 20)) /dev/$vg/lin /tmp/t.lin
+check "real vgck passes" vgck $vg
+check "real vgchange -an and -ay after the move" sh -c "vgchange -an $vg && vgchange -ay $vg"
+check "data reads back through real LVM2" cmp -n $((16 << 20)) /dev/$vg/str /tmp/t.str
+check_fails "pvmove of a PV with nothing on it fails" orion-lvm pvmove /dev/ram0
+check "orion-lvm vgremove -f" orion-lvm vgremove -f $vg
