@@ -30,6 +30,13 @@ enum Cmd {
         /// Overwrite other signatures.
         #[arg(short, long)]
         force: bool,
+        /// Metadata areas: 1 (after the label) or 2 (also at the end of the device).
+        #[arg(
+            long = "pvmetadatacopies",
+            visible_alias = "metadatacopies",
+            default_value_t = 1
+        )]
+        metadata_copies: u32,
         /// Devices.
         #[arg(required = true)]
         devices: Vec<String>,
@@ -387,9 +394,13 @@ fn run(cli: Cli) -> Result<()> {
         _ => (true, true),
     };
     match cli.cmd {
-        Cmd::Pvcreate { force, devices } => {
+        Cmd::Pvcreate {
+            force,
+            metadata_copies,
+            devices,
+        } => {
             for d in devices {
-                pv::pvcreate(&dev(&d), force)?;
+                pv::pvcreate_with(&dev(&d), force, metadata_copies)?;
                 println!("  Physical volume \"{d}\" successfully created.");
             }
         }

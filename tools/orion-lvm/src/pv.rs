@@ -23,6 +23,9 @@ pub struct Pv {
     pub label: PvLabel,
     /// Its metadata area headers.
     pub mdas: Vec<MdaHeader>,
+    /// Metadata areas whose header is damaged: (offset, size), left out of reads and
+    /// given a fresh header on the next write.
+    pub damaged: Vec<(u64, u64)>,
 }
 
 /// PV errors.
@@ -43,6 +46,9 @@ pub enum PvError {
     /// The device is too small.
     #[error("{0}: device too small for a PV ({1} bytes)")]
     TooSmall(PathBuf, u64),
+    /// An unsupported request.
+    #[error("{0}: {1}")]
+    Unsupported(PathBuf, &'static str),
 }
 
 /// Opens a device for reading, and writing when `rw`.
@@ -75,35 +81,68 @@ impl Pv {
         else {
             return Ok(None);
         };
-        let mdas = label
-            .metadata_areas
-            .iter()
-            .map(|m| MdaHeader::read(&f, m.offset).map_err(|e| PvError::Mda(path.to_owned(), e)))
-            .collect::<Result<_, _>>()?;
+        // A damaged area is skipped while another one is readable, as LVM2 does.
+        let mut mdas = Vec::new();
+        let mut damaged = Vec::new();
+        let mut first_error = None;
+        for m in &label.metadata_areas {
+            match MdaHeader::read(&f, m.offset) {
+                Ok(h) => mdas.push(h),
+                Err(e) => {
+                    eprintln!(
+                        "  WARNING: {}: metadata area at {}: {e}",
+                        path.display(),
+                        m.offset
+                    );
+                    damaged.push((m.offset, m.size));
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if mdas.is_empty() {
+            if let Some(e) = first_error {
+                return Err(PvError::Mda(path.to_owned(), e));
+            }
+        }
         Ok(Some(Pv {
             path: path.to_owned(),
             label,
             mdas,
+            damaged,
         }))
     }
 
-    /// The metadata text of the first area that has one.
+    /// The metadata text of the first area that has a readable one.
     pub fn text(&self) -> Result<Option<String>, PvError> {
         let f = open(&self.path, false)?;
+        let mut first_error = None;
         for m in &self.mdas {
-            if let Some(t) = m
-                .read_text(&f)
-                .map_err(|e| PvError::Mda(self.path.clone(), e))?
-            {
-                return Ok(Some(t));
+            match m.read_text(&f) {
+                Ok(Some(t)) => return Ok(Some(t)),
+                Ok(None) => {}
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
             }
         }
-        Ok(None)
+        match first_error {
+            Some(e) => Err(PvError::Mda(self.path.clone(), e)),
+            None => Ok(None),
+        }
     }
 
     /// Writes `text` to every metadata area and sets or clears the "used" flag.
     pub fn write_text(&mut self, text: &str, used: bool) -> Result<(), PvError> {
         let f = open(&self.path, true)?;
+        for (start, size) in std::mem::take(&mut self.damaged) {
+            MdaHeader::format(&f, start, size).map_err(|e| PvError::Mda(self.path.clone(), e))?;
+            self.mdas.push(MdaHeader {
+                start,
+                size,
+                raw_locns: Vec::new(),
+            });
+        }
+        self.mdas.sort_by_key(|m| m.start);
         for m in &mut self.mdas {
             m.write_text(&f, text)
                 .map_err(|e| PvError::Mda(self.path.clone(), e))?;
@@ -130,6 +169,20 @@ impl Pv {
     pub fn pe_start_sectors(&self) -> u64 {
         self.label.data_areas.first().map_or(PE_START, |d| d.offset) / SECTOR as u64
     }
+
+    /// End of the data area in sectors: the device's end, or a metadata area placed after
+    /// the extents (`--pvmetadatacopies 2`).
+    pub fn data_end_sectors(&self) -> u64 {
+        let start = self.pe_start_sectors() * SECTOR as u64;
+        self.label
+            .metadata_areas
+            .iter()
+            .map(|m| m.offset)
+            .filter(|o| *o >= start)
+            .min()
+            .unwrap_or(self.label.device_size)
+            / SECTOR as u64
+    }
 }
 
 /// Known signatures pvcreate refuses to overwrite without `--force`.
@@ -154,7 +207,10 @@ fn foreign_signature(head: &[u8]) -> Option<&'static str> {
 
 /// Makes `path` a PV. Refuses a device with a label of another VG's PV or a foreign
 /// signature unless `force`.
-pub fn pvcreate(path: &Path, force: bool) -> Result<Pv, PvError> {
+/// `pvcreate`: one metadata area after the label (`copies` 1) or also one in the last
+/// MiB of the device (`copies` 2, LVM2's `--pvmetadatacopies 2`: it starts at the device
+/// end less 1 MiB, rounded down to 1 MiB).
+pub fn pvcreate_with(path: &Path, force: bool, copies: u32) -> Result<Pv, PvError> {
     let f = open(path, true)?;
     let size = size_of(path, &f)?;
     if size < PE_START + (4 << 20) {
@@ -175,6 +231,23 @@ pub fn pvcreate(path: &Path, force: bool) -> Result<Pv, PvError> {
             return Err(PvError::Foreign(path.to_owned(), what));
         }
     }
+    let mut mdas = vec![(MDA_START, PE_START - MDA_START)];
+    match copies {
+        1 => {}
+        2 => {
+            let start = (size - PE_START) / PE_START * PE_START;
+            if start < 2 * PE_START {
+                return Err(PvError::TooSmall(path.to_owned(), size));
+            }
+            mdas.push((start, size - start));
+        }
+        _ => {
+            return Err(PvError::Unsupported(
+                path.to_owned(),
+                "a PV here has 1 or 2 metadata areas",
+            ))
+        }
+    }
     // Wipe old labels in the scanned sectors, then write ours.
     f.write_all_at(&vec![0u8; label::SCAN_SECTORS as usize * SECTOR], 0)
         .map_err(|e| PvError::Io(path.to_owned(), e))?;
@@ -187,27 +260,37 @@ pub fn pvcreate(path: &Path, force: bool) -> Result<Pv, PvError> {
             offset: PE_START,
             size: 0,
         }],
-        metadata_areas: vec![DiskLocn {
-            offset: MDA_START,
-            size: PE_START - MDA_START,
-        }],
+        metadata_areas: mdas
+            .iter()
+            .map(|&(offset, size)| DiskLocn { offset, size })
+            .collect(),
         ext_version: 2,
         ext_flags: 0,
         bootloader_areas: Vec::new(),
     };
-    MdaHeader::format(&f, MDA_START, PE_START - MDA_START)
-        .map_err(|e| PvError::Mda(path.to_owned(), e))?;
+    for &(start, len) in &mdas {
+        MdaHeader::format(&f, start, len).map_err(|e| PvError::Mda(path.to_owned(), e))?;
+    }
     let pv = Pv {
         path: path.to_owned(),
-        mdas: vec![MdaHeader {
-            start: MDA_START,
-            size: PE_START - MDA_START,
-            raw_locns: Vec::new(),
-        }],
+        mdas: mdas
+            .iter()
+            .map(|&(start, size)| MdaHeader {
+                start,
+                size,
+                raw_locns: Vec::new(),
+            })
+            .collect(),
         label,
+        damaged: Vec::new(),
     };
     pv.write_label(&f)?;
     Ok(pv)
+}
+
+/// `pvcreate` with LVM2's default single metadata area.
+pub fn pvcreate(path: &Path, force: bool) -> Result<Pv, PvError> {
+    pvcreate_with(path, force, 1)
 }
 
 /// Removes the PV label of `path`.

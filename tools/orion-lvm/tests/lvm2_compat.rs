@@ -351,3 +351,80 @@ fn ours_and_real_lvm2_read_each_others_volume_groups() {
     }
     let _ = std::fs::remove_dir_all(system_dir());
 }
+
+/// PVs with two metadata areas (`--pvmetadatacopies 2`): ours are laid out as real
+/// LVM2's, a VG over them keeps four copies that real LVM2 reads, and with the first area
+/// of a PV destroyed both tools still read the VG from the second.
+#[test]
+fn two_metadata_areas_per_pv() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        Loop::new(dir.path(), "a", 97),
+        Loop::new(dir.path(), "b", 97),
+        Loop::new(dir.path(), "c", 64),
+    );
+    let all = [&a, &b, &c];
+    let vg = format!("orion_m{}", std::process::id());
+    ours(&["pvcreate", "--pvmetadatacopies", "2", &a.0]);
+    assert!(lvm("pvcreate", &all, &["--pvmetadatacopies", "2", &b.0]).0);
+    let (pa, pb) = (
+        Pv::scan(Path::new(&a.0)).unwrap().unwrap(),
+        Pv::scan(Path::new(&b.0)).unwrap().unwrap(),
+    );
+    assert_eq!(pa.label.metadata_areas.len(), 2);
+    assert_eq!(
+        pa.label.metadata_areas, pb.label.metadata_areas,
+        "metadata areas placed as real LVM2 places them"
+    );
+    ours(&["pvcreate", "--pvmetadatacopies", "2", &c.0]);
+    ours(&["vgcreate", &vg, &a.0, &b.0, &c.0]);
+    ours(&["lvcreate", "-an", "-L", "40M", "-n", "lv", &vg]);
+    let (ok, rows) = lvm(
+        "pvs",
+        &all,
+        &["--noheadings", "-o", "pv_name,pv_mda_count,pe_count"],
+    );
+    assert!(ok, "real pvs fails on our two-area PVs");
+    let counts: Vec<&str> = rows
+        .iter()
+        .map(|r| r.split(' ').nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(counts, ["2", "2", "2"], "real pvs: {rows:?}");
+    let ours_counts: Vec<u64> = metadata_of(&a.0).pvs.iter().map(|p| p.pe_count).collect();
+    let real_counts: Vec<u64> = rows
+        .iter()
+        .map(|r| r.split(' ').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        ours_counts, real_counts,
+        "extents stop before the second area"
+    );
+    let (ok, rows) = lvm("vgs", &all, &["--noheadings", "-o", "vg_mda_count", &vg]);
+    assert!(ok && rows == ["6"], "real vgs: {rows:?}");
+    assert!(lvm("vgck", &all, &[&vg]).0, "real vgck fails");
+    assert!(lvm("pvck", &all, &[&a.0]).0, "real pvck fails on our PV");
+
+    // The first area of PV a gone: both tools read the VG from the second one.
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&a.0).unwrap();
+        f.write_all_at(&[0u8; 512], 4096).unwrap();
+        f.sync_all().unwrap();
+    }
+    let seqno = metadata_of(&b.0).seqno;
+    let pa = Pv::scan(Path::new(&a.0)).unwrap().unwrap();
+    let vga = Vg::from_text(&pa.text().unwrap().expect("second area still has the text")).unwrap();
+    assert_eq!(vga.seqno, seqno);
+    let (ok, rows) = lvm("lvs", &all, &["--noheadings", "-o", "lv_name", &vg]);
+    assert!(
+        ok && rows == ["lv"],
+        "real lvs with a damaged area: {rows:?}"
+    );
+    ours(&["lvcreate", "-an", "-L", "8M", "-n", "lv2", &vg]);
+    let (ok, rows) = lvm("lvs", &all, &["--noheadings", "-o", "lv_name", &vg]);
+    assert!(
+        ok && rows == ["lv", "lv2"],
+        "real lvs after our write: {rows:?}"
+    );
+    ours(&["vgremove", "-f", &vg]);
+}

@@ -54,7 +54,7 @@ fn admit_pv(d: &Path, key: String, extent_size: u64) -> Result<VgPv> {
     }
     let dev_size = p.label.device_size / 512;
     let pe_start = p.pe_start_sectors();
-    let pe_count = dev_size.saturating_sub(pe_start) / extent_size;
+    let pe_count = p.data_end_sectors().saturating_sub(pe_start) / extent_size;
     if pe_count == 0 {
         bail!("{} is smaller than one extent", d.display());
     }
