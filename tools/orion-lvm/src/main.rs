@@ -5,7 +5,7 @@
 
 use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
-use orion_lvm::commands::{self, dev, parse_size, report, LvRequest, Scan};
+use orion_lvm::commands::{self, dev, parse_size, report, LvRequest, Policy, Scan};
 use orion_lvm::label::dashed;
 use orion_lvm::pv;
 use std::process::ExitCode;
@@ -181,6 +181,9 @@ enum Cmd {
         /// Activate the new LV (`y`, the default) or only write metadata (`n`).
         #[arg(short = 'a', long = "activate", default_value = "y")]
         activate: String,
+        /// Allocation policy: contiguous, cling, normal, anywhere, inherit.
+        #[arg(long = "alloc")]
+        alloc: Option<String>,
         /// VG name (VG/ORIGIN with -s, VG/POOL with -T).
         vg: String,
     },
@@ -192,6 +195,9 @@ enum Cmd {
         /// New size in extents, or `+N`.
         #[arg(short = 'l', long = "extents", allow_hyphen_values = true)]
         extents: Option<String>,
+        /// Allocation policy for the new extents (default: the LV's).
+        #[arg(long = "alloc")]
+        alloc: Option<String>,
         /// VG/LV.
         lv: String,
     },
@@ -217,6 +223,9 @@ enum Cmd {
         /// New size in extents, `+N` or `-N`.
         #[arg(short = 'l', long = "extents", allow_hyphen_values = true)]
         extents: Option<String>,
+        /// Allocation policy for the new extents (default: the LV's).
+        #[arg(long = "alloc")]
+        alloc: Option<String>,
         /// VG/LV.
         lv: String,
     },
@@ -386,6 +395,31 @@ fn yes_no(a: &str) -> Result<bool> {
     }
 }
 
+/// lvextend, lvreduce, lvresize: the new size from `-L`/`-l`, then the resize.
+fn resize(
+    prefix: &str,
+    dirs: (bool, bool),
+    size: Option<String>,
+    extents: Option<String>,
+    policy: Option<Policy>,
+    lv: &str,
+) -> Result<()> {
+    let Some((vg, name)) = lv.split_once('/') else {
+        bail!("give the LV as VG/LV");
+    };
+    let scan = Scan::run(&[])?;
+    let (v, _) = scan.need_vg(vg)?;
+    let target = resize_target(&v, name, size, extents, dirs)?;
+    let (from, to) = commands::lvresize(vg, name, target, policy, prefix)?;
+    println!(
+        "  Size of logical volume {vg}/{name} changed from {} ({from} extents) to {} ({to} extents).",
+        mib(from * v.extent_size),
+        mib(to * v.extent_size)
+    );
+    println!("  Logical volume {vg}/{name} successfully resized.");
+    Ok(())
+}
+
 fn run(cli: Cli) -> Result<()> {
     // Which way lvextend, lvreduce and lvresize may go.
     let resize_dirs = match &cli.cmd {
@@ -535,8 +569,10 @@ fn run(cli: Cli) -> Result<()> {
             zero,
             discards,
             activate,
+            alloc,
             vg,
         } => {
+            let policy = alloc.as_deref().map(Policy::parse).transpose()?.flatten();
             let on = yes_no(&activate)?;
             let (vg_name, lv_arg) = match vg.split_once('/') {
                 Some((v, l)) => (v.to_owned(), Some(l.to_owned())),
@@ -649,6 +685,7 @@ fn run(cli: Cli) -> Result<()> {
                             stripes,
                             stripe_size: ss,
                         },
+                        policy,
                     )?;
                     if on {
                         commands::lvchange(&vg_name, &name, true, &cli.target_prefix)?;
@@ -662,25 +699,25 @@ fn run(cli: Cli) -> Result<()> {
             }
             println!("  Logical volume \"{name}\" created.");
         }
-        Cmd::Lvextend { size, extents, lv }
-        | Cmd::Lvresize { size, extents, lv }
-        | Cmd::Lvreduce {
+        Cmd::Lvextend {
+            size,
+            extents,
+            alloc,
+            lv,
+        }
+        | Cmd::Lvresize {
+            size,
+            extents,
+            alloc,
+            lv,
+        } => {
+            let policy = alloc.as_deref().map(Policy::parse).transpose()?.flatten();
+            resize(&cli.target_prefix, resize_dirs, size, extents, policy, &lv)?;
+        }
+        Cmd::Lvreduce {
             size, extents, lv, ..
         } => {
-            let Some((vg, name)) = lv.split_once('/') else {
-                bail!("give the LV as VG/LV");
-            };
-            let (grow, shrink) = resize_dirs;
-            let scan = Scan::run(&[])?;
-            let (v, _) = scan.need_vg(vg)?;
-            let target = resize_target(&v, name, size, extents, (grow, shrink))?;
-            let (from, to) = commands::lvresize(vg, name, target, &cli.target_prefix)?;
-            println!(
-                "  Size of logical volume {vg}/{name} changed from {} ({from} extents) to {} ({to} extents).",
-                mib(from * v.extent_size),
-                mib(to * v.extent_size)
-            );
-            println!("  Logical volume {vg}/{name} successfully resized.");
+            resize(&cli.target_prefix, resize_dirs, size, extents, None, &lv)?;
         }
         Cmd::Pvmove {
             interval: _,

@@ -3,7 +3,8 @@
 //! Logical volumes: create, resize, activate, remove.
 
 use super::{
-    allocate, allocate_extension, commit, is_cow, merge_segments, valid_name, LvRequest, Scan,
+    allocate_extension_with, allocate_with, commit, is_cow, merge_segments, valid_name, LvRequest,
+    Policy, Scan,
 };
 use crate::dm::ioctl::{Control, DevId};
 use crate::dm::{activate, thin};
@@ -11,8 +12,8 @@ use crate::label::{dashed, new_uuid};
 use crate::vg::{Lv, SegmentKind, Vg};
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::PathBuf;
-/// `lvcreate` (metadata only).
-pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>) -> Result<Vg> {
+/// `lvcreate` (metadata only) with allocation `policy` (recorded in the LV when given).
+pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>, policy: Option<Policy>) -> Result<Vg> {
     valid_name(req.name)?;
     let scan = Scan::run(&[])?;
     let (mut vg, members) = scan.need_vg(vg_name)?;
@@ -22,13 +23,20 @@ pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>) -> Result<Vg> {
     if req.extents == 0 {
         bail!("an LV needs at least one extent");
     }
-    let segments = allocate(&vg, req)?;
+    let segments = allocate_with(&vg, req, policy.unwrap_or_default())?;
+    let mut raw = crate::config::Section::default();
+    if let Some(p) = policy {
+        raw.push(
+            "allocation_policy",
+            crate::config::Value::Str(p.name().into()),
+        );
+    }
     vg.lvs.push(Lv {
         name: req.name.to_owned(),
         id: dashed(&new_uuid()?),
         status: vec!["READ".into(), "WRITE".into(), "VISIBLE".into()],
         segments,
-        raw: Default::default(),
+        raw,
     });
     vg.seqno += 1;
     let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
@@ -79,7 +87,13 @@ pub(crate) fn live_devices(
 /// `lvresize`: grows or shrinks `lv` to `extents`; an active LV gets its new table loaded,
 /// is suspended, the metadata is committed, and it resumes. A thin volume changes its
 /// virtual size; a thin pool grows its data LV underneath.
-pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Result<(u64, u64)> {
+pub fn lvresize(
+    vg_name: &str,
+    lv_name: &str,
+    extents: u64,
+    policy: Option<Policy>,
+    prefix: &str,
+) -> Result<(u64, u64)> {
     let scan = Scan::run(&[])?;
     let (mut vg, members) = scan.need_vg(vg_name)?;
     let i = vg
@@ -112,7 +126,7 @@ pub fn lvresize(vg_name: &str, lv_name: &str, extents: u64, prefix: &str) -> Res
     if vg.lvs[i].thin().is_some() {
         vg.lvs[i].segments[0].extent_count = extents;
     } else if extents > cur {
-        let mut more = allocate_extension(&vg, &vg.lvs[i], extents - cur)?;
+        let mut more = allocate_extension_with(&vg, &vg.lvs[i], extents - cur, policy)?;
         vg.lvs[i].segments.append(&mut more);
         merge_segments(&mut vg.lvs[i].segments);
     } else {

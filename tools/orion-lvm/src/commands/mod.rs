@@ -13,7 +13,10 @@ mod snapshot;
 mod thin;
 mod vg;
 
-pub use alloc::{allocate, allocate_extension, merge_segments, LvRequest};
+pub use alloc::{
+    allocate, allocate_extension, allocate_extension_with, allocate_with, merge_segments,
+    LvRequest, Policy,
+};
 pub use backup::{backup, restore};
 pub use lv::{lvchange, lvcreate, lvremove, lvresize, vgchange};
 pub use mirror::lvcreate_mirror;
