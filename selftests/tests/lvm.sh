@@ -8,7 +8,7 @@ vg=vgt
 check "orion-lvm vgcreate over three ramdisks" orion-lvm vgcreate $vg /dev/ram0 /dev/ram1 /dev/ram2
 check "orion-lvm lvcreate -an linear" orion-lvm lvcreate -an -L 40M -n lin $vg
 check "orion-lvm lvcreate -an striped (3 x 64 KiB)" orion-lvm lvcreate -an -l 6 -i 3 -I 64k -n str $vg
-check "orion-lvm lvcreate -an linear over two PVs" orion-lvm lvcreate -an -L 60M -n span $vg
+check "orion-lvm lvcreate -an linear over two PVs" orion-lvm lvcreate -an -L 96M -n span $vg
 
 # Real activation first: the reference tables.
 check "real vgchange -ay on our VG" vgchange -ay $vg
