@@ -117,7 +117,7 @@ fn ours_and_real_lvm2_read_each_others_volume_groups() {
     ours(&[
         "lvcreate", "-an", "-l", "6", "-i", "3", "-I", "128k", "-n", "str", &vg,
     ]);
-    ours(&["lvcreate", "-an", "-L", "8m", "-n", "small", &vg]);
+    ours(&["lvcreate", "-an", "-L", "56m", "-n", "small", &vg]);
     let (ok, rows) = lvm(
         "lvs",
         &all,
@@ -135,8 +135,9 @@ fn ours_and_real_lvm2_read_each_others_volume_groups() {
     assert!(ok, "real lvs failed");
     // Segment fields: one row per segment.
     let want = [
-        format!("small 16384 2 1 0 {}(22)", a.0),
-        format!("small 16384 2 1 0 {}(2)", b.0),
+        // Longer than any free run: the longest first, then the run that fits best.
+        format!("small 114688 2 1 0 {}(2)", b.0),
+        format!("small 114688 2 1 0 {}(22)", a.0),
         format!("span 163840 1 1 0 {}(0)", a.0),
         format!("str 49152 1 3 256 {}(20),{}(0),{}(0)", a.0, b.0, c.0),
     ];
@@ -161,7 +162,7 @@ fn ours_and_real_lvm2_read_each_others_volume_groups() {
         .find(|(_, n)| *n == vg)
         .unwrap()
         .0;
-    assert_eq!(rows, [format!("{vg} 3 3 8192 401408 172032 4 {uuid}")]);
+    assert_eq!(rows, [format!("{vg} 3 3 8192 401408 73728 4 {uuid}")]);
     let (ok, _) = lvm("vgck", &all, &[&vg]);
     assert!(ok, "vgck of our VG");
     for l in all {
