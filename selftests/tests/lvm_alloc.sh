@@ -8,7 +8,7 @@ vg=vgal
 check "orion-lvm vgcreate over three ramdisks (23 extents each)" orion-lvm vgcreate $vg /dev/ram0 /dev/ram1 /dev/ram2
 
 layout() {
-	lvs -a --noheadings -o lv_name,seg_pe_ranges,lv_allocation_policy --separator ' ' $vg |
+	lvs -a --noheadings -o lv_name,lv_size,origin_size,seg_pe_ranges,lv_allocation_policy --separator ' ' $vg |
 		sed 's/^ *//' | sort
 }
 note() { printf '%s\n' "$@" | sed 's/^/# /'; }
@@ -58,6 +58,32 @@ same "striped anywhere with room on two PVs: still two PVs" \
 same "striped over a PV with two runs: the run that fits best" \
 	"lvcreate -an -Zn -i 2 -l 2 -n u $vg" "orion-lvm lvcreate -an -i 2 -l 2 -n u $vg"
 check "real vgck passes" vgck $vg
+check "orion-lvm vgremove -f" orion-lvm vgremove -f $vg
+
+# Snapshots: the COW LV grows (online), an origin only while inactive, as LVM2 allows.
+vg=vgal2
+modprobe dm-snapshot
+check "orion-lvm vgcreate for snapshots" orion-lvm vgcreate $vg /dev/ram1 /dev/ram2
+check "orion-lvm lvcreate origin" orion-lvm lvcreate -an -l 4 -n o $vg
+check "orion-lvm lvcreate -s" orion-lvm lvcreate -an -s -l 2 -n s $vg/o
+same "lvextend of an inactive origin with a snapshot" \
+	"lvextend -l +2 $vg/o" "orion-lvm lvextend -l +2 $vg/o"
+same "lvextend of an inactive snapshot" \
+	"lvextend -l +1 $vg/s" "orion-lvm lvextend -l +1 $vg/s"
+check "orion-lvm vgchange -ay" orion-lvm vgchange -ay $vg
+same "lvextend of an active snapshot" \
+	"lvextend -l +1 $vg/s" "orion-lvm lvextend -l +1 $vg/s"
+check_eq "the live COW device has the new size (4 extents)" 32768 "$(sectors /dev/mapper/$vg-s-cow)"
+check_eq "the snapshot target sees it" 32768 \
+	"$(dmsetup status $vg-s | awk '{ split($4, a, "/"); print a[2] }')"
+same "lvextend of an active origin fails" \
+	"lvextend -l +1 $vg/o" "orion-lvm lvextend -l +1 $vg/o"
+same "lvreduce of an active snapshot" \
+	"lvreduce -f -l -1 $vg/s" "orion-lvm lvreduce -f -l -1 $vg/s"
+check_eq "the live COW device shrank to 3 extents" 24576 "$(sectors /dev/mapper/$vg-s-cow)"
+check "orion-lvm vgchange -an" orion-lvm vgchange -an $vg
+same "lvreduce of an origin fails" \
+	"lvreduce -f -l -1 $vg/o" "orion-lvm lvreduce -f -l -1 $vg/o"
 check "orion-lvm vgremove -f" orion-lvm vgremove -f $vg
 
 # One PV: stripes only with anywhere.

@@ -101,13 +101,45 @@ pub fn lvresize(
         .iter()
         .position(|l| l.name == lv_name)
         .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv_name} not found"))?;
-    if !vg.snapshots_of(lv_name).is_empty() || is_cow(&vg, lv_name) {
-        bail!("resizing origins and snapshots is not supported yet");
+    let ctl = Control::open().ok();
+    let active = |name: &str| {
+        ctl.as_ref()
+            .is_some_and(|c| c.info(&DevId::Name(name.to_owned())).is_ok())
+    };
+    let is_origin = !vg.snapshots_of(lv_name).is_empty();
+    let cow = is_cow(&vg, lv_name);
+    if is_origin || cow {
+        let cur = vg.lvs[i].extents();
+        if is_origin && extents < cur {
+            bail!("snapshot origin volumes cannot be reduced in size yet");
+        }
+        // A snapshot may shrink while its exceptions still fit.
+        if cow && extents < cur {
+            let used = ctl.as_ref().and_then(|c| {
+                let st = c
+                    .status(&DevId::Name(activate::dm_name(vg_name, lv_name)))
+                    .ok()?;
+                let (u, _) = st
+                    .first()?
+                    .params
+                    .split_whitespace()
+                    .next()?
+                    .split_once('/')?;
+                u.parse::<u64>().ok()
+            });
+            if used.is_some_and(|u| u > extents * vg.extent_size) {
+                bail!("snapshot {vg_name}/{lv_name} uses more than the requested size");
+            }
+        }
+        // As LVM2: an origin grows only while inactive (its snapshots keep their view).
+        if is_origin && active(&activate::dm_name(vg_name, lv_name)) {
+            bail!("snapshot origin volumes can be resized only while inactive: try lvchange -an");
+        }
     }
     if vg.lvs[i].mirror().is_some() {
         bail!("resizing mirrors is not supported yet");
     }
-    if !vg.lvs[i].visible() {
+    if !vg.lvs[i].visible() && !cow {
         bail!("{vg_name}/{lv_name} is an internal LV; resize the LV that uses it");
     }
     let cur = vg.lvs[i].extents();
@@ -147,12 +179,28 @@ pub fn lvresize(
     vg.seqno += 1;
     let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     let description = format!("Write from orion-lvm lvresize {vg_name}/{lv_name}.");
-    let ctl = Control::open().ok();
     let name = activate::dm_name(vg_name, lv_name);
-    let active = ctl
-        .as_ref()
-        .is_some_and(|c| c.info(&DevId::Name(name.clone())).is_ok());
-    match (ctl, active) {
+    if cow && active(&format!("{name}-cow")) {
+        // The COW device grows under the snapshot, which sees the new size on resume.
+        let ctl = ctl.as_ref().ok_or_else(|| anyhow!("no device-mapper"))?;
+        let cow_id = DevId::Name(format!("{name}-cow"));
+        let devs = live_devices(ctl, &vg, &members, &vg.lvs[i])?;
+        ctl.load(
+            &cow_id,
+            &activate::table(&vg, &vg.lvs[i], &devs, prefix)?,
+            false,
+        )?;
+        let snap = DevId::Name(name);
+        ctl.suspend(&snap, false)?;
+        ctl.suspend(&cow_id, false)?;
+        let committed = commit(&vg, &paths, &description);
+        ctl.resume(&cow_id)?;
+        ctl.resume(&snap)?;
+        committed?;
+        return Ok((cur, extents));
+    }
+    let lv_active = active(&name);
+    match (ctl, lv_active) {
         (Some(ctl), true) => {
             let devs = live_devices(&ctl, &vg, &members, &vg.lvs[i])?;
             let table = activate::table(&vg, &vg.lvs[i], &devs, prefix)?;
