@@ -3,8 +3,8 @@
 //! Logical volumes: create, resize, activate, remove.
 
 use super::{
-    allocate_extension_with, allocate_with, commit, is_cow, merge_segments, valid_name, LvRequest,
-    Policy, Scan,
+    allocate_extension_with, allocate_with, commit, commit_members, is_cow, merge_segments,
+    valid_name, LvRequest, Policy, Scan,
 };
 use crate::dm::ioctl::{Control, DevId};
 use crate::dm::{activate, thin};
@@ -39,10 +39,9 @@ pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>, policy: Option<Policy>) -> R
         raw,
     });
     vg.seqno += 1;
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
-    commit(
+    commit_members(
         &vg,
-        &paths,
+        &members,
         &format!("Write from orion-lvm lvcreate -n {} {vg_name}.", req.name),
     )
     .context("writing metadata")?;
@@ -344,10 +343,9 @@ pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
         vg.lvs.retain(|x| !x.name.ends_with("_pmspare"));
     }
     vg.seqno += 1;
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
-    commit(
+    commit_members(
         &vg,
-        &paths,
+        &members,
         &format!("Write from orion-lvm lvremove {vg_name}/{lv}."),
     )?;
     // An active origin left without snapshots goes back to its own table.

@@ -4,14 +4,13 @@
 //! layout: images `LV_mimage_0..N` (hidden linear LVs on different PVs) under the mirror
 //! LV, whose segment lists them with the region size.
 
-use super::{allocate, commit, valid_name, LvRequest, Scan};
+use super::{allocate, commit_members, valid_name, LvRequest, Scan};
 use crate::config::{Section, Value};
 use crate::dm::activate;
 use crate::dm::ioctl::Control;
 use crate::label::{dashed, new_uuid};
 use crate::vg::{Lv, Segment, SegmentKind, Vg};
 use anyhow::{anyhow, bail, Context, Result};
-use std::path::PathBuf;
 
 /// LVM2's default region size (`activation/mirror_region_size`, 2 MiB) in sectors.
 const DEFAULT_REGION: u64 = 4096;
@@ -97,10 +96,9 @@ pub fn lvcreate_mirror(
     }
     vg.lvs.extend(new);
     vg.seqno += 1;
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
-    commit(
+    commit_members(
         &vg,
-        &paths,
+        &members,
         &format!("Write from orion-lvm lvcreate --type mirror -n {name} {vg_name}."),
     )?;
     if activate_it {

@@ -136,6 +136,12 @@ pub fn commit(vg: &Vg, members: &[PathBuf], description: &str) -> Result<()> {
     Ok(())
 }
 
+/// [`commit`] to the devices of `members`.
+pub(crate) fn commit_members(vg: &Vg, members: &[&Pv], description: &str) -> Result<()> {
+    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
+    commit(vg, &paths, description)
+}
+
 /// Checks a VG or LV name the way LVM2 does.
 pub fn valid_name(n: &str) -> Result<()> {
     if n.is_empty() || n.len() > 127 || n.starts_with('-') || n == "." || n == ".." {

@@ -12,7 +12,7 @@
 //! end the LVs point at the destination directly and `pvmoveN` goes.
 
 use super::lv::live_devices;
-use super::{commit, merge_segments, Scan};
+use super::{commit, commit_members, merge_segments, Scan};
 use crate::config::{Node, Section, Value};
 use crate::dm::activate::{self, dm_name};
 use crate::dm::ioctl::{make_node, Control, DevId};
@@ -409,10 +409,9 @@ pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], prefix: &str) -> Result<u64> 
             let mut vg = vg;
             let name = plan(&mut vg, &src_key, &dst_keys)?;
             vg.seqno += 1;
-            let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
-            commit(
+            commit_members(
                 &vg,
-                &paths,
+                &members,
                 &format!("Write from orion-lvm pvmove {}.", src.display()),
             )?;
             (vg, members, name)

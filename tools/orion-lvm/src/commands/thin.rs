@@ -11,7 +11,10 @@
 //! (`set_transaction_id`) and in the LVM2 metadata.
 
 use super::lv::{deactivate_unused, live_devices};
-use super::{allocate, allocate_extension, commit, merge_segments, valid_name, LvRequest, Scan};
+use super::{
+    allocate, allocate_extension, commit, commit_members, merge_segments, valid_name, LvRequest,
+    Scan,
+};
 use crate::config::{Section, Value};
 use crate::dm::activate::{self, DevMap};
 use crate::dm::ioctl::{Control, DevId};
@@ -316,10 +319,9 @@ pub fn lvcreate_pool(
         zero_on_pvs(&vg, &members, lv)?;
     }
     vg.seqno += 1;
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
-    commit(
+    commit_members(
         &vg,
-        &paths,
+        &members,
         &format!(
             "Write from orion-lvm lvcreate --type thin-pool -n {} {vg_name}.",
             req.name
@@ -439,10 +441,9 @@ pub fn lvcreate_thin(
             format!("set_transaction_id {tid} {}", tid + 1),
         ],
     )?;
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
-    commit(
+    commit_members(
         &vg,
-        &paths,
+        &members,
         &format!("Write from orion-lvm lvcreate -V -n {name} {vg_name}/{pool}."),
     )?;
     if activate_it {
@@ -508,10 +509,9 @@ pub fn lvcreate_thin_snapshot(vg_name: &str, origin: &str, name: &str, prefix: &
         ctl.resume(&origin_dev)?;
     }
     sent?;
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
-    commit(
+    commit_members(
         &vg,
-        &paths,
+        &members,
         &format!("Write from orion-lvm lvcreate -s -n {name} {vg_name}/{origin}."),
     )?;
     if !was_live {
@@ -545,10 +545,9 @@ pub fn lvremove_thin(mut vg: Vg, members: &[&Pv], lv: &Lv, prefix: &str) -> Resu
     )?;
     vg.lvs.retain(|l| l.name != lv.name);
     vg.seqno += 1;
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
-    commit(
+    commit_members(
         &vg,
-        &paths,
+        members,
         &format!("Write from orion-lvm lvremove {}/{}.", vg.name, lv.name),
     )?;
     if !was_live {

@@ -10,7 +10,7 @@
 //! (LVM2 runs thin_check; we run orion-thin's check in process), and the transaction id
 //! the kernel reports must be the one in the LVM2 metadata.
 
-use super::activate::{dm_name, dm_uuid, link_lv, load_device, remove_device, table, DevMap};
+use super::activate::{dm_name, dm_uuid, load_device, remove_device, table, DevMap};
 use super::ioctl::{Control, DevId, Target};
 use crate::vg::{Lv, Vg};
 use anyhow::{anyhow, bail, Context, Result};
@@ -185,16 +185,7 @@ pub fn activate_thin(
             .ok_or_else(|| anyhow!("pool {}/{} is missing", vg.name, t.pool))?;
         activate_pool(ctl, vg, pool, devs, prefix)?;
     }
-    let readonly = !lv.status.iter().any(|s| s == "WRITE");
-    let tab = table(vg, lv, devs, prefix)?;
-    load_device(
-        ctl,
-        &dm_name(&vg.name, &lv.name),
-        &dm_uuid(vg, lv),
-        &tab,
-        readonly,
-    )?;
-    link_lv(&vg.name, &lv.name)
+    super::activate::activate(ctl, vg, lv, devs, prefix)
 }
 
 /// Deactivates `pool`'s stack; its thin volumes must be inactive.
