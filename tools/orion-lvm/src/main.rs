@@ -241,6 +241,18 @@ enum Cmd {
         /// Destination PVs (default: any other PV of the VG).
         destinations: Vec<String>,
     },
+    /// Merges a snapshot back into its origin (`--merge`): at once when the origin is
+    /// active (waiting for the end), else on its next activation.
+    Lvconvert {
+        /// Merge the snapshot.
+        #[arg(long)]
+        merge: bool,
+        /// Progress interval (accepted for LVM2 compatibility).
+        #[arg(short = 'i', long = "interval")]
+        interval: Option<u64>,
+        /// VG/SNAPSHOT.
+        lv: String,
+    },
     /// Removes a logical volume.
     Lvremove {
         /// VG/LV.
@@ -491,6 +503,10 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Vgchange { activate, name } => {
             let on = yes_no(&activate)?;
             let n = commands::vgchange(&name, on, &cli.target_prefix)?;
+            if on {
+                // LVM2 polls merges to their end in the background; we wait for them.
+                commands::finish_live_merges(&name, &cli.target_prefix)?;
+            }
             let active = if on { n } else { 0 };
             println!("  {active} logical volume(s) in volume group \"{name}\" now active");
         }
@@ -500,6 +516,9 @@ fn run(cli: Cli) -> Result<()> {
                 bail!("give the LV as VG/LV");
             };
             commands::lvchange(vg, name, on, &cli.target_prefix)?;
+            if on {
+                commands::finish_live_merges(vg, &cli.target_prefix)?;
+            }
         }
         Cmd::Vgextend { name, devices } => {
             let devs: Vec<_> = devices.iter().map(|d| dev(d)).collect();
@@ -732,6 +751,23 @@ fn run(cli: Cli) -> Result<()> {
                 source.as_deref().unwrap_or("pvmove")
             );
             println!("  {n} extents moved.");
+        }
+        Cmd::Lvconvert {
+            merge,
+            interval: _,
+            lv,
+        } => {
+            if !merge {
+                bail!("only lvconvert --merge is supported");
+            }
+            let Some((vg, name)) = lv.split_once('/') else {
+                bail!("give the snapshot as VG/LV");
+            };
+            if commands::lvconvert_merge(vg, name, &cli.target_prefix)? {
+                println!("  Merge of snapshot into logical volume {vg} has finished.");
+            } else {
+                println!("  Merging of snapshot {vg}/{name} will occur on next activation.");
+            }
         }
         Cmd::Lvremove { lv } => {
             let Some((vg, name)) = lv.split_once('/') else {

@@ -95,16 +95,23 @@ impl Lv {
     }
 
     /// For the hidden `snapshotN` LV LVM2 records a snapshot with: (origin, COW LV, chunk
-    /// size in sectors).
+    /// size in sectors). A snapshot merging into its origin names its COW LV
+    /// `merging_store` instead of `cow_store`.
     pub fn snapshot_of(&self) -> Option<(&str, &str, u64)> {
         match &self.segments.first()?.kind {
             SegmentKind::Other(s) if s.str("type") == Some("snapshot") => Some((
                 s.str("origin")?,
-                s.str("cow_store")?,
+                s.str("cow_store").or_else(|| s.str("merging_store"))?,
                 s.int("chunk_size").unwrap_or(8).max(1) as u64,
             )),
             _ => None,
         }
+    }
+
+    /// Whether this `snapshotN` record is merging into its origin.
+    pub fn merging(&self) -> bool {
+        matches!(&self.segments.first().map(|s| &s.kind),
+            Some(SegmentKind::Other(s)) if s.str("merging_store").is_some())
     }
 }
 
@@ -406,6 +413,13 @@ impl Vg {
     /// The LV called `name`.
     pub fn lv(&self, name: &str) -> Option<&Lv> {
         self.lvs.iter().find(|l| l.name == name)
+    }
+
+    /// The `snapshotN` record merging into `origin`, if any.
+    pub fn merging_into(&self, origin: &str) -> Option<&Lv> {
+        self.lvs
+            .iter()
+            .find(|l| l.merging() && l.snapshot_of().is_some_and(|(o, _, _)| o == origin))
     }
 
     /// The snapshots of `origin`: (COW LV, chunk size).

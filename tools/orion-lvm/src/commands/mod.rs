@@ -6,6 +6,7 @@
 mod alloc;
 mod backup;
 mod lv;
+mod merge;
 mod mirror;
 mod pvmove;
 pub mod report;
@@ -19,6 +20,7 @@ pub use alloc::{
 };
 pub use backup::{backup, restore};
 pub use lv::{lvchange, lvcreate, lvremove, lvresize, vgchange};
+pub use merge::{finish_live_merges, lvconvert_merge};
 pub use mirror::lvcreate_mirror;
 pub use pvmove::pvmove;
 pub use snapshot::lvcreate_snapshot;

@@ -147,9 +147,21 @@ pub fn lv_report(ctl: Option<&Control>, vg: &Vg, lv: &Lv) -> LvReport {
     } else if image {
         'i'
     } else if origin {
-        'o'
+        if vg.merging_into(&lv.name).is_some() {
+            'O'
+        } else {
+            'o'
+        }
     } else if cow {
-        's'
+        let merging = vg
+            .lvs
+            .iter()
+            .any(|l| l.merging() && l.snapshot_of().is_some_and(|(_, c, _)| c == lv.name));
+        if merging {
+            'S'
+        } else {
+            's'
+        }
     } else {
         '-'
     });

@@ -217,6 +217,44 @@ pub fn activate_with_snapshots(
         &real_table,
         readonly,
     )?;
+    if let Some(rec) = vg.merging_into(&lv.name) {
+        // A snapshot merging into its origin: the origin is `snapshot-merge` over the
+        // snapshot's COW and the snapshot device an `error` target, as LVM2 stacks it.
+        let (_, cow_lv, chunk) = rec
+            .snapshot_of()
+            .ok_or_else(|| anyhow!("bad snapshot record {}", rec.name))?;
+        let cow = vg
+            .lv(cow_lv)
+            .ok_or_else(|| anyhow!("COW LV {}/{cow_lv} is missing", vg.name))?;
+        let cow_dev = load_device(
+            ctl,
+            &format!("{}-cow", dm_name(&vg.name, cow_lv)),
+            &format!("{}-cow", dm_uuid(vg, cow)),
+            &table(vg, cow, devs, prefix)?,
+            false,
+        )?;
+        let error = [Target {
+            start: 0,
+            len: size,
+            kind: "error".into(),
+            params: String::new(),
+        }];
+        load_device(
+            ctl,
+            &dm_name(&vg.name, cow_lv),
+            &dm_uuid(vg, cow),
+            &error,
+            false,
+        )?;
+        let merge = [Target {
+            start: 0,
+            len: size,
+            kind: format!("{prefix}snapshot-merge"),
+            params: format!("{real} {cow_dev} P {chunk}"),
+        }];
+        load_device(ctl, &dm_name(&vg.name, &lv.name), &uuid, &merge, readonly)?;
+        return link_lv(&vg.name, &lv.name);
+    }
     let origin = [Target {
         start: 0,
         len: size,
@@ -263,13 +301,17 @@ pub fn remove_real(ctl: &Control, vg: &str, lv: &str) -> Result<()> {
 
 /// Deactivates `lv`, its snapshots and the devices under them.
 pub fn deactivate_with_snapshots(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
-    for (cow, _) in vg.snapshots_of(&lv.name) {
+    let snaps = vg.snapshots_of(&lv.name);
+    for (cow, _) in &snaps {
         let n = dm_name(&vg.name, &cow.name);
         remove_device(ctl, &n)?;
-        remove_device(ctl, &format!("{n}-cow"))?;
         let _ = std::fs::remove_file(Path::new("/dev").join(&vg.name).join(&cow.name));
     }
+    // The origin first: while merging it holds the COW device.
     deactivate(ctl, vg, lv)?;
+    for (cow, _) in &snaps {
+        remove_device(ctl, &format!("{}-cow", dm_name(&vg.name, &cow.name)))?;
+    }
     remove_device(ctl, &format!("{}-real", dm_name(&vg.name, &lv.name)))
 }
 

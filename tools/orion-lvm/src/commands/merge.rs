@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Snapshot merge (`lvconvert --merge VG/SNAP`) in LVM2's way.
+//!
+//! The `snapshotN` record names the COW LV `merging_store` instead of `cow_store` and loses
+//! `VISIBLE`. An active origin then switches at once, both devices suspended so the
+//! kernel hands the exception store over: the origin becomes `snapshot-merge <real> <cow>
+//! P <chunk>` and the snapshot device an `error` target. An inactive origin starts merging
+//! on its next activation. When the kernel reports the merge done (allocated sectors down
+//! to the metadata's), the origin goes back to its own table and the snapshot leaves the
+//! metadata. LVM2 polls for that in the background; orion-lvm waits in the foreground.
+
+use super::lv::live_devices;
+use super::{commit_members, Scan};
+use crate::config::{Node, Value};
+use crate::dm::activate;
+use crate::dm::ioctl::{Control, DevId, Target};
+use crate::pv::Pv;
+use crate::vg::{SegmentKind, Vg};
+use anyhow::{anyhow, bail, Context, Result};
+
+/// `lvconvert --merge VG/SNAP`; returns whether the merge ran to its end (false: it
+/// starts on the origin's next activation).
+pub fn lvconvert_merge(vg_name: &str, snap: &str, prefix: &str) -> Result<bool> {
+    let scan = Scan::run(&[])?;
+    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let i = vg
+        .lvs
+        .iter()
+        .position(|l| l.snapshot_of().is_some_and(|(_, cow, _)| cow == snap))
+        .ok_or_else(|| anyhow!("{vg_name}/{snap} is not a snapshot"))?;
+    if vg.lvs[i].merging() {
+        bail!("snapshot {vg_name}/{snap} is already merging");
+    }
+    let (origin, _, chunk) = vg.lvs[i]
+        .snapshot_of()
+        .map(|(o, c, k)| (o.to_owned(), c.to_owned(), k))
+        .ok_or_else(|| anyhow!("bad snapshot record"))?;
+    if vg.snapshots_of(&origin).len() > 1 {
+        bail!("{vg_name}/{origin} has other snapshots; remove them before merging {snap}");
+    }
+    if let SegmentKind::Other(s) = &mut vg.lvs[i].segments[0].kind {
+        s.remove("cow_store");
+        s.set("merging_store", Node::Value(Value::Str(snap.to_owned())));
+    }
+    vg.lvs[i].status.retain(|s| s != "VISIBLE");
+    vg.seqno += 1;
+    let ctl = Control::open().ok();
+    let origin_dev = activate::dm_name(vg_name, &origin);
+    let live = ctl
+        .as_ref()
+        .is_some_and(|c| c.info(&DevId::Name(origin_dev.clone())).is_ok());
+    let (Some(ctl), true) = (ctl, live) else {
+        commit_members(
+            &vg,
+            &members,
+            &format!("Write from orion-lvm lvconvert --merge {vg_name}/{snap}."),
+        )?;
+        return Ok(false);
+    };
+    let o_id = DevId::Name(origin_dev.clone());
+    if ctl.info(&o_id)?.open_count > 0 {
+        bail!("{vg_name}/{origin} is open; merging would start only on its next activation, which orion-lvm does not defer to yet");
+    }
+    commit_members(
+        &vg,
+        &members,
+        &format!("Write from orion-lvm lvconvert --merge {vg_name}/{snap}."),
+    )?;
+    let info = |n: String| -> Result<String> {
+        let i = ctl
+            .info(&DevId::Name(n.clone()))
+            .with_context(|| n.clone())?;
+        Ok(format!("{}:{}", i.major, i.minor))
+    };
+    let real = info(format!("{origin_dev}-real"))?;
+    let snap_dev = activate::dm_name(vg_name, snap);
+    let cow = info(format!("{snap_dev}-cow"))?;
+    let size = vg
+        .lv(&origin)
+        .map(|o| o.extents() * vg.extent_size)
+        .ok_or_else(|| anyhow!("origin vanished"))?;
+    let o = vg.lv(&origin).ok_or_else(|| anyhow!("origin vanished"))?;
+    let readonly = !o.status.iter().any(|s| s == "WRITE");
+    ctl.load(
+        &o_id,
+        &[Target {
+            start: 0,
+            len: size,
+            kind: format!("{prefix}snapshot-merge"),
+            params: format!("{real} {cow} P {chunk}"),
+        }],
+        readonly,
+    )?;
+    let s_id = DevId::Name(snap_dev);
+    ctl.load(
+        &s_id,
+        &[Target {
+            start: 0,
+            len: size,
+            kind: "error".into(),
+            params: String::new(),
+        }],
+        false,
+    )?;
+    // Both suspended before the origin resumes: the kernel hands the exception store from
+    // the snapshot to the merge.
+    ctl.suspend(&o_id, false)?;
+    ctl.suspend(&s_id, false)?;
+    ctl.resume(&o_id)?;
+    ctl.resume(&s_id)?;
+    finish_merge(&ctl, vg, &members, &origin, prefix)?;
+    Ok(true)
+}
+
+/// Whether the snapshot-merge device `name` has merged everything.
+fn merged(ctl: &Control, name: &str) -> Result<bool> {
+    let st = ctl.status(&DevId::Name(name.to_owned()))?;
+    let t = st.first().ok_or_else(|| anyhow!("{name} has no table"))?;
+    let f: Vec<&str> = t.params.split_whitespace().collect();
+    match (f.first().and_then(|s| s.split_once('/')), f.get(1)) {
+        (Some((alloc, _)), Some(meta)) => Ok(alloc == *meta),
+        _ if t.params.trim() == "Invalid" => bail!("{name}: the merging snapshot is invalid"),
+        _ => bail!("{name}: unexpected snapshot-merge status {:?}", t.params),
+    }
+}
+
+/// Waits for the merge into live `origin` to end, then drops the snapshot from the
+/// metadata and puts the origin back on its own table.
+pub fn finish_merge(
+    ctl: &Control,
+    mut vg: Vg,
+    members: &[&Pv],
+    origin: &str,
+    prefix: &str,
+) -> Result<()> {
+    let origin_dev = activate::dm_name(&vg.name, origin);
+    while !merged(ctl, &origin_dev)? {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let rec = vg
+        .merging_into(origin)
+        .ok_or_else(|| anyhow!("no snapshot is merging into {origin}"))?;
+    let rec_name = rec.name.clone();
+    let cow = rec
+        .snapshot_of()
+        .map(|(_, c, _)| c.to_owned())
+        .ok_or_else(|| anyhow!("bad snapshot record"))?;
+    vg.lvs.retain(|l| l.name != rec_name && l.name != cow);
+    vg.seqno += 1;
+    commit_members(
+        &vg,
+        members,
+        &format!(
+            "Write from orion-lvm: merge into {}/{origin} done.",
+            vg.name
+        ),
+    )?;
+    let o = vg.lv(origin).ok_or_else(|| anyhow!("origin vanished"))?;
+    let devs = live_devices(ctl, &vg, members, o)?;
+    let t = activate::table(&vg, o, &devs, prefix)?;
+    let o_id = DevId::Name(origin_dev.clone());
+    ctl.load(&o_id, &t, !o.status.iter().any(|s| s == "WRITE"))?;
+    ctl.suspend(&o_id, false)?;
+    ctl.resume(&o_id)?;
+    let snap_dev = activate::dm_name(&vg.name, &cow);
+    for n in [
+        snap_dev.clone(),
+        format!("{snap_dev}-cow"),
+        format!("{origin_dev}-real"),
+    ] {
+        let id = DevId::Name(n.clone());
+        if ctl.info(&id).is_ok() {
+            ctl.remove(&id).with_context(|| format!("removing {n}"))?;
+        }
+        let _ = std::fs::remove_file(std::path::Path::new("/dev/mapper").join(&n));
+    }
+    let _ = std::fs::remove_file(std::path::Path::new("/dev").join(&vg.name).join(&cow));
+    Ok(())
+}
+
+/// Finishes the merges into origins of `vg_name` that are live (after an activation).
+pub fn finish_live_merges(vg_name: &str, prefix: &str) -> Result<usize> {
+    let scan = Scan::run(&[])?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    let Ok(ctl) = Control::open() else {
+        return Ok(0);
+    };
+    let origins: Vec<String> = vg
+        .lvs
+        .iter()
+        .filter(|l| l.merging())
+        .filter_map(|l| l.snapshot_of().map(|(o, _, _)| o.to_owned()))
+        .filter(|o| {
+            ctl.info(&DevId::Name(activate::dm_name(vg_name, o)))
+                .is_ok()
+        })
+        .collect();
+    let mut vg = vg;
+    for o in &origins {
+        finish_merge(&ctl, vg.clone(), &members, o, prefix)?;
+        vg = Scan::run(&[])?.need_vg(vg_name)?.0;
+    }
+    Ok(origins.len())
+}
