@@ -236,6 +236,9 @@ enum Cmd {
         /// foreground).
         #[arg(short = 'i', long = "interval")]
         interval: Option<u64>,
+        /// Only start the move; `pvmove` without arguments (ours or LVM2's) finishes it.
+        #[arg(short = 'b', long = "background")]
+        background: bool,
         /// Source PV.
         source: Option<String>,
         /// Destination PVs (default: any other PV of the VG).
@@ -740,12 +743,17 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Pvmove {
             interval: _,
+            background,
             source,
             destinations,
         } => {
             let dst: Vec<_> = destinations.iter().map(|d| dev(d)).collect();
             let src = source.as_deref().map(dev);
-            let n = commands::pvmove(src.as_deref(), &dst, &cli.target_prefix)?;
+            let n = commands::pvmove(src.as_deref(), &dst, background, &cli.target_prefix)?;
+            if background {
+                println!("  Started moving {n} extents; run pvmove without arguments to finish.");
+                return Ok(());
+            }
             println!(
                 "  {}: Moved: 100.00%",
                 source.as_deref().unwrap_or("pvmove")

@@ -373,9 +373,11 @@ fn users(vg: &Vg, pvmove: &str) -> Vec<String> {
 }
 
 /// `pvmove SRC [DST...]`: moves every extent of SRC (to DST PVs, default any other PV of
-/// the VG). `pvmove` without a source finishes an interrupted move (of the first VG that
-/// has one). Returns the number of extents moved.
-pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], prefix: &str) -> Result<u64> {
+/// the VG). `pvmove` without a source finishes an interrupted or backgrounded move (of the
+/// first VG that has one). With `background` the move is only started: the kernel copies
+/// the first range and a later `pvmove` (ours or LVM2's) finishes it. Returns the number
+/// of extents moved (or being moved).
+pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], background: bool, prefix: &str) -> Result<u64> {
     let scan = Scan::run(&[])?;
     let (mut vg, members, pvmove) = match src {
         Some(src) => {
@@ -456,6 +458,9 @@ pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], prefix: &str) -> Result<u64> 
         info.minor,
     )?;
     let total: u64 = vg.lv(&pvmove).map(Lv::extents).unwrap_or(0);
+    if background {
+        return Ok(total);
+    }
     loop {
         let pm = vg.lv(&pvmove).ok_or_else(|| anyhow!("{pvmove} vanished"))?;
         let Some(k) = pm
