@@ -62,6 +62,30 @@ check "orion-lvm vgchange -ay of real LVM2's mirror" orion-lvm vgchange -ay $vg
 check "orion-lvm removes real LVM2's mirror" orion-lvm lvremove $vg/rmir
 check "real vgck passes" vgck $vg
 
+# A disk log: the same comparison.
+check "real lvcreate --type mirror -m1 --mirrorlog disk -L 16M" \
+	lvcreate -y --type mirror -m1 --mirrorlog disk -L 16M -n dmir $vg
+real_layout=$(layout $vg)
+real_tables=$(dm_tables_by_name)
+real_info=$(dm_info_by_lv $vg)
+real_attrs=$(lvs -a --noheadings -o lv_name,lv_attr $vg | awk '{ print $1, $2 }' | sort)
+note "real LVM2's disk-log mirror:" "$real_layout" "$real_tables" "$real_attrs"
+check "real lvremove" lvremove -y $vg/dmir
+check "orion-lvm lvcreate --type mirror -m1 --mirrorlog disk -L 16M" \
+	orion-lvm lvcreate --type mirror -m1 --mirrorlog disk -L 16M -n dmir $vg
+check_eq "disk-log layout equal to real LVM2's" "$real_layout" "$(layout $vg)"
+check_eq "disk-log stack and tables equal" "$real_tables" "$(dm_tables_by_name)"
+check_eq "disk-log names and DM UUIDs equal" "$real_info" "$(dm_info_by_lv $vg)"
+check "the disk-log mirror syncs" wait_sync $vg/dmir
+check_eq "attributes (mirror, images, log) equal to real lvs'" "$real_attrs" \
+	"$(orion-lvm lvs -a --noheadings -o lv_name,lv_attr $vg | awk '{ print $1, $2 }' | sort)"
+fill_random /dev/$vg/dmir $((4 << 20)) /tmp/t.dmir
+check "real vgchange -an, -ay of our disk-log mirror" sh -c "vgchange -an $vg && vgchange -ay $vg"
+check "data reads back through real LVM2" cmp -n $((4 << 20)) /dev/$vg/dmir /tmp/t.dmir
+check "orion-lvm lvremove of the disk-log mirror" orion-lvm lvremove $vg/dmir
+check_eq "images and log gone" "" "$(lvs -a --noheadings -o lv_name $vg)"
+check "real vgck passes" vgck $vg
+
 # pvmove: real LVM2's move as the reference, the VG put back with vgcfgrestore, then ours.
 check "orion-lvm lvcreate lin (40M, first PV)" orion-lvm lvcreate -L 40M -n lin $vg
 check "orion-lvm lvcreate str (2 stripes)" orion-lvm lvcreate -L 16M -i 2 -n str $vg

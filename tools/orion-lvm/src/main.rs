@@ -150,7 +150,7 @@ enum Cmd {
         /// Mirrors: copies besides the original (a mirror with a core log).
         #[arg(short = 'm', long = "mirrors")]
         mirrors: Option<u64>,
-        /// Mirror log: only `core` is supported.
+        /// Mirror log: `core` or `disk`.
         #[arg(long = "mirrorlog", default_value = "core")]
         mirror_log: String,
         /// Make a snapshot of the LV named as VG/ORIGIN (a thin snapshot when ORIGIN is a
@@ -677,9 +677,11 @@ fn run(cli: Cli) -> Result<()> {
                     return Ok(());
                 }
                 "mirror" => {
-                    if mirror_log != "core" {
-                        bail!("only --mirrorlog core is supported");
-                    }
+                    let disk_log = match mirror_log.as_str() {
+                        "core" => false,
+                        "disk" => true,
+                        other => bail!("--mirrorlog {other} is not supported (core or disk)"),
+                    };
                     let ext = physical.ok_or_else(|| anyhow::anyhow!("a mirror needs -L or -l"))?;
                     let copies = mirrors.unwrap_or(1) + 1;
                     commands::lvcreate_mirror(
@@ -687,6 +689,7 @@ fn run(cli: Cli) -> Result<()> {
                         &name,
                         ext,
                         copies,
+                        disk_log,
                         on,
                         &cli.target_prefix,
                     )?;

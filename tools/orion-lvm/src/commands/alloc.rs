@@ -153,6 +153,27 @@ fn parallel(
     Some(areas)
 }
 
+/// An area: PV key and first extent.
+pub type Area = (String, u64);
+
+/// Parallel areas with a log, the way LVM2 allocates a mirror with its log (and a thin
+/// pool with its metadata): the candidates sorted as for any allocation, the `count` areas
+/// of `per` extents from the first ones, the log of `log` extents from the last candidate
+/// big enough on another PV. `None` when there are not `count + 1` such PVs.
+pub fn allocate_with_log(vg: &Vg, count: u64, per: u64, log: u64) -> Option<(Vec<Area>, Area)> {
+    let cands = candidates(&vg.free_runs(), per);
+    let n = count as usize;
+    if cands.len() <= n || cands[..n].iter().any(|(_, _, len)| *len < per) {
+        return None;
+    }
+    let (lpv, lpe, _) = cands[n..].iter().rev().find(|(_, _, len)| *len >= log)?;
+    let areas = cands[..n]
+        .iter()
+        .map(|(pv, s, _)| (pv.clone(), *s))
+        .collect();
+    Some((areas, (lpv.clone(), *lpe)))
+}
+
 /// Allocates extents for a new LV with `policy`: a linear LV takes one run when one is
 /// long enough, else (policy normal or wider) free runs in PV order; a striped LV needs
 /// one run of `extents / stripes` per stripe, on different PVs unless `anywhere`.

@@ -4,7 +4,7 @@
 //! layout: images `LV_mimage_0..N` (hidden linear LVs on different PVs) under the mirror
 //! LV, whose segment lists them with the region size.
 
-use super::{allocate, commit_members, valid_name, LvRequest, Scan};
+use super::{allocate, allocate_with_log, commit_members, valid_name, LvRequest, Scan};
 use crate::config::{Section, Value};
 use crate::dm::activate;
 use crate::dm::ioctl::Control;
@@ -15,13 +15,15 @@ use anyhow::{anyhow, bail, Context, Result};
 /// LVM2's default region size (`activation/mirror_region_size`, 2 MiB) in sectors.
 const DEFAULT_REGION: u64 = 4096;
 
-/// `lvcreate --type mirror -m (copies - 1) --mirrorlog core`: activated and its first
-/// 4 KiB zeroed (as LVM2) unless `activate_it` is false.
+/// `lvcreate --type mirror -m (copies - 1) --mirrorlog core|disk`: activated and its first
+/// 4 KiB zeroed (as LVM2) unless `activate_it` is false. A disk log is one extent
+/// (`LV_mlog`) on a PV the images do not use, zeroed so the kernel starts a fresh log.
 pub fn lvcreate_mirror(
     vg_name: &str,
     name: &str,
     extents: u64,
     copies: u64,
+    disk_log: bool,
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
@@ -40,20 +42,36 @@ pub fn lvcreate_mirror(
     if extents == 0 {
         bail!("an LV needs at least one extent");
     }
-    // The images are parallel areas on different PVs, as stripes are.
-    let areas = allocate(
-        &vg,
-        &LvRequest {
-            name,
-            extents: extents * copies,
-            stripes: copies,
-            stripe_size: 128,
-        },
-    )
-    .map_err(|e| anyhow!("{e} (each mirror image needs its own PV)"))?;
-    let Some(SegmentKind::Striped { stripes, .. }) = areas.first().map(|s| &s.kind) else {
-        bail!("allocation gave no areas");
+    // The images are parallel areas on different PVs, as stripes are; a disk log goes
+    // where LVM2 puts a log.
+    let (stripes, log_area) = if disk_log {
+        let (areas, log) = allocate_with_log(&vg, copies, extents, 1).ok_or_else(|| {
+            anyhow!(
+                "insufficient suitable allocatable extents: {copies} images and a log need {} PVs",
+                copies + 1
+            )
+        })?;
+        (areas, Some(log))
+    } else {
+        let areas = allocate(
+            &vg,
+            &LvRequest {
+                name,
+                extents: extents * copies,
+                stripes: copies,
+                stripe_size: 128,
+            },
+        )
+        .map_err(|e| anyhow!("{e} (each mirror image needs its own PV)"))?;
+        match areas.into_iter().next().map(|s| s.kind) {
+            Some(SegmentKind::Striped { stripes, .. }) => (stripes, None),
+            _ => bail!("allocation gave no areas"),
+        }
     };
+    let log_name = format!("{name}_mlog");
+    if log_area.is_some() && vg.lv(&log_name).is_some() {
+        bail!("logical volume {log_name} already exists in {vg_name}");
+    }
     let region = DEFAULT_REGION.min(vg.extent_size);
     let mut mirrors = Vec::new();
     for i in &images {
@@ -65,8 +83,11 @@ pub fn lvcreate_mirror(
         .push("extent_count", Value::Int(extents as i64))
         .push("type", Value::Str("mirror".into()))
         .push("mirror_count", Value::Int(copies as i64))
-        .push("region_size", Value::Int(region as i64))
-        .push("mirrors", Value::Array(mirrors));
+        .push("region_size", Value::Int(region as i64));
+    if log_area.is_some() {
+        seg.push("mirror_log", Value::Str(log_name.clone()));
+    }
+    seg.push("mirrors", Value::Array(mirrors));
     let mut new = vec![Lv {
         name: name.to_owned(),
         id: dashed(&new_uuid()?),
@@ -78,7 +99,7 @@ pub fn lvcreate_mirror(
         }],
         raw: Section::default(),
     }];
-    for (image, (pv, pe)) in images.iter().zip(stripes) {
+    for (image, (pv, pe)) in images.iter().zip(&stripes) {
         new.push(Lv {
             name: image.clone(),
             id: dashed(&new_uuid()?),
@@ -94,7 +115,29 @@ pub fn lvcreate_mirror(
             raw: Section::default(),
         });
     }
+    if let Some((pv, pe)) = &log_area {
+        new.push(Lv {
+            name: log_name.clone(),
+            id: dashed(&new_uuid()?),
+            status: vec!["READ".into(), "WRITE".into()],
+            segments: vec![Segment {
+                start_extent: 0,
+                extent_count: 1,
+                kind: SegmentKind::Striped {
+                    stripe_size: None,
+                    stripes: vec![(pv.clone(), *pe)],
+                },
+            }],
+            raw: Section::default(),
+        });
+    }
     vg.lvs.extend(new);
+    if log_area.is_some() {
+        let log = vg
+            .lv(&log_name)
+            .ok_or_else(|| anyhow!("{log_name} vanished"))?;
+        super::thin::zero_on_pvs(&vg, &members, log)?;
+    }
     vg.seqno += 1;
     commit_members(
         &vg,

@@ -15,8 +15,8 @@ mod thin;
 mod vg;
 
 pub use alloc::{
-    allocate, allocate_extension, allocate_extension_with, allocate_with, merge_segments,
-    LvRequest, Policy,
+    allocate, allocate_extension, allocate_extension_with, allocate_with, allocate_with_log,
+    merge_segments, LvRequest, Policy,
 };
 pub use backup::{backup, restore};
 pub use lv::{lvchange, lvcreate, lvremove, lvresize, vgchange};

@@ -70,6 +70,11 @@ pub fn lv_report(ctl: Option<&Control>, vg: &Vg, lv: &Lv) -> LvReport {
         .iter()
         .flat_map(|l| l.segments.iter().filter_map(|s| s.mirror()))
         .any(|m| m.images.iter().any(|(n, _)| *n == lv.name));
+    let mirror_log = vg
+        .lvs
+        .iter()
+        .flat_map(|l| l.segments.iter().filter_map(|s| s.mirror()))
+        .any(|m| m.log == Some(lv.name.as_str()));
     let mut health = '-';
     let mut state_override = None;
     let mut open_override = None;
@@ -146,6 +151,8 @@ pub fn lv_report(ctl: Option<&Control>, vg: &Vg, lv: &Lv) -> LvReport {
         'm'
     } else if image {
         'i'
+    } else if mirror_log {
+        'l'
     } else if origin {
         if vg.merging_into(&lv.name).is_some() {
             'O'
@@ -194,7 +201,7 @@ pub fn lv_report(ctl: Option<&Control>, vg: &Vg, lv: &Lv) -> LvReport {
     a.push(if open { 'o' } else { '-' });
     a.push(if pool.is_some() || thin_vol.is_some() {
         't'
-    } else if lv.mirror().is_some() || image || is_pvmove(lv) {
+    } else if lv.mirror().is_some() || image || mirror_log || is_pvmove(lv) {
         'm'
     } else if origin || cow {
         's'

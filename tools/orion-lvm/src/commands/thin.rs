@@ -12,8 +12,8 @@
 
 use super::lv::{deactivate_unused, live_devices};
 use super::{
-    allocate, allocate_extension, commit, commit_members, merge_segments, valid_name, LvRequest,
-    Scan,
+    allocate, allocate_extension, allocate_with_log, commit, commit_members, merge_segments,
+    valid_name, LvRequest, Scan,
 };
 use crate::config::{Section, Value};
 use crate::dm::activate::{self, DevMap};
@@ -125,36 +125,20 @@ fn linear(pv: &str, pe: u64, extents: u64) -> Vec<Segment> {
     }]
 }
 
-/// Data and metadata areas of a new pool the way LVM2 allocates a mirror with its log:
-/// one candidate area per PV (its largest free run), stable-sorted by how much of the
-/// data it holds; the data takes the first, the metadata the last one big enough on
-/// another PV. Without two such PVs, data then metadata by the normal policy.
+/// Data and metadata areas of a new pool, placed as LVM2 places a mirror and its log
+/// ([`allocate_with_log`]); without two suitable PVs, data then metadata by the normal
+/// policy.
 fn allocate_pool(
     vg: &Vg,
     name: &str,
     data: u64,
     meta: u64,
 ) -> Result<(Vec<Segment>, Vec<Segment>)> {
-    let mut cands: Vec<(String, u64, u64)> = vg
-        .free_runs()
-        .into_iter()
-        .filter_map(|(pv, runs)| {
-            let mut best: Option<(u64, u64)> = None;
-            for (s, n) in runs {
-                if best.is_none_or(|(_, bn)| n > bn) {
-                    best = Some((s, n));
-                }
-            }
-            best.map(|(s, n)| (pv, s, n))
-        })
-        .collect();
-    cands.sort_by_key(|(_, _, n)| std::cmp::Reverse((*n).min(data)));
-    if let Some((dpv, dpe, dn)) = cands.first().cloned() {
-        if dn >= data {
-            if let Some((mpv, mpe, _)) = cands[1..].iter().rev().find(|(_, _, n)| *n >= meta) {
-                return Ok((linear(&dpv, dpe, data), linear(mpv, *mpe, meta)));
-            }
-        }
+    if let Some((areas, (mpv, mpe))) = allocate_with_log(vg, 1, data, meta) {
+        return Ok((
+            linear(&areas[0].0, areas[0].1, data),
+            linear(&mpv, mpe, meta),
+        ));
     }
     let data_segs = allocate(
         vg,
@@ -185,9 +169,9 @@ fn allocate_pool(
     Ok((data_segs, meta_segs))
 }
 
-/// Zeroes an LV's extents directly on its PVs (new pool metadata and its spare), so no
-/// device-mapper device is needed for it.
-fn zero_on_pvs(vg: &Vg, members: &[&Pv], lv: &Lv) -> Result<()> {
+/// Zeroes an LV's extents directly on its PVs (new pool metadata and its spare, a new
+/// mirror log), so no device-mapper device is needed for it.
+pub(super) fn zero_on_pvs(vg: &Vg, members: &[&Pv], lv: &Lv) -> Result<()> {
     use std::os::unix::fs::FileExt;
     let zeros = vec![0u8; 1 << 20];
     for seg in &lv.segments {

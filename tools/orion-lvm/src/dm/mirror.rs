@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! Mirrors with a core log, and the mirror segments of pvmove, as LVM2 loads them.
+//! Mirrors, and the mirror segments of pvmove, as LVM2 loads them.
 //!
-//! A mirror LV is its images (`LV_mimage_N`, their own tables, no UUID suffix) under a
-//! `mirror core 1 <region> <n> <image> 0 ... 1 handle_errors` device. pvmove's `pvmoveN`
+//! A mirror LV is its images (`LV_mimage_N`, their own tables, no UUID suffix) and, with a
+//! disk log, its log LV (`LV_mlog`) under a `mirror core 1 <region> <n> <image> 0 ... 1
+//! handle_errors` or `mirror disk 2 <log> <region> <n> ...` device. pvmove's `pvmoveN`
 //! LV has one mirror segment per moved range with PV areas (source, destination): the
 //! first range not yet moved is a running mirror without features, ranges already moved
 //! are linear on the destination and the ones after it linear on the source.
@@ -52,7 +53,16 @@ pub fn target(
             return linear(m.images[0]);
         }
     }
-    let mut params = format!("core 1 {} {}", m.region_size, m.images.len());
+    let mut params = match m.log {
+        Some(log) => {
+            let dev = devs
+                .lvs
+                .get(log)
+                .ok_or_else(|| anyhow!("mirror log {}/{log} is not active", vg.name))?;
+            format!("disk 2 {dev} {} {}", m.region_size, m.images.len())
+        }
+        None => format!("core 1 {} {}", m.region_size, m.images.len()),
+    };
     for (name, pe) in &m.images {
         params.push(' ');
         params.push_str(&area(vg, devs, lv, name, *pe)?);
@@ -88,7 +98,7 @@ pub fn activate_mirror(
         let m = seg
             .mirror()
             .ok_or_else(|| anyhow!("{}/{}: bad mirror segment", vg.name, lv.name))?;
-        for (image, _) in &m.images {
+        for image in m.log.iter().chain(m.images.iter().map(|(i, _)| i)) {
             if devs.lvs.contains_key(*image) || vg.pv(image).is_some() {
                 continue;
             }
@@ -125,7 +135,7 @@ pub fn deactivate_mirror(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
     remove_device(ctl, &dm_name(&vg.name, &lv.name))?;
     for seg in &lv.segments {
         if let Some(m) = seg.mirror() {
-            for (image, _) in &m.images {
+            for image in m.log.iter().chain(m.images.iter().map(|(i, _)| i)) {
                 if vg.pv(image).is_none() {
                     remove_device(ctl, &dm_name(&vg.name, image))?;
                 }
