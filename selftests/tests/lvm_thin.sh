@@ -97,6 +97,17 @@ check "real vgchange -an then -ay: thin_check passes, transaction ids agree" sh 
 check "data reads back through real LVM2" cmp -n $((3 << 20)) /dev/$vg/th1 /tmp/t.th1-after
 check "real vgck passes" vgck $vg
 
+# pvmove of the live pool's metadata (and whatever else is on that PV) while a thin volume
+# is open.
+check "orion-lvm pvmove /dev/ram2 under the live pool" sh -c "exec 3</dev/$vg/th1; orion-lvm pvmove /dev/ram2"
+check_eq "nothing left on /dev/ram2" 0 "$(pvs --noheadings -o pv_used --units s --nosuffix /dev/ram2 | tr -d ' ')"
+check "thin data intact" cmp -n $((3 << 20)) /dev/$vg/th1 /tmp/t.th1-after
+fill_random /dev/$vg/th1 $((2 << 20)) /tmp/t.th1-moved
+check "real vgchange -an, -ay after the move (thin_check of the moved metadata)" \
+	sh -c "vgchange -an $vg && vgchange -ay $vg"
+check "data written after the move reads back" cmp -n $((2 << 20)) /dev/$vg/th1 /tmp/t.th1-moved
+check "real vgck passes" vgck $vg
+
 # Removal: thin volume, then the pool (the spare goes with the last pool).
 check_fails "orion-lvm refuses to remove a pool with thin volumes" orion-lvm lvremove $vg/pool
 check "orion-lvm lvremove th1" orion-lvm lvremove $vg/th1

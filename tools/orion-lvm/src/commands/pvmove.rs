@@ -372,6 +372,42 @@ fn users(vg: &Vg, pvmove: &str) -> Vec<String> {
         .collect()
 }
 
+/// Makes the move live: the pvmove device is loaded but resumed only once the LVs above it
+/// are suspended on their new tables, so the copy never starts while writes still bypass
+/// the mirror. A failure before the switch leaves no device behind.
+fn start(vg: &Vg, members: &[&Pv], pvmove: &str, prefix: &str) -> Result<()> {
+    let ctl = Control::open().context("opening /dev/mapper/control")?;
+    let movers = users(vg, pvmove);
+    let pm_dev = dm_name(&vg.name, pvmove);
+    let pm_id = DevId::Name(pm_dev.clone());
+    let pm = vg.lv(pvmove).ok_or_else(|| anyhow!("{pvmove} vanished"))?;
+    let devs = activate::pv_devices(vg, members)?;
+    let created = ctl.info(&pm_id).is_err();
+    if created {
+        ctl.create(&pm_dev, &activate::dm_uuid(vg, pm))?;
+    }
+    let loaded = activate::table(vg, pm, &devs, prefix)
+        .and_then(|t| activate::load_table(&ctl, &pm_id, &t, false))
+        .and_then(|()| load_tables(&ctl, vg, members, &movers, prefix));
+    let above = match loaded {
+        Ok(a) => a,
+        Err(e) => {
+            if created {
+                let _ = ctl.remove(&pm_id);
+            }
+            return Err(e);
+        }
+    };
+    switch(&ctl, &above, Some(&pm_id))?;
+    let info = ctl.info(&pm_id)?;
+    make_node(
+        &Path::new("/dev/mapper").join(&pm_dev),
+        info.major,
+        info.minor,
+    )?;
+    Ok(())
+}
+
 /// `pvmove SRC [DST...]`: moves every extent of SRC (to DST PVs, default any other PV of
 /// the VG). `pvmove` without a source finishes an interrupted or backgrounded move (of the
 /// first VG that has one). With `background` the move is only started: the kernel copies
@@ -408,6 +444,7 @@ pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], background: bool, prefix: &st
             if dst_keys.contains(&src_key) {
                 bail!("the source PV cannot also be a destination");
             }
+            let before = vg.clone();
             let mut vg = vg;
             let name = plan(&mut vg, &src_key, &dst_keys)?;
             vg.seqno += 1;
@@ -416,6 +453,17 @@ pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], background: bool, prefix: &st
                 &members,
                 &format!("Write from orion-lvm pvmove {}.", src.display()),
             )?;
+            if let Err(e) = start(&vg, &members, &name, prefix) {
+                // Nothing moved yet: put the metadata back as it was.
+                let mut back = before;
+                back.seqno = vg.seqno + 1;
+                commit_members(
+                    &back,
+                    &members,
+                    "Write from orion-lvm pvmove (failed start undone).",
+                )?;
+                return Err(e);
+            }
             (vg, members, name)
         }
         None => {
@@ -431,32 +479,15 @@ pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], background: bool, prefix: &st
                 .find(|l| is_pvmove(l))
                 .map(|l| l.name.clone())
                 .ok_or_else(|| anyhow!("no move in progress"))?;
+            start(&vg, &members, &name, prefix)?;
             (vg, members, name)
         }
     };
     let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     let ctl = Control::open().context("opening /dev/mapper/control")?;
     let movers = users(&vg, &pvmove);
-    // The pvmove device is loaded but not resumed until the LVs above it are suspended on
-    // their new tables: the copy must not start while writes still bypass the mirror.
     let pm_dev = dm_name(&vg.name, &pvmove);
     let pm_id = DevId::Name(pm_dev.clone());
-    {
-        let pm = vg.lv(&pvmove).ok_or_else(|| anyhow!("{pvmove} vanished"))?;
-        let devs = activate::pv_devices(&vg, &members)?;
-        if ctl.info(&pm_id).is_err() {
-            ctl.create(&pm_dev, &activate::dm_uuid(&vg, pm))?;
-        }
-        ctl.load(&pm_id, &activate::table(&vg, pm, &devs, prefix)?, false)?;
-    }
-    let above = load_tables(&ctl, &vg, &members, &movers, prefix)?;
-    switch(&ctl, &above, Some(&pm_id))?;
-    let info = ctl.info(&pm_id)?;
-    make_node(
-        &Path::new("/dev/mapper").join(&pm_dev),
-        info.major,
-        info.minor,
-    )?;
     let total: u64 = vg.lv(&pvmove).map(Lv::extents).unwrap_or(0);
     if background {
         return Ok(total);

@@ -127,6 +127,40 @@ pub fn table(vg: &Vg, lv: &Lv, devs: &DevMap, prefix: &str) -> Result<Vec<Target
     Ok(out)
 }
 
+/// The kernel module providing C target `kind`, for those that are modules.
+fn target_module(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "mirror" => "dm-mirror",
+        "thin-pool" | "thin" => "dm-thin-pool",
+        "snapshot" | "snapshot-origin" | "snapshot-merge" => "dm-snapshot",
+        _ => return None,
+    })
+}
+
+/// Loads `table` into `dev`, first loading the kernel modules of targets not yet
+/// registered (LVM2 runs modprobe the same way).
+pub fn load_table(ctl: &Control, dev: &DevId, table: &[Target], readonly: bool) -> Result<()> {
+    let known = ctl.target_versions().unwrap_or_default();
+    for t in table {
+        if known.iter().any(|(n, _)| *n == t.kind) {
+            continue;
+        }
+        if let Some(m) = target_module(&t.kind) {
+            let _ = std::process::Command::new("modprobe")
+                .arg(m)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+    }
+    ctl.load(dev, table, readonly).with_context(|| {
+        format!(
+            "loading a {} table",
+            table.first().map_or("", |t| t.kind.as_str())
+        )
+    })
+}
+
 /// Creates (or reloads) dm device `name` with `table`; returns `major:minor`.
 pub(super) fn load_device(
     ctl: &Control,
@@ -140,11 +174,11 @@ pub(super) fn load_device(
     if !exists {
         ctl.create(name, uuid)?;
     }
-    if let Err(e) = ctl.load(&id, table, readonly) {
+    if let Err(e) = load_table(ctl, &id, table, readonly) {
         if !exists {
             let _ = ctl.remove(&id);
         }
-        return Err(e.into());
+        return Err(e);
     }
     if exists {
         ctl.suspend(&id, false)?;
