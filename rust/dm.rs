@@ -10,10 +10,14 @@
 pub mod args;
 pub mod bindings;
 pub mod bio;
+pub mod bufio;
 pub mod dev;
 pub mod event;
+pub mod global;
+pub mod kcopyd;
 pub mod limits;
 pub mod rcu;
 pub mod registration;
 pub mod status;
 pub mod target;
+pub mod worker;

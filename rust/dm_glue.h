@@ -10,6 +10,8 @@
 
 struct bio;
 struct block_device;
+struct dm_kcopyd_client;
+struct dm_target;
 struct work_struct;
 
 typedef void (*orion_work_fn)(struct work_struct *work);
@@ -18,10 +20,30 @@ typedef void (*orion_work_fn)(struct work_struct *work);
 const char *orion_dm_prefix(void);
 
 void orion_bio_set_dev(struct bio *bio, struct block_device *bdev);
+void orion_zero_fill_bio(struct bio *bio);
 sector_t orion_bdev_nr_sectors(struct block_device *bdev);
 
 void orion_init_work(struct work_struct *work, orion_work_fn fn);
 bool orion_queue_work(struct work_struct *work);
+
+bool orion_cancel_work_sync(struct work_struct *work);
+
+/* The device number of the mapped device whose table holds `ti`. */
+u32 orion_target_md_devt(struct dm_target *ti);
+
+/* One module-wide mutex for the registries targets share (taken in ctr/dtr only). */
+void orion_global_lock(void);
+void orion_global_unlock(void);
+
+/* kcopyd, waited for: 0 or -EIO. Must not be called from kcopyd's own context. */
+int orion_kcopyd_copy_sync(struct dm_kcopyd_client *kc, struct block_device *src,
+			   sector_t src_sector, struct block_device *dst,
+			   sector_t dst_sector, sector_t count);
+int orion_kcopyd_zero_sync(struct dm_kcopyd_client *kc, struct block_device *dst,
+			   sector_t sector, sector_t count);
+
+/* IS_ERR/PTR_ERR for pointers returned by the dm libraries. */
+long orion_ptr_err(const void *ptr);
 
 void orion_rcu_read_lock(void);
 void orion_rcu_read_unlock(void);
@@ -31,6 +53,7 @@ void orion_rcu_read_unlock(void);
 /* Status codes are casts, which bindgen only evaluates in a constant's initialiser. */
 const blk_status_t ORION_BLK_STS_NOTSUPP = BLK_STS_NOTSUPP;
 const blk_status_t ORION_BLK_STS_IOERR = BLK_STS_IOERR;
+const blk_status_t ORION_BLK_STS_NOSPC = BLK_STS_NOSPC;
 #endif
 
 #endif /* ORION_DM_GLUE_H */

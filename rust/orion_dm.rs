@@ -16,7 +16,7 @@ module! {
     type: OrionDm,
     name: "orion_dm",
     author: "Orion DM developers",
-    description: "Device-mapper targets in Rust: linear, striped",
+    description: "Device-mapper targets in Rust: linear, striped, thin-pool, thin",
     license: "Dual MIT/GPL",
 }
 
@@ -29,6 +29,8 @@ impl kernel::Module for OrionDm {
         let mut regs = dm::registration::Registrations::new(module, dm::registration::prefix());
         regs.add::<targets::linear::Linear>()?;
         regs.add::<targets::striped::Striped>()?;
+        regs.add::<targets::thin_pool::ThinPool>()?;
+        regs.add::<targets::thin::Thin>()?;
         Ok(OrionDm {
             _targets: regs.finish()?,
         })

@@ -4,3 +4,5 @@
 
 pub mod linear;
 pub mod striped;
+pub mod thin;
+pub mod thin_pool;

@@ -59,7 +59,7 @@ die() {
 }
 
 load_orion() {
-	grep -q '^orion_dm ' /proc/modules || insmod "$ORION_KO" prefix="${1-orion-}"
+	modprobe dm-bufio 2>/dev/null; grep -q "^orion_dm " /proc/modules || insmod "$ORION_KO" prefix="${1-orion-}"
 }
 
 unload_orion() {

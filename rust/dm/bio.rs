@@ -4,8 +4,11 @@
 //!
 //! C header: [include/linux/blk_types.h](srctree/include/linux/blk_types.h)
 
-use super::{bindings, dev::Dev};
-use core::ops::Deref;
+use super::{
+    bindings,
+    dev::{BlockDevice, Dev},
+};
+use core::{ops::Deref, ptr::NonNull};
 use kernel::types::Opaque;
 
 /// The operation of a bio (`bio_op`).
@@ -224,5 +227,182 @@ impl BlkStatus {
     /// Whether the device did not support the operation.
     pub fn is_not_supported(&self) -> bool {
         self.0 == bindings::ORION_BLK_STS_NOTSUPP
+    }
+}
+
+/// How a bio the target owns ends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoStatus {
+    /// Success.
+    Ok,
+    /// An I/O error.
+    IoErr,
+    /// No space left (a thin pool out of data space).
+    NoSpace,
+}
+
+impl IoStatus {
+    fn raw(self) -> bindings::blk_status_t {
+        match self {
+            IoStatus::Ok => bindings::BLK_STS_OK as bindings::blk_status_t,
+            IoStatus::IoErr => bindings::ORION_BLK_STS_IOERR,
+            IoStatus::NoSpace => bindings::ORION_BLK_STS_NOSPC,
+        }
+    }
+}
+
+/// A bio that `map` handed to the target (`MapResult::Defer`): the target must submit it
+/// (after remapping) or end it. Dropping it ends it with an I/O error, so a bio is never lost.
+///
+/// # Invariants
+///
+/// `bio` was given to this target's `map`, which returned `DM_MAPIO_SUBMITTED`; nobody else
+/// submits or ends it, and dm core keeps it alive until it is ended.
+pub struct OwnedBio(NonNull<bindings::bio>);
+
+// SAFETY: a bio may be submitted or ended from any thread.
+unsafe impl Send for OwnedBio {}
+
+impl OwnedBio {
+    /// # Safety
+    ///
+    /// - `bio` is the bio of a `map` call that will return `DM_MAPIO_SUBMITTED`, and the
+    ///   caller passes its ownership to the new value.
+    pub(crate) unsafe fn from_raw(bio: NonNull<bindings::bio>) -> Self {
+        // INVARIANT: per the caller's promise.
+        OwnedBio(bio)
+    }
+
+    /// Sends the bio to `sector` of `bdev`.
+    pub fn remap_to(&self, bdev: BlockDevice, sector: u64) {
+        // SAFETY: the bio is ours (type invariant) and `bdev` is open.
+        unsafe {
+            bindings::orion_bio_set_dev(self.0.as_ptr(), bdev.as_raw());
+            (*self.0.as_ptr()).bi_iter.bi_sector = sector;
+        }
+    }
+
+    /// Fills the bio's data pages with zeroes (a read of an unmapped area).
+    pub fn zero_fill(&self) {
+        // SAFETY: the bio is ours and not in flight.
+        unsafe { bindings::orion_zero_fill_bio(self.0.as_ptr()) };
+    }
+
+    /// Submits the (remapped) bio, accounted to the dm device it came from.
+    pub fn submit(self) {
+        let bio = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: the bio was ours and is given to the block layer exactly once.
+        unsafe { bindings::dm_submit_bio_remap(bio, core::ptr::null_mut()) };
+    }
+
+    /// Ends the bio with `status`.
+    pub fn end(self, status: IoStatus) {
+        let bio = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: the bio was ours and is ended exactly once.
+        unsafe {
+            (*bio).bi_status = status.raw();
+            bindings::bio_endio(bio);
+        }
+    }
+}
+
+impl Deref for OwnedBio {
+    type Target = Bio;
+
+    fn deref(&self) -> &Bio {
+        // SAFETY: the bio is alive while we own it.
+        unsafe { Bio::from_raw(self.0.as_ptr()) }
+    }
+}
+
+impl Drop for OwnedBio {
+    fn drop(&mut self) {
+        // SAFETY: the bio is ours and is ended exactly once (`end`/`submit` forget `self`).
+        unsafe {
+            (*self.0.as_ptr()).bi_status = bindings::ORION_BLK_STS_IOERR;
+            bindings::bio_endio(self.0.as_ptr());
+        }
+    }
+}
+
+/// A FIFO of owned bios, linked through `bi_next` (no allocation, so it works in `map`).
+///
+/// # Invariants
+///
+/// `head` starts a `bi_next` chain of owned bios ending at `tail` (both null when empty);
+/// the list owns every bio in it.
+pub struct BioList {
+    head: *mut bindings::bio,
+    tail: *mut bindings::bio,
+}
+
+// SAFETY: the list owns its bios, which may move between threads (see `OwnedBio`).
+unsafe impl Send for BioList {}
+
+impl Default for BioList {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BioList {
+    /// An empty list.
+    pub const fn new() -> Self {
+        BioList {
+            head: core::ptr::null_mut(),
+            tail: core::ptr::null_mut(),
+        }
+    }
+
+    /// Whether the list is empty.
+    pub fn is_empty(&self) -> bool {
+        self.head.is_null()
+    }
+
+    /// Appends `bio`.
+    pub fn push(&mut self, bio: OwnedBio) {
+        let b = bio.0.as_ptr();
+        core::mem::forget(bio);
+        // SAFETY: `b` is owned (now by the list); `tail`, when set, is the list's last bio.
+        unsafe {
+            (*b).bi_next = core::ptr::null_mut();
+            if self.tail.is_null() {
+                self.head = b;
+            } else {
+                (*self.tail).bi_next = b;
+            }
+        }
+        self.tail = b;
+    }
+
+    /// Removes the first bio.
+    pub fn pop(&mut self) -> Option<OwnedBio> {
+        let b = NonNull::new(self.head)?;
+        // SAFETY: `b` is the list's first bio; unlinking it hands its ownership to the caller.
+        unsafe {
+            self.head = (*b.as_ptr()).bi_next;
+            (*b.as_ptr()).bi_next = core::ptr::null_mut();
+            if self.head.is_null() {
+                self.tail = core::ptr::null_mut();
+            }
+            Some(OwnedBio::from_raw(b))
+        }
+    }
+
+    /// Moves every bio of `other` to the end of this list.
+    pub fn append(&mut self, other: &mut BioList) {
+        while let Some(b) = other.pop() {
+            self.push(b);
+        }
+    }
+}
+
+impl Drop for BioList {
+    fn drop(&mut self) {
+        while let Some(b) = self.pop() {
+            drop(b);
+        }
     }
 }

@@ -86,6 +86,20 @@ impl Drop for Dev {
 #[derive(Clone, Copy)]
 pub struct BlockDevice(*mut bindings::block_device);
 
+// SAFETY: a handle to an open block device; the block layer's functions on it may be called
+// from any thread. Whoever keeps a copy beyond the `Dev` must drop it first (see the pool).
+unsafe impl Send for BlockDevice {}
+// SAFETY: as above.
+unsafe impl Sync for BlockDevice {}
+
+impl PartialEq for BlockDevice {
+    fn eq(&self, other: &Self) -> bool {
+        core::ptr::eq(self.0, other.0)
+    }
+}
+
+impl Eq for BlockDevice {}
+
 impl BlockDevice {
     pub(crate) fn as_raw(self) -> *mut bindings::block_device {
         self.0

@@ -10,7 +10,7 @@
 use super::{
     args::Args,
     bindings,
-    bio::{Bio, BlkStatus, MapBio},
+    bio::{Bio, BlkStatus, MapBio, OwnedBio},
     dev::{BlockDevice, Dev},
     limits::QueueLimits,
     status::StatusWriter,
@@ -65,6 +65,8 @@ pub enum MapResult {
     Requeue,
     /// Like `Requeue`, after a delay.
     DelayRequeue,
+    /// The target takes the bio: dm core hands it to [`Target::defer`] as an [`OwnedBio`].
+    Defer,
 }
 
 /// What `end_io` tells dm core about a completed bio.
@@ -161,6 +163,11 @@ pub trait Target: Sized {
 
     /// Maps a bio. Runs in the submitter's context: it must not sleep.
     fn map(this: Borrowed<'_, Self>, ti: &TargetRef, bio: &MapBio) -> MapResult;
+
+    /// Takes a bio for which `map` returned [`MapResult::Defer`]. Runs in `map`'s context.
+    fn defer(_this: Borrowed<'_, Self>, _ti: &TargetRef, _bio: OwnedBio) {
+        kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
 
     /// Sees a bio when it completes.
     fn end_io(
@@ -315,6 +322,18 @@ impl Constructor<'_> {
     pub fn set_per_io_data_size(&mut self, size: u32) {
         // SAFETY: `ti` is valid and exclusively ours during construction.
         unsafe { (*self.ti.as_ptr()).per_io_data_size = size };
+    }
+
+    /// Declares that the target submits deferred bios with `dm_submit_bio_remap`.
+    pub fn set_accounts_remapped_io(&mut self) {
+        // SAFETY: `ti` is valid and exclusively ours during construction.
+        unsafe { (*self.ti.as_ptr()).set_accounts_remapped_io(true) };
+    }
+
+    /// The device number of the mapped device whose table this target belongs to.
+    pub fn md_dev_number(&self) -> u32 {
+        // SAFETY: `ti` is valid and its table (and the table's device) exist during `ctr`.
+        unsafe { bindings::orion_target_md_devt(self.ti.as_ptr()) }
     }
 
     /// Creates a handle that raises a table event for this target (see `TableEvent`).
@@ -479,6 +498,19 @@ impl<T: Target> TargetVtable<T> {
             MapResult::Kill => bindings::DM_MAPIO_KILL as c_int,
             MapResult::Requeue => bindings::DM_MAPIO_REQUEUE as c_int,
             MapResult::DelayRequeue => bindings::DM_MAPIO_DELAY_REQUEUE as c_int,
+            MapResult::Defer if T::HAS_DEFER => {
+                let Some(raw) = NonNull::new(bio) else {
+                    return bindings::DM_MAPIO_KILL as c_int;
+                };
+                // SAFETY: dm core handed us `bio` and we return SUBMITTED, so the target owns
+                // it from here.
+                let owned = unsafe { OwnedBio::from_raw(raw) };
+                // SAFETY: per this function's contract.
+                let this = unsafe { Self::private(ti) };
+                T::defer(this, tref, owned);
+                bindings::DM_MAPIO_SUBMITTED as c_int
+            }
+            MapResult::Defer => bindings::DM_MAPIO_KILL as c_int,
         }
     }
 

@@ -11,6 +11,7 @@
 use super::bytes::{get_u32, get_u64, put_u32, put_u64};
 use super::checksum::{block_checksum, BITMAP_SALT, BTREE_NODE_SALT, INDEX_SALT, SUPERBLOCK_SALT};
 use super::error::{Error, Result};
+use super::space_map::IndexEntry;
 
 /// Size of every metadata block.
 pub const BLOCK_SIZE: usize = 4096;
@@ -33,6 +34,27 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// A non-zero byte naming the kind, for block managers that tag cached blocks.
+    pub fn code(self) -> u8 {
+        match self {
+            Kind::Superblock => 1,
+            Kind::Node => 2,
+            Kind::Bitmap => 3,
+            Kind::Index => 4,
+        }
+    }
+
+    /// The kind whose [`Kind::code`] is `c`.
+    pub fn from_code(c: u8) -> Option<Self> {
+        match c {
+            1 => Some(Kind::Superblock),
+            2 => Some(Kind::Node),
+            3 => Some(Kind::Bitmap),
+            4 => Some(Kind::Index),
+            _ => None,
+        }
+    }
+
     fn salt(self) -> u32 {
         match self {
             Kind::Superblock => SUPERBLOCK_SALT,
@@ -80,6 +102,15 @@ impl Kind {
 /// dirty block when it is written back. Dirty blocks may be written back at any time;
 /// [`BlockManager::flush`] writes all of them and waits for them to be durable.
 pub trait BlockManager {
+    /// Storage for the metadata space map's index of bitmaps (`MAX_BITMAPS` entries,
+    /// 4 KiB): on the heap in the kernel, whose stacks are too small to move it around.
+    ///
+    /// [`MAX_BITMAPS`]: super::space_map::metadata::MAX_BITMAPS
+    type SpaceMapIndex: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>;
+
+    /// Allocates storage for a space map index.
+    fn new_index(&self) -> Result<Self::SpaceMapIndex>;
+
     /// Number of blocks on the device.
     fn nr_blocks(&self) -> u64;
 

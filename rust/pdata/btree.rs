@@ -17,7 +17,7 @@ mod walk;
 
 pub use insert::{insert, set_child};
 pub use remove::remove;
-pub use walk::{lookup, lookup_ge, walk, Visit, Visitor};
+pub use walk::{highest_key, lookup, lookup_ge, walk, Visit, Visitor};
 
 use super::block::{BlockManager, BlockNr, Kind};
 use super::error::{Error, Result};

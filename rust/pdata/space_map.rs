@@ -40,6 +40,13 @@ impl IndexEntry {
     /// On-disk size.
     pub const SIZE: usize = 16;
 
+    /// An unused entry.
+    pub const ZERO: IndexEntry = IndexEntry {
+        blocknr: 0,
+        nr_free: 0,
+        none_free_before: 0,
+    };
+
     /// Decodes an entry.
     pub fn unpack(d: &[u8]) -> Self {
         IndexEntry {

@@ -422,6 +422,20 @@ impl<B: BlockManager> ThinMetadata<B> {
         }
     }
 
+    /// The highest mapped virtual block of `dev` (`None` when nothing is mapped).
+    pub fn highest_mapped(&self, dev: DevId) -> Result<Option<u64>> {
+        match self.device_root(dev)? {
+            Some(root) => btree::highest_key(self.tm.bm(), root),
+            None => Err(Error::Invalid("no such thin device")),
+        }
+    }
+
+    /// Metadata blocks counted by the metadata space map, and how many of them are free.
+    pub fn metadata_space(&self) -> (u64, u64) {
+        let r = self.tm.sm_root();
+        (r.nr_blocks, r.nr_blocks.saturating_sub(r.nr_allocated))
+    }
+
     /// Grows the data device to `nr_blocks`.
     pub fn resize_data(&mut self, nr_blocks: u64) -> Result<()> {
         let cur = self.data_sm.nr_blocks();

@@ -21,7 +21,7 @@ use super::space_map::SmRoot;
 /// Copy-on-write access to the blocks of one metadata device.
 pub struct TransactionManager<B: BlockManager> {
     pub(crate) bm: B,
-    pub(crate) sm: MetadataSpaceMap,
+    pub(crate) sm: MetadataSpaceMap<B::SpaceMapIndex>,
 }
 
 impl<B: BlockManager> TransactionManager<B> {

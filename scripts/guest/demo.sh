@@ -8,6 +8,7 @@ export DM_DISABLE_UDEV=1
 say() { printf '\n== %s\n' "$*"; }
 
 say "load orion_dm (prefix=orion-, beside the kernel's own linear and striped)"
+modprobe dm-bufio
 insmod /lib/modules/$(uname -r)/extra/orion_dm.ko prefix=orion-
 dmsetup targets | grep -E '^(orion-)?(linear|striped) '
 

@@ -86,6 +86,29 @@ pub fn lookup_ge<B: BlockManager>(
     Ok(found)
 }
 
+/// The highest key in the tree at `root`, if the tree has any entry.
+pub fn highest_key<B: BlockManager>(bm: &B, root: BlockNr) -> Result<Option<u64>> {
+    let mut b = root;
+    for _ in 0..MAX_DEPTH {
+        let next = bm.read(b, Kind::Node, |d| {
+            let h = Node::header(b, d)?;
+            let Some(last) = h.nr.checked_sub(1) else {
+                return Ok(Err(None));
+            };
+            if h.leaf {
+                Ok(Err(Some(Node::key(d, last))))
+            } else {
+                Ok(Ok(Node::child(d, &h, last)))
+            }
+        })?;
+        match next {
+            Ok(child) => b = child,
+            Err(key) => return Ok(key),
+        }
+    }
+    Err(Error::TooDeep(root))
+}
+
 #[derive(Clone, Copy, Default)]
 struct Frame {
     block: BlockNr,

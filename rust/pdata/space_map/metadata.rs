@@ -36,30 +36,29 @@ enum Op {
     Dec(BlockNr),
 }
 
-/// One state of the map: its root and the index of its bitmaps.
-#[derive(Clone)]
-struct Ll {
+/// One state of the map: its root and the index of its bitmaps (`MAX_BITMAPS` entries, in
+/// storage the block manager provides).
+struct Ll<I> {
     root: SmRoot,
-    index: [IndexEntry; MAX_BITMAPS],
+    index: I,
 }
 
-impl Ll {
-    const EMPTY: Ll = Ll {
-        root: SmRoot {
-            nr_blocks: 0,
-            nr_allocated: 0,
-            bitmap_root: 0,
-            ref_count_root: 0,
-        },
-        index: [IndexEntry {
-            blocknr: 0,
-            nr_free: 0,
-            none_free_before: 0,
-        }; MAX_BITMAPS],
-    };
+impl<I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> Ll<I> {
+    fn new<B: BlockManager<SpaceMapIndex = I>>(bm: &B) -> Result<Self> {
+        let mut index = bm.new_index()?;
+        if index.as_ref().len() != MAX_BITMAPS {
+            return Err(Error::Invalid("space map index storage has the wrong size"));
+        }
+        index.as_mut().fill(IndexEntry::ZERO);
+        Ok(Ll {
+            root: SmRoot::default(),
+            index,
+        })
+    }
 
     fn entry(&self, i: u64) -> Result<IndexEntry> {
         self.index
+            .as_ref()
             .get(i as usize)
             .copied()
             .ok_or(Error::OutOfBounds(i * ENTRIES_PER_BLOCK))
@@ -67,9 +66,9 @@ impl Ll {
 }
 
 /// The in-memory state of the metadata space map.
-pub struct MetadataSpaceMap {
-    cur: Ll,
-    old: Ll,
+pub struct MetadataSpaceMap<I> {
+    cur: Ll<I>,
+    old: Ll<I>,
     begin: BlockNr,
     applying: bool,
     queue: [Option<Op>; QUEUE],
@@ -77,8 +76,8 @@ pub struct MetadataSpaceMap {
     len: usize,
 }
 
-impl MetadataSpaceMap {
-    fn new(cur: Ll, old: Ll, begin: BlockNr) -> Self {
+impl<I> MetadataSpaceMap<I> {
+    fn new(cur: Ll<I>, old: Ll<I>, begin: BlockNr) -> Self {
         MetadataSpaceMap {
             cur,
             old,
@@ -138,11 +137,12 @@ impl<B: BlockManager> TransactionManager<B> {
         if ref_root + 1 >= nr_blocks {
             return Err(Error::NoSpace);
         }
-        let mut cur = Ll::EMPTY;
+        let mut cur = Ll::new(&bm)?;
+        let old = Ll::new(&bm)?;
         for i in 0..nr_bitmaps {
             let b = first_bitmap + i;
             bm.write_zeroed(b, Kind::Bitmap, |_| Ok(()))?;
-            if let Some(e) = cur.index.get_mut(i as usize) {
+            if let Some(e) = cur.index.as_mut().get_mut(i as usize) {
                 *e = IndexEntry {
                     blocknr: b,
                     nr_free: ENTRIES_PER_BLOCK as u32,
@@ -163,7 +163,7 @@ impl<B: BlockManager> TransactionManager<B> {
         };
         let mut tm = TransactionManager {
             bm,
-            sm: MetadataSpaceMap::new(cur, Ll::EMPTY, ref_root + 1),
+            sm: MetadataSpaceMap::new(cur, old, ref_root + 1),
         };
         // Nothing is committed yet, so every count change writes in place.
         for b in superblock..=ref_root {
@@ -188,10 +188,10 @@ impl<B: BlockManager> TransactionManager<B> {
         if location >= root.nr_blocks || root.ref_count_root >= root.nr_blocks {
             return corrupt(0, "metadata space map root points outside the device");
         }
-        let mut ll = Ll::EMPTY;
+        let mut ll = Ll::new(&bm)?;
         ll.root = root;
         bm.read(location, Kind::Index, |d| {
-            for (i, e) in ll.index.iter_mut().enumerate() {
+            for (i, e) in ll.index.as_mut().iter_mut().enumerate() {
                 let mut raw = [0u8; IndexEntry::SIZE];
                 copy(
                     &mut raw,
@@ -213,9 +213,12 @@ impl<B: BlockManager> TransactionManager<B> {
                 return corrupt(location, "bad entry in the metadata space map index");
             }
         }
+        let mut old = Ll::new(&bm)?;
+        old.root = ll.root;
+        old.index.as_mut().copy_from_slice(ll.index.as_ref());
         Ok(TransactionManager {
             bm,
-            sm: MetadataSpaceMap::new(ll.clone(), ll, 0),
+            sm: MetadataSpaceMap::new(ll, old, 0),
         })
     }
 
@@ -333,7 +336,7 @@ impl<B: BlockManager> TransactionManager<B> {
         // Nested changes are only queued while this one runs, so nothing else moved the
         // root or this entry meanwhile.
         self.sm.cur.root = root;
-        if let Some(slot) = self.sm.cur.index.get_mut(i as usize) {
+        if let Some(slot) = self.sm.cur.index.as_mut().get_mut(i as usize) {
             *slot = e;
         }
         Ok(())
@@ -385,7 +388,7 @@ impl<B: BlockManager> TransactionManager<B> {
         self.sm.cur.root.bitmap_root = index_block;
         let sm = &self.sm;
         self.bm.write(index_block, Kind::Index, |d| {
-            for (i, e) in sm.cur.index.iter().enumerate() {
+            for (i, e) in sm.cur.index.as_ref().iter().enumerate() {
                 copy(
                     d,
                     INDEX_HEADER + i * IndexEntry::SIZE,
@@ -398,7 +401,7 @@ impl<B: BlockManager> TransactionManager<B> {
         })?;
         let MetadataSpaceMap { cur, old, .. } = &mut self.sm;
         old.root = cur.root;
-        old.index.copy_from_slice(&cur.index);
+        old.index.as_mut().copy_from_slice(cur.index.as_ref());
         self.sm.begin = 0;
         Ok(())
     }

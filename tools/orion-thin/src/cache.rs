@@ -9,6 +9,7 @@
 
 use orion_pdata::block::{BlockManager, BlockNr, Kind, BLOCK_SIZE};
 use orion_pdata::error::{Error, Result};
+use orion_pdata::space_map::{metadata::MAX_BITMAPS, IndexEntry};
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::fs::File;
@@ -214,6 +215,12 @@ impl<S: Store> CachedBm<S> {
 }
 
 impl<S: Store> BlockManager for CachedBm<S> {
+    type SpaceMapIndex = Vec<IndexEntry>;
+
+    fn new_index(&self) -> Result<Self::SpaceMapIndex> {
+        Ok(vec![IndexEntry::ZERO; MAX_BITMAPS])
+    }
+
     fn nr_blocks(&self) -> u64 {
         self.store.nr_blocks()
     }

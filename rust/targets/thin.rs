@@ -1,0 +1,156 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The `thin` target: one thin device of a pool.
+//!
+//! Table: `<pool dev> <dev id>`. Every bio goes to the pool's worker, which maps it (see
+//! [`pool`]). Status `<mapped sectors> <highest mapped sector>` as drivers/md/dm-thin.c
+//! (version 1.23.0); external origins are not supported yet (see Documentation/thin.md).
+
+pub mod pool;
+
+use crate::dm::{
+    args::Args,
+    bio::{MapBio, OwnedBio},
+    dev::Dev,
+    status::StatusWriter,
+    target::{
+        Constructor, CtrError, DeviceVisitor, Features, MapResult, StatusType, Target, TargetRef,
+    },
+};
+use crate::pdata::thin::device::DevId;
+use crate::targets::thin_pool::MAX_DEV_ID;
+use kernel::{c_str, prelude::*, sync::Arc};
+use pool::{Mode, Pool, PoolRef, ThinQueue};
+
+/// A thin device target.
+pub struct Thin {
+    queue: Arc<ThinQueue>,
+    pool: PoolRef,
+    pool_dev: Dev,
+    dev: DevId,
+}
+
+impl Drop for Thin {
+    fn drop(&mut self) {
+        self.pool.remove_thin(&self.queue);
+    }
+}
+
+#[vtable]
+impl Target for Thin {
+    type Private = KBox<Self>;
+
+    const NAME: &'static CStr = c_str!("thin");
+    const VERSION: [u32; 3] = [1, 23, 0];
+    const FEATURES: Features = Features::PASSES_CRYPTO;
+
+    fn ctr(ti: &mut Constructor<'_>, mut args: Args<'_>) -> Result<KBox<Self>, CtrError> {
+        if args.len() != 2 && args.len() != 3 {
+            return Err(CtrError::inval(c_str!("Invalid argument count")));
+        }
+        let bad = c_str!("Invalid argument count");
+        let pool_path = args.next_str(bad)?;
+        let id_arg = args.next_str(bad)?;
+        if !args.is_empty() {
+            return Err(CtrError::inval(c_str!(
+                "External origin devices are not supported"
+            )));
+        }
+        let pool_dev = ti
+            .get_device(pool_path)
+            .map_err(|e| CtrError::new(e, c_str!("Error opening pool device")))?;
+        let dev = crate::dm::args::parse_u64(id_arg.as_bytes())
+            .filter(|&v| v <= MAX_DEV_ID)
+            .ok_or(CtrError::inval(c_str!("Invalid device id")))?;
+        let pool = Pool::lookup(pool_dev.dev_number())
+            .ok_or(CtrError::inval(c_str!("Couldn't find pool object")))?;
+        let (mode, exists) = pool.with_state(|st| (st.mode, st.md.details(dev)));
+        if mode == Mode::Fail {
+            return Err(CtrError::inval(c_str!(
+                "Couldn't open thin device, Pool is in fail mode"
+            )));
+        }
+        if !matches!(exists, Ok(Some(_))) {
+            return Err(CtrError::inval(c_str!(
+                "Couldn't open thin internal device"
+            )));
+        }
+        let block_sectors = pool.core().block_sectors;
+        ti.set_max_io_len(block_sectors)
+            .map_err(|e| CtrError::new(e, c_str!("Couldn't set max io len")))?;
+        ti.set_num_flush_bios(1);
+        ti.set_accounts_remapped_io();
+        let queue = ThinQueue::new(dev, ti.begin())
+            .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
+        pool.add_thin(queue.clone())
+            .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
+        KBox::new(
+            Thin {
+                queue: queue.clone(),
+                pool,
+                pool_dev,
+                dev,
+            },
+            GFP_KERNEL,
+        )
+        .map_err(|_| CtrError::nomem(c_str!("Out of memory")))
+    }
+
+    fn map(_this: &Thin, _ti: &TargetRef, _bio: &MapBio) -> MapResult {
+        MapResult::Defer
+    }
+
+    fn defer(this: &Thin, _ti: &TargetRef, bio: OwnedBio) {
+        this.queue.push(bio);
+        this.pool.wake();
+    }
+
+    fn status(
+        this: &Thin,
+        _ti: &TargetRef,
+        kind: StatusType,
+        _flags: u32,
+        out: &mut StatusWriter<'_>,
+    ) {
+        match kind {
+            StatusType::Info => this.pool.with_state(|st| {
+                if st.mode == Mode::Fail {
+                    out.emit(format_args!("Fail"));
+                    return;
+                }
+                let bs = this.pool.core().block_sectors;
+                let mapped = st
+                    .md
+                    .details(this.dev)
+                    .ok()
+                    .flatten()
+                    .map(|d| d.mapped_blocks);
+                let highest = st.md.highest_mapped(this.dev);
+                match (mapped, highest) {
+                    (Some(m), Ok(h)) => {
+                        out.emit(format_args!("{} ", m.saturating_mul(bs)));
+                        match h {
+                            Some(h) => out.emit(format_args!(
+                                "{}",
+                                h.saturating_add(1).saturating_mul(bs).saturating_sub(1)
+                            )),
+                            None => out.emit(format_args!("-")),
+                        }
+                    }
+                    _ => out.emit(format_args!("Error")),
+                }
+            }),
+            StatusType::Table => out.emit(format_args!("{} {}", this.pool_dev.name(), this.dev)),
+            StatusType::Ima => {}
+        }
+    }
+
+    fn iterate_devices(this: &Thin, _ti: &TargetRef, visitor: &mut DeviceVisitor<'_>) {
+        let bs = this.pool.core().block_sectors;
+        let len = this.pool.with_state(|st| st.pool_len);
+        let blocks = len.checked_div(bs).unwrap_or(0);
+        if blocks > 0 {
+            visitor.visit(&this.pool_dev, 0, blocks.saturating_mul(bs));
+        }
+    }
+}

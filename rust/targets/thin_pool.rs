@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The `thin-pool` target: binds a pool (metadata device, data device) to a mapped device.
+//!
+//! Table: `<metadata dev> <data dev> <data block size> <low water mark> [<#features>
+//! <feature>...]`, features `skip_block_zeroing`, `ignore_discard`, `no_discard_passdown`,
+//! `read_only`, `error_if_no_space`. Status, table line and messages as
+//! drivers/md/dm-thin.c (version 1.23.0); see Documentation/thin-pool.md.
+
+use crate::dm::{
+    args::{parse_u64, Args},
+    bio::MapBio,
+    dev::Dev,
+    status::StatusWriter,
+    target::{
+        Constructor, CtrError, DeviceVisitor, Features, MapResult, StatusType, Target, TargetRef,
+    },
+};
+use crate::pdata::thin::{device::DevId, superblock::NEEDS_CHECK};
+use crate::targets::thin::pool::{Mode, Pool, PoolError, PoolFeatures, PoolRef, PoolState};
+use kernel::{c_str, prelude::*};
+
+/// Data block sizes (sectors): a multiple of 64 KiB from 64 KiB to 1 GiB.
+const MIN_BLOCK_SECTORS: u64 = 128;
+const MAX_BLOCK_SECTORS: u64 = 2_097_152;
+
+/// Largest thin device id (24 bits).
+pub const MAX_DEV_ID: u64 = (1 << 24) - 1;
+
+/// A `thin-pool` table line bound to its pool.
+pub struct ThinPool {
+    pool: PoolRef,
+    metadata: Dev,
+    data: Dev,
+    block_sectors: u64,
+    low_water_blocks: u64,
+    requested: PoolFeatures,
+}
+
+fn parse_features(args: &mut Args<'_>) -> Result<PoolFeatures, CtrError> {
+    let mut pf = PoolFeatures::default();
+    if args.is_empty() {
+        return Ok(pf);
+    }
+    let mut group = args.group(0, 4, c_str!("Invalid number of pool feature arguments"))?;
+    while let Some(a) = group.next() {
+        let a = a.as_bytes();
+        if a.eq_ignore_ascii_case(b"skip_block_zeroing") {
+            pf.zero_new_blocks = false;
+        } else if a.eq_ignore_ascii_case(b"ignore_discard") {
+            pf.discard_enabled = false;
+        } else if a.eq_ignore_ascii_case(b"no_discard_passdown") {
+            pf.discard_passdown = false;
+        } else if a.eq_ignore_ascii_case(b"read_only") {
+            pf.read_only = true;
+        } else if a.eq_ignore_ascii_case(b"error_if_no_space") {
+            pf.error_if_no_space = true;
+        } else {
+            return Err(CtrError::inval(c_str!(
+                "Unrecognised pool feature requested"
+            )));
+        }
+    }
+    Ok(pf)
+}
+
+/// `dmsetup table`'s feature list (`emit_flags` in C).
+fn emit_features(pf: &PoolFeatures, out: &mut StatusWriter<'_>) {
+    let flags: [(bool, &str); 5] = [
+        (!pf.zero_new_blocks, "skip_block_zeroing"),
+        (!pf.discard_enabled, "ignore_discard"),
+        (!pf.discard_passdown, "no_discard_passdown"),
+        (pf.read_only, "read_only"),
+        (pf.error_if_no_space, "error_if_no_space"),
+    ];
+    let n = flags.iter().filter(|(on, _)| *on).count();
+    out.emit(format_args!("{} ", n));
+    for (_, name) in flags.iter().filter(|(on, _)| *on) {
+        out.emit(format_args!("{} ", name));
+    }
+}
+
+/// Metadata blocks (4 KiB) the pool uses on `dev`, capped as the kernel caps them.
+fn metadata_blocks(dev: &Dev) -> u64 {
+    (dev.nr_sectors() / 8).min(crate::pdata::space_map::metadata::MAX_BLOCKS)
+}
+
+fn parse_dev_id(s: &CStr) -> Option<DevId> {
+    parse_u64(s.as_bytes()).filter(|&v| v <= MAX_DEV_ID)
+}
+
+impl ThinPool {
+    fn message_locked(pool: &Pool, st: &mut PoolState, args: &mut Args<'_>) -> Result {
+        let Some(cmd) = args.next() else {
+            return Err(EINVAL);
+        };
+        let cmd = cmd.as_bytes();
+        let n = args.len();
+        let want = |k: usize| {
+            if n == k {
+                Ok(())
+            } else {
+                pr_warn!(
+                    "thin-pool: message received with {} arguments instead of {}\n",
+                    n.saturating_add(1),
+                    k.saturating_add(1)
+                );
+                Err(EINVAL)
+            }
+        };
+        let id = |a: Option<&CStr>| {
+            let a = a.ok_or(EINVAL)?;
+            parse_dev_id(a).ok_or_else(|| {
+                pr_warn!(
+                    "thin-pool: message received with invalid device id: {}\n",
+                    a
+                );
+                EINVAL
+            })
+        };
+        let r = if cmd.eq_ignore_ascii_case(b"create_thin") {
+            want(1)?;
+            let dev = id(args.next())?;
+            st.md.create_thin(dev)
+        } else if cmd.eq_ignore_ascii_case(b"create_snap") {
+            want(2)?;
+            let dev = id(args.next())?;
+            let origin = id(args.next())?;
+            st.md.create_snap(dev, origin)
+        } else if cmd.eq_ignore_ascii_case(b"delete") {
+            want(1)?;
+            let dev = id(args.next())?;
+            if pool.is_open(dev) {
+                pr_warn!(
+                    "thin-pool: deletion of thin device {} failed: it is open\n",
+                    dev
+                );
+                return Err(EBUSY);
+            }
+            st.md.delete(dev)
+        } else if cmd.eq_ignore_ascii_case(b"set_transaction_id") {
+            want(2)?;
+            let old = args.next().and_then(|a| parse_u64(a.as_bytes()));
+            let new = args.next().and_then(|a| parse_u64(a.as_bytes()));
+            let (Some(old), Some(new)) = (old, new) else {
+                pr_warn!("thin-pool: set_transaction_id message: unrecognised id\n");
+                return Err(EINVAL);
+            };
+            st.md.set_transaction_id(old, new)
+        } else if cmd.eq_ignore_ascii_case(b"reserve_metadata_snap") {
+            want(0)?;
+            st.md.reserve_metadata_snap().map(|_| ())
+        } else if cmd.eq_ignore_ascii_case(b"release_metadata_snap") {
+            want(0)?;
+            st.md.release_metadata_snap()
+        } else {
+            pr_warn!("thin-pool: unrecognised thin pool target message received\n");
+            return Err(EINVAL);
+        };
+        match r {
+            Ok(()) => {
+                st.dirty = true;
+                st.commit();
+                Ok(())
+            }
+            Err(e) => {
+                // A refused message (a taken id, a wrong transaction id) leaves the metadata
+                // as it was, as in C; report it and fail the message.
+                pr_warn!("thin-pool: message failed: {}\n", e);
+                Err(EINVAL)
+            }
+        }
+    }
+}
+
+#[vtable]
+impl Target for ThinPool {
+    type Private = KBox<Self>;
+
+    const NAME: &'static CStr = c_str!("thin-pool");
+    const VERSION: [u32; 3] = [1, 23, 0];
+    const FEATURES: Features = Features::SINGLETON
+        .union(Features::ALWAYS_WRITEABLE)
+        .union(Features::IMMUTABLE)
+        .union(Features::PASSES_CRYPTO);
+
+    fn ctr(ti: &mut Constructor<'_>, mut args: Args<'_>) -> Result<KBox<Self>, CtrError> {
+        if args.len() < 4 {
+            return Err(CtrError::inval(c_str!("Invalid argument count")));
+        }
+        let bad = c_str!("Invalid argument count");
+        let (meta_path, data_path) = (args.next_str(bad)?, args.next_str(bad)?);
+        if meta_path.as_bytes() == data_path.as_bytes() {
+            return Err(CtrError::inval(c_str!(
+                "Error setting metadata or data device"
+            )));
+        }
+        let block_arg = args.next_str(bad)?;
+        let low_arg = args.next_str(bad)?;
+        let requested = parse_features(&mut args)?;
+        args.expect_end(c_str!("Invalid number of pool feature arguments"))?;
+        let metadata = ti
+            .get_device(meta_path)
+            .map_err(|e| CtrError::new(e, c_str!("Error opening metadata block device")))?;
+        let data = ti
+            .get_device(data_path)
+            .map_err(|e| CtrError::new(e, c_str!("Error getting data device")))?;
+        let block_sectors = parse_u64(block_arg.as_bytes())
+            .filter(|&b| {
+                (MIN_BLOCK_SECTORS..=MAX_BLOCK_SECTORS).contains(&b) && b % MIN_BLOCK_SECTORS == 0
+            })
+            .ok_or(CtrError::inval(c_str!("Invalid block size")))?;
+        let low_water_blocks = parse_u64(low_arg.as_bytes())
+            .ok_or(CtrError::inval(c_str!("Invalid low water mark")))?;
+        let nr_data_blocks = ti.len().checked_div(block_sectors).unwrap_or(0);
+        let (pool, created) = Pool::find_or_create(
+            ti.md_dev_number(),
+            metadata.bdev(),
+            block_sectors,
+            nr_data_blocks,
+            requested,
+        )
+        .map_err(|e| match e {
+            PoolError::NoMem => CtrError::nomem(c_str!("Error creating pool")),
+            PoolError::Metadata | PoolError::BlockSize => {
+                CtrError::inval(c_str!("Error creating metadata object"))
+            }
+            PoolError::OtherMetadata => {
+                CtrError::inval(c_str!("metadata device already in use by a pool"))
+            }
+        })?;
+        if !created
+            && pool.with_state(|st| st.features.discard_enabled) != requested.discard_enabled
+        {
+            return Err(CtrError::inval(c_str!(
+                "Discard support cannot be disabled once enabled"
+            )));
+        }
+        ti.set_num_flush_bios(1);
+        KBox::new(
+            ThinPool {
+                pool,
+                metadata,
+                data,
+                block_sectors,
+                low_water_blocks,
+                requested,
+            },
+            GFP_KERNEL,
+        )
+        .map_err(|_| CtrError::nomem(c_str!("Error creating pool")))
+    }
+
+    fn map(this: &ThinPool, _ti: &TargetRef, bio: &MapBio) -> MapResult {
+        // The pool device maps straight onto the data device (a singleton, so begin is 0).
+        bio.set_dev(&this.data);
+        MapResult::Remapped
+    }
+
+    fn preresume(this: &ThinPool, ti: &TargetRef) -> Result {
+        let nr = ti.len().checked_div(this.block_sectors).unwrap_or(0);
+        this.pool.with_state(|st| {
+            let have = st.nr_data_blocks();
+            if nr < have {
+                pr_err!(
+                    "thin-pool: pool target ({} blocks) too small: expected {}\n",
+                    nr,
+                    have
+                );
+                return Err(EINVAL);
+            }
+            if nr > have {
+                if let Err(e) = st.md.resize_data(nr) {
+                    st.fail("resize_data", e);
+                    return Err(EINVAL);
+                }
+                st.dirty = true;
+                if st.mode == Mode::OutOfDataSpace {
+                    st.mode = Mode::Write;
+                }
+            }
+            st.data_dev = Some(this.data.bdev());
+            st.pool_len = ti.len();
+            st.features = this.requested;
+            if st.mode == Mode::Write && this.requested.read_only {
+                st.mode = Mode::ReadOnly;
+            }
+            st.commit();
+            Ok(())
+        })
+    }
+
+    fn resume(this: &ThinPool, _ti: &TargetRef) {
+        this.pool.wake();
+    }
+
+    fn postsuspend(this: &ThinPool, _ti: &TargetRef) {
+        this.pool.with_state(|st| st.commit());
+    }
+
+    fn status(
+        this: &ThinPool,
+        _ti: &TargetRef,
+        kind: StatusType,
+        _flags: u32,
+        out: &mut StatusWriter<'_>,
+    ) {
+        match kind {
+            StatusType::Info => this.pool.with_state(|st| {
+                if st.mode == Mode::Fail {
+                    out.emit(format_args!("Fail"));
+                    return;
+                }
+                let sb = st.md.superblock();
+                let (trans, held) = (sb.trans_id, sb.held_root);
+                let needs_check = sb.flags & NEEDS_CHECK != 0;
+                let (meta_total, meta_free) = st.md.metadata_space();
+                let data_total = st.md.data_sm().nr_blocks();
+                let data_free = st.md.data_sm().nr_free();
+                out.emit(format_args!(
+                    "{} {}/{} {}/{} ",
+                    trans,
+                    meta_total.saturating_sub(meta_free),
+                    meta_total,
+                    data_total.saturating_sub(data_free),
+                    data_total
+                ));
+                if held != 0 {
+                    out.emit(format_args!("{} ", held));
+                } else {
+                    out.emit(format_args!("- "));
+                }
+                out.emit(format_args!(
+                    "{} ",
+                    match st.mode {
+                        Mode::OutOfDataSpace => "out_of_data_space",
+                        Mode::ReadOnly | Mode::Fail => "ro",
+                        Mode::Write => "rw",
+                    }
+                ));
+                let pf = st.features;
+                out.emit(format_args!(
+                    "{} {} {} {} ",
+                    if !pf.discard_enabled {
+                        "ignore_discard"
+                    } else if pf.discard_passdown {
+                        "discard_passdown"
+                    } else {
+                        "no_discard_passdown"
+                    },
+                    if pf.error_if_no_space {
+                        "error_if_no_space"
+                    } else {
+                        "queue_if_no_space"
+                    },
+                    if needs_check { "needs_check" } else { "-" },
+                    (metadata_blocks(&this.metadata) / 4).min(1024)
+                ));
+            }),
+            StatusType::Table => {
+                out.emit(format_args!(
+                    "{} {} {} {} ",
+                    this.metadata.name(),
+                    this.data.name(),
+                    this.block_sectors,
+                    this.low_water_blocks
+                ));
+                emit_features(&this.requested, out);
+            }
+            StatusType::Ima => {}
+        }
+    }
+
+    fn message(
+        this: &ThinPool,
+        _ti: &TargetRef,
+        mut args: Args<'_>,
+        _out: &mut StatusWriter<'_>,
+    ) -> Result {
+        this.pool.with_state(|st| {
+            if matches!(st.mode, Mode::ReadOnly | Mode::Fail) {
+                pr_err!(
+                    "thin-pool: unable to service pool target messages in READ_ONLY or FAIL mode\n"
+                );
+                return Err(Error::from_errno(-95)); // EOPNOTSUPP
+            }
+            Self::message_locked(&this.pool, st, &mut args)
+        })
+    }
+
+    fn iterate_devices(this: &ThinPool, ti: &TargetRef, visitor: &mut DeviceVisitor<'_>) {
+        visitor.visit(&this.data, 0, ti.len());
+    }
+}

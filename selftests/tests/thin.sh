@@ -1,0 +1,145 @@
+# thin-pool and thin: orion-thin-pool/orion-thin against the C thin-pool/thin, driven the
+# same way over identical ramdisks; then each side opens the other's metadata.
+
+modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
+load_orion orion-
+ramdisks 6 64
+om=/dev/ram0 od=/dev/ram1 cm=/dev/ram2 cd=/dev/ram3
+
+# pool_status NAME: the status with the used-metadata count replaced by "M" (btree node
+# splits are an implementation choice, see Documentation/thin-pool.md).
+pool_status() {
+	status_of "$1" | awk '{ split($5, m, "/"); $5 = "M/" m[2]; print }'
+}
+
+# devno DEV: "major:minor".
+devno() { ls -lL "$1" | awk '{ sub(",", "", $5); print $5 ":" $6 }'; }
+
+# both CMD...: runs CMD with ours (o) and theirs (c) substituted for @.
+both() {
+	for s in o c; do
+		eval "$(printf '%s\n' "$*" | sed "s/@/$s/g")" || return 1
+	done
+}
+
+dd if=/dev/zero of=$om bs=4k count=1 2>/dev/null
+dd if=/dev/zero of=$cm bs=4k count=1 2>/dev/null
+plen=$(sectors $od)
+dm_create t.opool "0 $plen orion-thin-pool $om $od 128 16"
+dm_create t.cpool "0 $plen thin-pool $cm $cd 128 16"
+check_eq "new pool: table identical to C (devices aside)" \
+	"$(table_of t.cpool | cut -d' ' -f1-3,6-)" "$(table_of t.opool | cut -d' ' -f1-3,6-)"
+check_eq "the table names our metadata and data devices" \
+	"$(dmsetup table t.opool | cut -d' ' -f4-5)" "$(devno $om) $(devno $od)"
+check_eq "new pool: status identical to C" "$(pool_status t.cpool)" "$(pool_status t.opool)"
+
+for p in opool cpool; do
+	dmsetup message t.$p 0 "create_thin 1"
+	dmsetup message t.$p 0 "create_thin 2"
+done
+dm_create t.o1 "0 65536 orion-thin /dev/mapper/t.opool 1"
+dm_create t.c1 "0 65536 thin /dev/mapper/t.cpool 1"
+dm_create t.o2 "0 32768 orion-thin /dev/mapper/t.opool 2"
+dm_create t.c2 "0 32768 thin /dev/mapper/t.cpool 2"
+check_eq "thin: table identical to C (pool device aside)" \
+	"$(table_of t.c1 | cut -d' ' -f1-3,5)" "$(table_of t.o1 | cut -d' ' -f1-3,5)"
+check_eq "unwritten thin: status identical to C" "$(status_of t.c1)" "$(status_of t.o1)"
+check "an unwritten thin device reads zeroes" is_zero /dev/mapper/t.o1 0 65536
+
+# Full blocks, then partial writes into new blocks (zeroed around them) and into mapped ones.
+fill_random /dev/mapper/t.o1 $((8 << 20)) /tmp/t.d1
+dd if=/tmp/t.d1 of=/dev/mapper/t.c1 bs=64k conv=fsync 2>/dev/null
+head -c 4096 /dev/urandom >/tmp/t.small
+for s in o c; do
+	dd if=/tmp/t.small of=/dev/mapper/t.${s}1 bs=512 seek=40003 conv=fsync 2>/dev/null
+	dd if=/tmp/t.small of=/dev/mapper/t.${s}1 bs=512 seek=1001 conv=fsync 2>/dev/null
+	dd if=/tmp/t.small of=/dev/mapper/t.${s}2 bs=512 seek=32000 oflag=direct 2>/dev/null
+done
+check "thin 1 reads the same bytes as C's" same_bytes /dev/mapper/t.o1 /dev/mapper/t.c1 $((32 << 20))
+check "thin 2 reads the same bytes as C's" same_bytes /dev/mapper/t.o2 /dev/mapper/t.c2 $((16 << 20))
+check "a partial write into a new block leaves the rest zero" is_zero /dev/mapper/t.o1 40011 53
+check_eq "written thins: status identical to C" \
+	"$(status_of t.c1; status_of t.c2)" "$(status_of t.o1; status_of t.o2)"
+check_eq "written pool: status identical to C" "$(pool_status t.cpool)" "$(pool_status t.opool)"
+
+# A snapshot, then writes to the origin break sharing; the snapshot keeps the old data.
+for s in o c; do
+	dmsetup suspend t.${s}1
+	dmsetup message t.${s}pool 0 "create_snap 3 1"
+	dmsetup resume t.${s}1
+done
+head -c $((1 << 20)) /dev/urandom >/tmp/t.d2
+for s in o c; do
+	dd if=/tmp/t.d2 of=/dev/mapper/t.${s}1 bs=64k seek=10 conv=fsync 2>/dev/null
+	dd if=/tmp/t.small of=/dev/mapper/t.${s}1 bs=512 seek=3 conv=fsync 2>/dev/null
+done
+dm_create t.o3 "0 65536 orion-thin /dev/mapper/t.opool 3"
+dm_create t.c3 "0 65536 thin /dev/mapper/t.cpool 3"
+dd if=/tmp/t.d1 of=/tmp/t.d1s bs=64k count=128 2>/dev/null
+dd if=/tmp/t.small of=/tmp/t.d1s bs=512 seek=1001 conv=notrunc 2>/dev/null
+check "the snapshot keeps the data from before the overwrite" \
+	same_bytes /dev/mapper/t.o3 /tmp/t.d1s $((8 << 20))
+check "the snapshot reads the same bytes as C's" same_bytes /dev/mapper/t.o3 /dev/mapper/t.c3 $((32 << 20))
+check "the origin has the new data" sh -c "dd if=/dev/mapper/t.o1 bs=64k skip=10 count=16 2>/dev/null | cmp - /tmp/t.d2"
+check "origin after breaking sharing: same bytes as C's" \
+	same_bytes /dev/mapper/t.o1 /dev/mapper/t.c1 $((32 << 20))
+check_eq "snapshot and origin: status identical to C" \
+	"$(status_of t.c1; status_of t.c3)" "$(status_of t.o1; status_of t.o3)"
+check_eq "pool after snapshots: status identical to C" "$(pool_status t.cpool)" "$(pool_status t.opool)"
+
+# Messages: accepted and refused alike.
+check_fails "deleting an open thin device is refused by ours" dmsetup message t.opool 0 "delete 2"
+check_fails "... and by C" dmsetup message t.cpool 0 "delete 2"
+dmsetup remove t.o2 t.c2
+for m in "set_transaction_id 0 5" "delete 2" "reserve_metadata_snap"; do
+	check "message '$m' accepted by ours and C" both "dmsetup message t.@pool 0 '$m'"
+done
+check_eq "after set_transaction_id, delete, reserve_metadata_snap: status as C's (held root aside)" \
+	"$(pool_status t.cpool | cut -d' ' -f1-6,8-)" "$(pool_status t.opool | cut -d' ' -f1-6,8-)"
+check "a held metadata root is reported" sh -c "status_of t.opool | awk '{ exit \$7 == \"-\" }'"
+check "thin_dump -m reads our metadata snapshot" sh -c "thin_dump -m $om >/tmp/t.held.xml"
+both "dmsetup message t.@pool 0 release_metadata_snap"
+for m in "create_thin 1" "set_transaction_id 4 6" "create_snap 9 8" "delete 77" "bogus" "create_thin 16777216"; do
+	check_fails "message '$m' refused by ours" dmsetup message t.opool 0 "$m"
+	check_fails "... and by C" dmsetup message t.cpool 0 "$m"
+done
+
+# Growing the pool: a bigger table is resized at resume.
+dm_create t.odata "0 $plen linear $od 0"
+dmsetup remove t.o1 t.o3
+dmsetup remove t.opool
+check "thin_check accepts our metadata after use" thin_check -q $om
+thin_dump $om >/tmp/t.ours.xml
+dmsetup remove t.c1 t.c3 t.cpool
+check "thin_check accepts C's metadata (sanity)" thin_check -q $cm
+thin_dump $cm >/tmp/t.theirs.xml
+check_eq "thin_dump: same devices and mapped blocks as C's" \
+	"$(grep '<device ' /tmp/t.theirs.xml | sed 's/ creation_time.*//')" \
+	"$(grep '<device ' /tmp/t.ours.xml | sed 's/ creation_time.*//')"
+
+# Each side opens the other's metadata and reads back the same data.
+dm_create t.cpool "0 $plen thin-pool $om $od 128 16"
+dm_create t.c1 "0 65536 thin /dev/mapper/t.cpool 1"
+dm_create t.c3 "0 65536 thin /dev/mapper/t.cpool 3"
+dd if=/dev/mapper/t.c1 of=/tmp/t.thin1 bs=1M count=32 2>/dev/null
+check "C opens our metadata: the snapshot reads back" same_bytes /dev/mapper/t.c3 /tmp/t.d1s $((8 << 20))
+dmsetup remove t.c1 t.c3 t.cpool t.odata
+dm_create t.opool "0 $plen orion-thin-pool $cm $cd 128 16"
+dm_create t.o1 "0 65536 orion-thin /dev/mapper/t.opool 1"
+check "ours opens C's metadata: thin 1 reads what C's thin 1 held" \
+	same_bytes /dev/mapper/t.o1 /tmp/t.thin1 $((32 << 20))
+dmsetup remove t.o1 t.opool
+
+# Bad tables: refused by ours with C's message.
+bad_table thin-pool "65536" "too few arguments"
+bad_table thin-pool "65536 $om $om 128 0" "the same metadata and data device"
+bad_table thin-pool "65536 $om $od 100 0" "a block size not a multiple of 64 KiB"
+bad_table thin-pool "65536 $om $od 64 0" "a block size below 64 KiB"
+bad_table thin-pool "65536 $om $od 128 x" "a bad low water mark"
+bad_table thin-pool "65536 $om $od 128 0 1 frobnicate" "an unknown feature"
+bad_table thin-pool "65536 $om $od 128 0 5 a b c d e" "too many features"
+dm_create t.opool "0 $plen orion-thin-pool $om $od 128 16"
+bad_table thin "65536 /dev/mapper/t.opool" "too few arguments"
+bad_table thin "65536 /dev/mapper/t.opool 99" "a device the pool does not have" stricter
+bad_table thin "65536 /dev/mapper/t.opool 16777216" "a device id over 24 bits" stricter
+dmsetup remove t.opool
