@@ -130,6 +130,25 @@ check "ours opens C's metadata: thin 1 reads what C's thin 1 held" \
 	same_bytes /dev/mapper/t.o1 /tmp/t.thin1 $((32 << 20))
 dmsetup remove t.o1 t.opool
 
+# fio verify over a thin device with a snapshot taken halfway: every block is provisioned
+# or broken out of sharing under load, and what fio wrote reads back.
+dd if=/dev/zero of=$om bs=4k count=1 2>/dev/null
+dm_create t.opool "0 $plen orion-thin-pool $om $od 128 16"
+dmsetup message t.opool 0 "create_thin 1"
+dm_create t.o1 "0 65536 orion-thin /dev/mapper/t.opool 1"
+check "fio randwrite verify on a fresh thin device" fio_verify /dev/mapper/t.o1 \
+	--rw=randwrite --bs=4k --size=24M --iodepth=16 --ioengine=libaio --randrepeat=1
+dmsetup suspend t.o1
+dmsetup message t.opool 0 "create_snap 2 1"
+dmsetup resume t.o1
+dd if=/dev/mapper/t.o1 of=/tmp/t.before bs=1M count=24 2>/dev/null
+check "fio randwrite verify again after a snapshot (sharing broken under load)" \
+	fio_verify /dev/mapper/t.o1 --rw=randwrite --bs=16k --size=24M --iodepth=8 --ioengine=libaio
+dm_create t.o2 "0 65536 orion-thin /dev/mapper/t.opool 2"
+check "the snapshot still reads the data from before" same_bytes /dev/mapper/t.o2 /tmp/t.before $((24 << 20))
+dmsetup remove t.o2 t.o1 t.opool
+check "thin_check accepts the metadata after fio" thin_check -q $om
+
 # Bad tables: refused by ours with C's message.
 bad_table thin-pool "65536" "too few arguments"
 bad_table thin-pool "65536 $om $om 128 0" "the same metadata and data device"
@@ -143,3 +162,33 @@ bad_table thin "65536 /dev/mapper/t.opool" "too few arguments"
 bad_table thin "65536 /dev/mapper/t.opool 99" "a device the pool does not have" stricter
 bad_table thin "65536 /dev/mapper/t.opool 16777216" "a device id over 24 bits" stricter
 dmsetup remove t.opool
+
+# Drop-in: with the C thin-pool module unloaded and orion_dm loaded without a prefix, real
+# LVM2 makes, activates (running thin_check) and removes a pool and thin volumes on ours.
+rmmod dm_thin_pool || die "rmmod dm_thin_pool failed"
+unload_orion
+load_orion ""
+check "orion_dm registers thin-pool under its own name" sh -c "dmsetup targets | grep -q '^thin-pool '"
+check "real pvcreate/vgcreate" sh -c "pvcreate -y -ff /dev/ram4 /dev/ram5 >/dev/null && vgcreate vgdrop /dev/ram4 /dev/ram5 >/dev/null"
+check "real lvcreate --type thin-pool on orion's thin-pool" lvcreate -y --type thin-pool -L 48M -n pool vgdrop
+check "real lvcreate -V thin volume" lvcreate -y -V 64M -T vgdrop/pool -n thin1
+check "fio verify through the LVM thin volume" fio_verify /dev/vgdrop/thin1 \
+	--rw=randwrite --bs=64k --size=32M --iodepth=4 --ioengine=libaio
+dd if=/dev/vgdrop/thin1 of=/tmp/t.lv bs=1M count=32 2>/dev/null
+# lvcreate -s asks for the snapshot target even for a thin snapshot; the guest has no
+# /sbin/modprobe for LVM2 to load it.
+modprobe dm-snapshot
+check "real lvcreate -s thin snapshot" lvcreate -y -s -n snap1 vgdrop/thin1
+check "real lvchange -ay -K of the snapshot" lvchange -ay -K vgdrop/snap1
+check "the snapshot reads the origin's data" same_bytes /dev/vgdrop/snap1 /tmp/t.lv $((32 << 20))
+check_eq "lvs Data% of the pool as its status says" \
+	"$(dmsetup status vgdrop-pool-tpool | awk '{ split($6, d, "/"); printf "%.2f", 100 * d[1] / d[2] }')" \
+	"$(lvs --noheadings -o data_percent vgdrop/pool | tr -d ' ')"
+check "real vgchange -an, then -ay (thin_check on our metadata)" sh -c "vgchange -an vgdrop >/dev/null && vgchange -ay vgdrop >/dev/null"
+check "the thin volume reads back after reactivation" same_bytes /dev/vgdrop/thin1 /tmp/t.lv $((32 << 20))
+check "real lvextend of the pool (online resize on ours)" lvextend -y -L +16M vgdrop/pool
+check_eq "the pool reports the new size" 1024 \
+	"$(dmsetup status vgdrop-pool-tpool | awk '{ split($6, d, "/"); print d[2] }')"
+check "real lvremove and vgremove" sh -c "lvremove -y vgdrop >/dev/null && vgremove -y vgdrop >/dev/null"
+check_fails "the C thin-pool module was never loaded again" grep -q '^dm_thin_pool ' /proc/modules
+unload_orion
