@@ -82,9 +82,7 @@ impl Target for Thin {
         ti.set_accounts_remapped_io();
         let queue = ThinQueue::new(dev, ti.begin())
             .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
-        pool.add_thin(queue.clone())
-            .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
-        KBox::new(
+        let thin = KBox::new(
             Thin {
                 queue: queue.clone(),
                 pool,
@@ -93,7 +91,12 @@ impl Target for Thin {
             },
             GFP_KERNEL,
         )
-        .map_err(|_| CtrError::nomem(c_str!("Out of memory")))
+        .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
+        // Registered last: a failure drops `thin`, whose drop unregisters nothing.
+        thin.pool
+            .add_thin(queue)
+            .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
+        Ok(thin)
     }
 
     fn map(_this: &Thin, _ti: &TargetRef, _bio: &MapBio) -> MapResult {
@@ -147,7 +150,7 @@ impl Target for Thin {
 
     fn iterate_devices(this: &Thin, _ti: &TargetRef, visitor: &mut DeviceVisitor<'_>) {
         let bs = this.pool.core().block_sectors;
-        let len = this.pool.with_state(|st| st.pool_len);
+        let len = this.pool.pool_len();
         let blocks = len.checked_div(bs).unwrap_or(0);
         if blocks > 0 {
             visitor.visit(&this.pool_dev, 0, blocks.saturating_mul(bs));

@@ -280,14 +280,15 @@ impl Target for ThinPool {
                 }
             }
             st.data_dev = Some(this.data.bdev());
-            st.pool_len = ti.len();
             st.features = this.requested;
             if st.mode == Mode::Write && this.requested.read_only {
                 st.mode = Mode::ReadOnly;
             }
             st.commit();
             Ok(())
-        })
+        })?;
+        this.pool.set_pool_len(ti.len());
+        Ok(())
     }
 
     fn resume(this: &ThinPool, _ti: &TargetRef) {

@@ -24,6 +24,7 @@ use crate::pdata::{
     space_map::metadata::MAX_BLOCKS,
     thin::{device::DevId, ThinMetadata},
 };
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
     new_mutex, new_spinlock,
     prelude::*,
@@ -80,8 +81,6 @@ pub struct PoolState {
     pub features: PoolFeatures,
     /// The data device of the bound (resumed) pool target.
     pub data_dev: Option<BlockDevice>,
-    /// Length of the bound pool target, in sectors.
-    pub pool_len: u64,
     /// Metadata changed since the last commit.
     pub dirty: bool,
 }
@@ -131,6 +130,9 @@ pub struct PoolCore {
     thins: Mutex<KVec<Option<Arc<ThinQueue>>>>,
     kcopyd: Kcopyd,
     metadata_dev: BlockDevice,
+    /// Length of the bound pool target, in sectors; read without the mutex by
+    /// `iterate_devices`, which must not sleep.
+    pool_len: AtomicU64,
 }
 
 /// A pool: its core and the worker that runs it.
@@ -274,12 +276,12 @@ impl Pool {
                     mode,
                     features,
                     data_dev: None,
-                    pool_len: 0,
                     dirty: false,
                 }),
                 thins <- new_mutex!(KVec::new()),
                 kcopyd,
                 metadata_dev,
+                pool_len: AtomicU64::new(0),
             }),
             GFP_KERNEL,
         )
@@ -296,6 +298,16 @@ impl Pool {
     /// The device number of the pool's mapped device.
     pub fn md_dev(&self) -> u32 {
         self.md_dev
+    }
+
+    /// Length of the bound pool target, in sectors (0 before the first resume).
+    pub fn pool_len(&self) -> u64 {
+        self.core().pool_len.load(Ordering::Relaxed)
+    }
+
+    /// Records the length of the pool target being bound.
+    pub fn set_pool_len(&self, len: u64) {
+        self.core().pool_len.store(len, Ordering::Relaxed);
     }
 
     /// Wakes the worker.
