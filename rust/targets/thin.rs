@@ -116,11 +116,7 @@ impl Target for Thin {
         out: &mut StatusWriter<'_>,
     ) {
         match kind {
-            StatusType::Info => this.pool.with_state(|st| {
-                if st.mode == Mode::Fail {
-                    out.emit(format_args!("Fail"));
-                    return;
-                }
+            StatusType::Info => this.pool.status_with(out, |st, out| {
                 let bs = this.pool.core().block_sectors;
                 let mapped = st
                     .md

@@ -307,11 +307,7 @@ impl Target for ThinPool {
         out: &mut StatusWriter<'_>,
     ) {
         match kind {
-            StatusType::Info => this.pool.with_state(|st| {
-                if st.mode == Mode::Fail {
-                    out.emit(format_args!("Fail"));
-                    return;
-                }
+            StatusType::Info => this.pool.status_with(out, |st, out| {
                 let sb = st.md.superblock();
                 let (trans, held) = (sb.trans_id, sb.held_root);
                 let needs_check = sb.flags & NEEDS_CHECK != 0;

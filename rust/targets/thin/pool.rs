@@ -16,6 +16,7 @@ use crate::dm::{
     dev::BlockDevice,
     global::Global,
     kcopyd::Kcopyd,
+    status::StatusWriter,
     worker::{Job, Worker},
 };
 use crate::pdata::{
@@ -315,6 +316,20 @@ impl Pool {
         self.worker.queue();
     }
 
+    /// Writes `Fail` for a failed pool, else runs `f` on the locked state (status lines).
+    pub fn status_with(
+        &self,
+        out: &mut StatusWriter<'_>,
+        f: impl FnOnce(&mut PoolState, &mut StatusWriter<'_>),
+    ) {
+        let mut st = self.core().state.lock();
+        if st.mode == Mode::Fail {
+            out.emit(format_args!("Fail"));
+        } else {
+            f(&mut st, out);
+        }
+    }
+
     /// Runs `f` on the locked state.
     pub fn with_state<R>(&self, f: impl FnOnce(&mut PoolState) -> R) -> R {
         f(&mut self.core().state.lock())
@@ -522,40 +537,37 @@ impl PoolCore {
         Outcome::Submit(bio)
     }
 
-    /// Takes the queued bios of every active thin device.
-    fn take_batch(&self) -> Result<KVec<(Arc<ThinQueue>, BioList)>> {
+    /// The queue in slot `i` of the thin list and its queued bios; `None` past the end.
+    /// Takes no allocation: the worker is on the I/O path.
+    fn take_slot(&self, i: usize) -> Option<Option<(Arc<ThinQueue>, BioList)>> {
         let thins = self.thins.lock();
-        let mut batch = KVec::with_capacity(thins.len(), GFP_KERNEL)?;
-        for q in thins.iter().flatten() {
-            let bios = q.take();
-            if !bios.is_empty() {
-                batch.push((q.clone(), bios), GFP_KERNEL)?;
-            }
-        }
-        Ok(batch)
+        let slot = thins.get(i)?;
+        Some(slot.as_ref().map(|q| (q.clone(), q.take())))
     }
 }
 
 impl Job for PoolCore {
     fn run(&self) {
         loop {
-            let Ok(mut batch) = self.take_batch() else {
-                // Out of memory: the bios stay queued; the next bio wakes us again.
-                return;
-            };
-            if batch.is_empty() {
-                return;
-            }
             let mut ready = BioList::new();
+            let mut any = false;
             let mut st = self.state.lock();
-            for (q, bios) in batch.iter_mut() {
+            let mut i = 0;
+            // Lock order: state, then thins (as messages take them).
+            while let Some(slot) = self.take_slot(i) {
+                i += 1;
+                let Some((q, mut bios)) = slot else { continue };
                 while let Some(bio) = bios.pop() {
-                    match self.process(&mut st, q, bio) {
+                    any = true;
+                    match self.process(&mut st, &q, bio) {
                         Outcome::Submit(bio) => ready.push(bio),
                         // Zero-filled reads and failures do not depend on the commit.
                         Outcome::End(bio, s) => bio.end(s),
                     }
                 }
+            }
+            if !any {
+                return;
             }
             let committed = st.commit();
             drop(st);
