@@ -20,4 +20,5 @@ pub mod rcu;
 pub mod registration;
 pub mod status;
 pub mod target;
+pub mod time;
 pub mod worker;

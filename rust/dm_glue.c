@@ -12,6 +12,8 @@
 #include <linux/blkdev.h>
 #include <linux/moduleparam.h>
 #include <linux/rcupdate.h>
+#include <linux/slab.h>
+#include <linux/jiffies.h>
 #include <linux/workqueue.h>
 
 #include "dm_glue.h"
@@ -82,43 +84,95 @@ void orion_global_unlock(void)
 	mutex_unlock(&orion_global_mutex);
 }
 
-struct orion_sync_copy {
-	struct completion done;
-	int error;
-};
-
-static void orion_sync_copy_done(int read_err, unsigned long write_err, void *context)
-{
-	struct orion_sync_copy *sc = context;
-
-	sc->error = (read_err || write_err) ? -EIO : 0;
-	complete(&sc->done);
-}
-
-int orion_kcopyd_copy_sync(struct dm_kcopyd_client *kc, struct block_device *src,
-			   sector_t src_sector, struct block_device *dst,
-			   sector_t dst_sector, sector_t count)
+void orion_kcopyd_copy(struct dm_kcopyd_client *kc, struct block_device *src,
+		       sector_t src_sector, struct block_device *dst, sector_t dst_sector,
+		       sector_t count, orion_copy_fn fn, void *context)
 {
 	struct dm_io_region from = { .bdev = src, .sector = src_sector, .count = count };
 	struct dm_io_region to = { .bdev = dst, .sector = dst_sector, .count = count };
-	struct orion_sync_copy sc;
 
-	init_completion(&sc.done);
-	dm_kcopyd_copy(kc, &from, 1, &to, 0, orion_sync_copy_done, &sc);
-	wait_for_completion(&sc.done);
-	return sc.error;
+	dm_kcopyd_copy(kc, &from, 1, &to, 0, fn, context);
 }
 
-int orion_kcopyd_zero_sync(struct dm_kcopyd_client *kc, struct block_device *dst,
-			   sector_t sector, sector_t count)
+void orion_kcopyd_zero(struct dm_kcopyd_client *kc, struct block_device *dst,
+		       sector_t sector, sector_t count, orion_copy_fn fn, void *context)
 {
 	struct dm_io_region to = { .bdev = dst, .sector = sector, .count = count };
-	struct orion_sync_copy sc;
 
-	init_completion(&sc.done);
-	dm_kcopyd_zero(kc, 1, &to, 0, orion_sync_copy_done, &sc);
-	wait_for_completion(&sc.done);
-	return sc.error;
+	dm_kcopyd_zero(kc, 1, &to, 0, fn, context);
+}
+
+/* A worker: an ordered WQ_MEM_RECLAIM workqueue with an immediate and a delayed work item. */
+struct orion_worker {
+	struct workqueue_struct *wq;
+	struct work_struct work;
+	struct delayed_work dwork;
+	orion_ctx_fn fn;
+	void *ctx;
+};
+
+static void orion_worker_run(struct work_struct *work)
+{
+	struct orion_worker *w = container_of(work, struct orion_worker, work);
+
+	w->fn(w->ctx);
+}
+
+static void orion_worker_run_delayed(struct work_struct *work)
+{
+	struct orion_worker *w = container_of(to_delayed_work(work), struct orion_worker, dwork);
+
+	w->fn(w->ctx);
+}
+
+struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn, void *ctx)
+{
+	struct orion_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+
+	if (!w)
+		return NULL;
+	w->wq = alloc_ordered_workqueue("%s", WQ_MEM_RECLAIM, name);
+	if (!w->wq) {
+		kfree(w);
+		return NULL;
+	}
+	INIT_WORK(&w->work, orion_worker_run);
+	INIT_DELAYED_WORK(&w->dwork, orion_worker_run_delayed);
+	w->fn = fn;
+	w->ctx = ctx;
+	return w;
+}
+
+void orion_worker_wake(struct orion_worker *w)
+{
+	queue_work(w->wq, &w->work);
+}
+
+void orion_worker_wake_after(struct orion_worker *w, unsigned int ms)
+{
+	queue_delayed_work(w->wq, &w->dwork, msecs_to_jiffies(ms));
+}
+
+void orion_worker_destroy(struct orion_worker *w)
+{
+	cancel_delayed_work_sync(&w->dwork);
+	destroy_workqueue(w->wq);
+	kfree(w);
+}
+
+u64 orion_now_ms(void)
+{
+	return jiffies64_to_msecs(get_jiffies_64());
+}
+
+u64 *orion_bio_tag(struct bio *bio)
+{
+	return dm_per_bio_data(bio, sizeof(u64));
+}
+
+int orion_blkdev_flush(struct block_device *bdev)
+{
+	return blkdev_issue_flush(bdev);
 }
 
 long orion_ptr_err(const void *ptr)

@@ -35,12 +35,34 @@ u32 orion_target_md_devt(struct dm_target *ti);
 void orion_global_lock(void);
 void orion_global_unlock(void);
 
-/* kcopyd, waited for: 0 or -EIO. Must not be called from kcopyd's own context. */
-int orion_kcopyd_copy_sync(struct dm_kcopyd_client *kc, struct block_device *src,
-			   sector_t src_sector, struct block_device *dst,
-			   sector_t dst_sector, sector_t count);
-int orion_kcopyd_zero_sync(struct dm_kcopyd_client *kc, struct block_device *dst,
-			   sector_t sector, sector_t count);
+/* kcopyd, asynchronous: `fn` runs in kcopyd's process context when the job ends. */
+typedef void (*orion_copy_fn)(int read_err, unsigned long write_err, void *context);
+void orion_kcopyd_copy(struct dm_kcopyd_client *kc, struct block_device *src,
+		       sector_t src_sector, struct block_device *dst, sector_t dst_sector,
+		       sector_t count, orion_copy_fn fn, void *context);
+void orion_kcopyd_zero(struct dm_kcopyd_client *kc, struct block_device *dst,
+		       sector_t sector, sector_t count, orion_copy_fn fn, void *context);
+
+/*
+ * A worker: its own ordered WQ_MEM_RECLAIM workqueue running fn(ctx), now (wake) or after a
+ * delay (wake_after, which keeps an earlier pending delay). destroy cancels the delayed run
+ * and drains the queue.
+ */
+struct orion_worker;
+typedef void (*orion_ctx_fn)(void *ctx);
+struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn, void *ctx);
+void orion_worker_wake(struct orion_worker *w);
+void orion_worker_wake_after(struct orion_worker *w, unsigned int ms);
+void orion_worker_destroy(struct orion_worker *w);
+
+/* Milliseconds since boot (jiffies). */
+u64 orion_now_ms(void);
+
+/* The 8-byte per-bio data of a target that reserved it (per_io_data_size >= 8). */
+u64 *orion_bio_tag(struct bio *bio);
+
+/* blkdev_issue_flush: 0 or a negative errno. Sleeps. */
+int orion_blkdev_flush(struct block_device *bdev);
 
 /* IS_ERR/PTR_ERR for pointers returned by the dm libraries. */
 long orion_ptr_err(const void *ptr);

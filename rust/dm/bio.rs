@@ -8,7 +8,7 @@ use super::{
     bindings,
     dev::{BlockDevice, Dev},
 };
-use core::{ops::Deref, ptr::NonNull};
+use core::{ops::Deref, ptr::NonNull, sync::atomic::AtomicU64};
 use kernel::types::Opaque;
 
 /// The operation of a bio (`bio_op`).
@@ -60,6 +60,10 @@ impl Bio {
     pub(crate) unsafe fn from_raw<'a>(bio: *mut bindings::bio) -> &'a Self {
         // SAFETY: `Bio` is a transparent wrapper; validity is the caller's promise.
         unsafe { &*bio.cast::<Self>() }
+    }
+
+    pub(crate) fn as_raw(&self) -> *mut bindings::bio {
+        self.0.get()
     }
 
     fn raw(&self) -> *mut bindings::bio {
@@ -115,6 +119,12 @@ impl Bio {
     /// Whether the bio is a readahead that may fail without consequence (REQ_RAHEAD).
     pub fn is_readahead(&self) -> bool {
         self.has_flag(bindings::req_flag_bits___REQ_RAHEAD)
+    }
+
+    /// Whether the bio's status is success (meaningful once it has completed).
+    pub fn status_ok(&self) -> bool {
+        // SAFETY: the bio is live by the type invariant.
+        u32::from(unsafe { (*self.raw()).bi_status }) == bindings::BLK_STS_OK
     }
 
     /// The device number of the device the bio is currently set to.
@@ -251,13 +261,16 @@ impl IoStatus {
     }
 }
 
-/// A bio that `map` handed to the target (`MapResult::Defer`): the target must submit it
-/// (after remapping) or end it. Dropping it ends it with an I/O error, so a bio is never lost.
+/// A bio that `map` handed to the target (`MapResult::Defer`), or that `end_io` kept
+/// (`EndIoResult::Defer`): the target must submit it (after remapping) or end it. Dropping
+/// it ends it with an I/O error, so a bio is never lost.
 ///
 /// # Invariants
 ///
-/// `bio` was given to this target's `map`, which returned `DM_MAPIO_SUBMITTED`; nobody else
-/// submits or ends it, and dm core keeps it alive until it is ended.
+/// `bio` belongs to this target, which returned `DM_MAPIO_SUBMITTED` from `map` or
+/// `DM_ENDIO_INCOMPLETE` from `end_io` for it; nobody else submits or ends it, and dm core
+/// keeps it alive until it is ended. The target reserved at least 8 bytes of per-bio data
+/// (its tag, see [`OwnedBio::tag`]).
 pub struct OwnedBio(NonNull<bindings::bio>);
 
 // SAFETY: a bio may be submitted or ended from any thread.
@@ -273,8 +286,15 @@ impl OwnedBio {
         OwnedBio(bio)
     }
 
+    /// The target's 8-byte per-bio tag, zero when `map` first saw the bio.
+    pub fn tag(&self) -> &AtomicU64 {
+        // SAFETY: the bio is ours and has 8 bytes of per-bio data (type invariant), aligned
+        // as dm core aligns per-bio data; it lives as long as the bio.
+        unsafe { AtomicU64::from_ptr(bindings::orion_bio_tag(self.0.as_ptr())) }
+    }
+
     /// Sends the bio to `sector` of `bdev`.
-    pub fn remap_to(&self, bdev: BlockDevice, sector: u64) {
+    pub fn remap_to(&self, bdev: &BlockDevice, sector: u64) {
         // SAFETY: the bio is ours (type invariant) and `bdev` is open.
         unsafe {
             bindings::orion_bio_set_dev(self.0.as_ptr(), bdev.as_raw());
@@ -393,9 +413,31 @@ impl BioList {
 
     /// Moves every bio of `other` to the end of this list.
     pub fn append(&mut self, other: &mut BioList) {
-        while let Some(b) = other.pop() {
-            self.push(b);
+        if other.head.is_null() {
+            return;
         }
+        if self.tail.is_null() {
+            self.head = other.head;
+        } else {
+            // SAFETY: `tail` is this list's last bio, owned by the list.
+            unsafe { (*self.tail).bi_next = other.head };
+        }
+        self.tail = other.tail;
+        other.head = core::ptr::null_mut();
+        other.tail = core::ptr::null_mut();
+    }
+
+    /// Puts every bio of `front` before this list's.
+    pub fn prepend(&mut self, mut front: BioList) {
+        front.append(self);
+        core::mem::swap(self, &mut front);
+    }
+
+    /// Puts `bio` first.
+    pub fn push_front(&mut self, bio: OwnedBio) {
+        let mut front = BioList::new();
+        front.push(bio);
+        self.prepend(front);
     }
 }
 

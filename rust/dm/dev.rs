@@ -101,7 +101,13 @@ impl PartialEq for BlockDevice {
 impl Eq for BlockDevice {}
 
 impl BlockDevice {
-    pub(crate) fn as_raw(self) -> *mut bindings::block_device {
+    pub(crate) fn as_raw(&self) -> *mut bindings::block_device {
         self.0
+    }
+
+    /// Flushes the device's volatile write cache and waits. Sleeps.
+    pub fn flush(&self) -> Result {
+        // SAFETY: the device is open (type invariant).
+        kernel::error::to_result(unsafe { bindings::orion_blkdev_flush(self.0) })
     }
 }

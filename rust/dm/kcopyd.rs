@@ -1,30 +1,41 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! Copying and zeroing device areas with kcopyd, waiting for the result.
+//! A kcopyd client: asynchronous copying and zeroing of device areas.
+//!
+//! The safe interface is [`super::worker::Worker::copy`] and `zero`, which route each job's
+//! completion to the worker's job; this file only owns the client.
 //!
 //! C header: [include/linux/dm-kcopyd.h](srctree/include/linux/dm-kcopyd.h)
 
 use super::{bindings, dev::BlockDevice};
-use core::ptr::NonNull;
-use kernel::{error::to_result, prelude::*};
+use core::{
+    ptr::NonNull,
+    sync::atomic::{AtomicBool, Ordering},
+};
+use kernel::{ffi::c_void, prelude::*};
 
-/// A kcopyd client.
+/// The completion callback of a kcopyd job (`dm_kcopyd_notify_fn`).
+pub(crate) type Notify = unsafe extern "C" fn(read_err: i32, write_err: usize, ctx: *mut c_void);
+
+/// A kcopyd client; destroyed by [`Self::destroy`] (through a shared reference, so that the
+/// owner can wait for jobs whose callbacks still borrow it) or else when dropped.
 ///
 /// # Invariants
 ///
-/// `kc` was returned by `dm_kcopyd_client_create` and is destroyed only by `drop`.
-pub struct Kcopyd {
+/// `kc` was returned by `dm_kcopyd_client_create` and is live until `destroyed` is set.
+pub(crate) struct KcopydClient {
     kc: NonNull<bindings::dm_kcopyd_client>,
+    destroyed: AtomicBool,
 }
 
 // SAFETY: kcopyd clients may be used from any thread.
-unsafe impl Send for Kcopyd {}
+unsafe impl Send for KcopydClient {}
 // SAFETY: as above; kcopyd serialises its jobs internally.
-unsafe impl Sync for Kcopyd {}
+unsafe impl Sync for KcopydClient {}
 
-impl Kcopyd {
+impl KcopydClient {
     /// Creates a client (unthrottled).
-    pub fn new() -> Result<Self> {
+    pub(crate) fn new() -> Result<Self> {
         // SAFETY: a null throttle is allowed.
         let kc = unsafe { bindings::dm_kcopyd_client_create(core::ptr::null_mut()) };
         // SAFETY: only inspects the pointer value.
@@ -32,45 +43,87 @@ impl Kcopyd {
         if err != 0 {
             return Err(Error::from_errno(err as i32));
         }
-        Ok(Kcopyd {
+        // INVARIANT: a valid client.
+        Ok(KcopydClient {
             kc: NonNull::new(kc).ok_or(ENOMEM)?,
+            destroyed: AtomicBool::new(false),
         })
     }
 
-    /// Copies `count` sectors and waits. Sleeps: call from process context only.
-    pub fn copy(
+    /// Starts copying `count` sectors; `notify(ctx)` runs when the job ends.
+    ///
+    /// # Safety
+    ///
+    /// - `ctx` stays valid for `notify` until the job ends (at the latest until `destroy`).
+    /// - The client is not destroyed.
+    /// - Both devices stay open until the job ends.
+    pub(crate) unsafe fn copy(
         &self,
-        src: BlockDevice,
+        src: &BlockDevice,
         src_sector: u64,
-        dst: BlockDevice,
+        dst: &BlockDevice,
         dst_sector: u64,
         count: u64,
-    ) -> Result {
-        // SAFETY: the client is live and both devices are open.
-        to_result(unsafe {
-            bindings::orion_kcopyd_copy_sync(
+        notify: Notify,
+        ctx: *mut c_void,
+    ) {
+        // SAFETY: the client is live; the devices and `ctx` per the caller's promise.
+        unsafe {
+            bindings::orion_kcopyd_copy(
                 self.kc.as_ptr(),
                 src.as_raw(),
                 src_sector,
                 dst.as_raw(),
                 dst_sector,
                 count,
+                Some(notify),
+                ctx,
             )
-        })
+        }
     }
 
-    /// Zeroes `count` sectors and waits. Sleeps: call from process context only.
-    pub fn zero(&self, dst: BlockDevice, sector: u64, count: u64) -> Result {
-        // SAFETY: the client is live and the device is open.
-        to_result(unsafe {
-            bindings::orion_kcopyd_zero_sync(self.kc.as_ptr(), dst.as_raw(), sector, count)
-        })
+    /// Starts zeroing `count` sectors; `notify(ctx)` runs when the job ends.
+    ///
+    /// # Safety
+    ///
+    /// As for [`Self::copy`].
+    pub(crate) unsafe fn zero(
+        &self,
+        dst: &BlockDevice,
+        sector: u64,
+        count: u64,
+        notify: Notify,
+        ctx: *mut c_void,
+    ) {
+        // SAFETY: the client is live; the device and `ctx` per the caller's promise.
+        unsafe {
+            bindings::orion_kcopyd_zero(
+                self.kc.as_ptr(),
+                dst.as_raw(),
+                sector,
+                count,
+                Some(notify),
+                ctx,
+            )
+        }
+    }
+
+    /// Destroys the client, waiting for every job and its callback to end.
+    ///
+    /// # Safety
+    ///
+    /// - No job is started afterwards.
+    pub(crate) unsafe fn destroy(&self) {
+        if !self.destroyed.swap(true, Ordering::AcqRel) {
+            // SAFETY: the client is live until `destroyed` is set, which only we did.
+            unsafe { bindings::dm_kcopyd_client_destroy(self.kc.as_ptr()) };
+        }
     }
 }
 
-impl Drop for Kcopyd {
+impl Drop for KcopydClient {
     fn drop(&mut self) {
-        // SAFETY: the client is live; synchronous calls leave no job behind.
-        unsafe { bindings::dm_kcopyd_client_destroy(self.kc.as_ptr()) };
+        // SAFETY: dropping ends every use.
+        unsafe { self.destroy() };
     }
 }

@@ -15,7 +15,7 @@ use super::{
     limits::QueueLimits,
     status::StatusWriter,
 };
-use core::{marker::PhantomData, ptr::NonNull};
+use core::{marker::PhantomData, ptr::NonNull, sync::atomic::AtomicU64};
 use kernel::{
     error::{to_result, Error},
     ffi::{c_char, c_int, c_uint, c_void},
@@ -80,6 +80,9 @@ pub enum EndIoResult {
     Requeue,
     /// dm core requeues the bio after a delay.
     DelayRequeue,
+    /// The target keeps the bio: dm core hands it to [`Target::end_io_defer`] as an
+    /// [`OwnedBio`] (with its completion status), to be ended later.
+    Defer,
 }
 
 /// Which status `dmsetup` asked for.
@@ -176,6 +179,13 @@ pub trait Target: Sized {
         _bio: &Bio,
         _status: &mut BlkStatus,
     ) -> EndIoResult {
+        kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+
+    /// Takes a completed bio for which `end_io` returned [`EndIoResult::Defer`]. Runs in
+    /// `end_io`'s context (it must not sleep). When the target later ends the bio, `end_io`
+    /// sees it again.
+    fn end_io_defer(_this: Borrowed<'_, Self>, _ti: &TargetRef, _bio: OwnedBio) {
         kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
     }
 
@@ -389,6 +399,19 @@ impl TargetRef {
         unsafe { CStr::from_char_ptr((*(*self.raw()).type_).name) }
     }
 
+    /// The 8-byte per-bio tag of `bio`, a bio of this target, if the target has one (targets
+    /// that defer bios always do).
+    pub fn bio_tag<'a>(&self, bio: &'a Bio) -> Option<&'a AtomicU64> {
+        // SAFETY: the target is live by the type invariant; `per_io_data_size` is fixed after
+        // construction.
+        if unsafe { (*self.raw()).per_io_data_size } < 8 {
+            return None;
+        }
+        // SAFETY: a bio of this target has `per_io_data_size` >= 8 bytes of per-bio data,
+        // aligned by dm core, alive as long as the bio.
+        Some(unsafe { AtomicU64::from_ptr(bindings::orion_bio_tag(bio.as_raw())) })
+    }
+
     /// The version of the target type.
     pub fn type_version(&self) -> [u32; 3] {
         // SAFETY: as in `type_name`, the type outlives the target.
@@ -451,6 +474,11 @@ impl<T: Target> TargetVtable<T> {
             Ok(private) => {
                 // SAFETY: `ti` is valid; dm core hands `private` back to us in every callback.
                 unsafe { (*ti).private = private.into_foreign().cast_mut() };
+                if T::HAS_DEFER {
+                    // Deferred bios carry an 8-byte tag (the `OwnedBio` invariant).
+                    // SAFETY: `ti` is ours during construction.
+                    unsafe { (*ti).per_io_data_size = (*ti).per_io_data_size.max(8) };
+                }
                 0
             }
             Err(e) => {
@@ -489,6 +517,11 @@ impl<T: Target> TargetVtable<T> {
         let (this, tref) = unsafe { (Self::private(ti), TargetRef::from_raw(ti)) };
         // SAFETY: dm core passes a bio that is ours until `map` returns.
         let mbio = unsafe { MapBio::from_raw(bio) };
+        if T::HAS_DEFER {
+            // SAFETY: targets that defer reserved 8 bytes of per-bio data in `ctr`; dm core
+            // does not initialise it.
+            unsafe { *bindings::orion_bio_tag(bio) = 0 };
+        }
         match T::map(this, tref, mbio) {
             MapResult::Remapped => bindings::DM_MAPIO_REMAPPED as c_int,
             MapResult::Done => {
@@ -525,11 +558,26 @@ impl<T: Target> TargetVtable<T> {
         // SAFETY: per this function's contract.
         let (this, tref) = unsafe { (Self::private(ti), TargetRef::from_raw(ti)) };
         // SAFETY: the bio is valid during the completion callback.
-        let bio = unsafe { Bio::from_raw(bio) };
+        let b = unsafe { Bio::from_raw(bio) };
         // SAFETY: `error` is a valid, exclusive pointer for this call.
         let status = unsafe { BlkStatus::from_raw(error) };
-        match T::end_io(this, tref, bio, status) {
+        match T::end_io(this, tref, b, status) {
             EndIoResult::Done => bindings::DM_ENDIO_DONE as c_int,
+            EndIoResult::Defer if T::HAS_END_IO_DEFER && T::HAS_DEFER => {
+                let Some(raw) = NonNull::new(bio) else {
+                    return bindings::DM_ENDIO_DONE as c_int;
+                };
+                // SAFETY: the bio is live and `error` valid; the status travels with the bio.
+                unsafe { (*bio).bi_status = *error };
+                // SAFETY: we return DM_ENDIO_INCOMPLETE, so the target owns the bio until it
+                // ends it again; it has the 8-byte tag (`HAS_DEFER`).
+                let owned = unsafe { OwnedBio::from_raw(raw) };
+                // SAFETY: per this function's contract.
+                let this = unsafe { Self::private(ti) };
+                T::end_io_defer(this, tref, owned);
+                bindings::DM_ENDIO_INCOMPLETE as c_int
+            }
+            EndIoResult::Defer => bindings::DM_ENDIO_DONE as c_int,
             EndIoResult::Incomplete => bindings::DM_ENDIO_INCOMPLETE as c_int,
             EndIoResult::Requeue => bindings::DM_ENDIO_REQUEUE as c_int,
             EndIoResult::DelayRequeue => bindings::DM_ENDIO_DELAY_REQUEUE as c_int,

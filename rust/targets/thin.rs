@@ -3,22 +3,28 @@
 //! The `thin` target: one thin device of a pool.
 //!
 //! Table: `<pool dev> <dev id>`. Every bio goes to the pool's worker, which maps it (see
-//! [`pool`]). Status `<mapped sectors> <highest mapped sector>` as drivers/md/dm-thin.c
+//! [`io`]). Status `<mapped sectors> <highest mapped sector>` as drivers/md/dm-thin.c
 //! (version 1.23.0); external origins are not supported yet (see Documentation/thin.md).
 
+pub mod deferred_set;
+pub mod io;
 pub mod pool;
+pub mod prison;
 
 use crate::dm::{
     args::Args,
-    bio::{MapBio, OwnedBio},
+    bio::{Bio, BlkStatus, MapBio, OwnedBio},
     dev::Dev,
     status::StatusWriter,
     target::{
-        Constructor, CtrError, DeviceVisitor, Features, MapResult, StatusType, Target, TargetRef,
+        Constructor, CtrError, DeviceVisitor, EndIoResult, Features, MapResult, StatusType, Target,
+        TargetRef,
     },
 };
 use crate::pdata::thin::device::DevId;
 use crate::targets::thin_pool::MAX_DEV_ID;
+use core::sync::atomic::Ordering;
+use io::{TAG_OVERWRITE, TAG_SHARED_READ};
 use kernel::{c_str, prelude::*, sync::Arc};
 use pool::{Mode, Pool, PoolRef, ThinQueue};
 
@@ -70,10 +76,19 @@ impl Target for Thin {
                 "Couldn't open thin device, Pool is in fail mode"
             )));
         }
-        if !matches!(exists, Ok(Some(_))) {
-            return Err(CtrError::inval(c_str!(
-                "Couldn't open thin internal device"
-            )));
+        match exists {
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                return Err(CtrError::new(
+                    Error::from_errno(-61), // ENODATA
+                    c_str!("Couldn't open thin internal device"),
+                ));
+            }
+            Err(_) => {
+                return Err(CtrError::inval(c_str!(
+                    "Couldn't open thin internal device"
+                )))
+            }
         }
         let block_sectors = pool.core().block_sectors;
         ti.set_max_io_len(block_sectors)
@@ -106,6 +121,26 @@ impl Target for Thin {
     fn defer(this: &Thin, _ti: &TargetRef, bio: OwnedBio) {
         this.queue.push(bio);
         this.pool.wake();
+    }
+
+    fn end_io(this: &Thin, ti: &TargetRef, bio: &Bio, _status: &mut BlkStatus) -> EndIoResult {
+        let Some(tag) = ti.bio_tag(bio) else {
+            return EndIoResult::Done;
+        };
+        let t = tag.load(Ordering::Relaxed);
+        if t & TAG_OVERWRITE != 0 {
+            // The worker maps the block, then ends the bio (and `end_io` sees it untagged).
+            return EndIoResult::Defer;
+        }
+        if t & TAG_SHARED_READ != 0 {
+            tag.store(0, Ordering::Relaxed);
+            this.pool.shared_read_done(t & 1);
+        }
+        EndIoResult::Done
+    }
+
+    fn end_io_defer(this: &Thin, _ti: &TargetRef, bio: OwnedBio) {
+        this.pool.overwritten(bio);
     }
 
     fn status(

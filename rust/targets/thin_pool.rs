@@ -225,6 +225,9 @@ impl Target for ThinPool {
             PoolError::Metadata | PoolError::BlockSize => {
                 CtrError::inval(c_str!("Error creating metadata object"))
             }
+            PoolError::ReadOnlyBlank => {
+                CtrError::new(EPERM, c_str!("Error creating metadata object"))
+            }
             PoolError::OtherMetadata => {
                 CtrError::inval(c_str!("metadata device already in use by a pool"))
             }

@@ -1,23 +1,21 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! The pool object behind `thin-pool` and `thin` targets: the metadata, the data device and
-//! the worker that maps thin bios.
+//! The pool object behind `thin-pool` and `thin` targets: the metadata, the data device, the
+//! bio prison and the worker that maps thin bios (the worker's pipeline is in [`super::io`]).
 //!
 //! One pool exists per pool mapped device and outlives table reloads (as in dm-thin.c): the
 //! registry finds it by the device number of the pool's mapped device, and every pool and
-//! thin target holds a [`PoolRef`]. Thin bios are deferred to the worker, which looks their
-//! blocks up, provisions or breaks sharing (zeroing or copying with kcopyd), commits the
-//! metadata once per batch, and only then submits the batch, so a write acknowledged after a
-//! flush never depends on uncommitted metadata.
+//! thin target holds a [`PoolRef`].
 
+use super::{deferred_set::DeferredSet, prison::Prison};
 use crate::dm::{
-    bio::{BioList, IoStatus, OwnedBio, ReqOp},
+    bio::{BioList, OwnedBio},
     bufio::Bufio,
     dev::BlockDevice,
     global::Global,
-    kcopyd::Kcopyd,
     status::StatusWriter,
-    worker::{Job, Worker},
+    time,
+    worker::WorkerBox,
 };
 use crate::pdata::{
     block::BlockManager,
@@ -27,7 +25,7 @@ use crate::pdata::{
 };
 use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{
-    new_mutex, new_spinlock,
+    c_str, new_mutex, new_spinlock,
     prelude::*,
     sync::{Arc, Mutex, SpinLock},
 };
@@ -84,6 +82,12 @@ pub struct PoolState {
     pub data_dev: Option<BlockDevice>,
     /// Metadata changed since the last commit.
     pub dirty: bool,
+    /// When the metadata was last committed ([`time::now_ms`]).
+    pub last_commit_ms: u64,
+    /// The cells of virtual blocks under change.
+    pub prison: Prison,
+    /// The pool's mapped device, for log lines.
+    md_dev: u32,
 }
 
 /// Bios of one active thin device waiting for the worker.
@@ -95,6 +99,9 @@ pub struct ThinQueue {
     pub begin: u64,
     #[pin]
     bios: SpinLock<BioList>,
+    /// Bios released from cells or put back by the worker; they go before `bios`.
+    #[pin]
+    retry: SpinLock<BioList>,
 }
 
 impl ThinQueue {
@@ -105,6 +112,7 @@ impl ThinQueue {
                 dev,
                 begin,
                 bios <- new_spinlock!(BioList::new()),
+                retry <- new_spinlock!(BioList::new()),
             }),
             GFP_KERNEL,
         )
@@ -115,8 +123,57 @@ impl ThinQueue {
         self.bios.lock().push(bio);
     }
 
-    fn take(&self) -> BioList {
-        core::mem::take(&mut *self.bios.lock())
+    /// Queues bios for the worker ahead of new ones.
+    pub fn retry(&self, bios: BioList) {
+        self.retry.lock().prepend(bios);
+    }
+
+    /// Every waiting bio: retried ones first.
+    pub fn take(&self) -> BioList {
+        let mut all = core::mem::take(&mut *self.retry.lock());
+        all.append(&mut core::mem::take(&mut *self.bios.lock()));
+        all
+    }
+}
+
+/// Ends of kcopyd jobs, by cell, waiting for the worker (a ring with room for every cell).
+pub struct Completions {
+    ring: KVec<(u32, bool)>,
+    head: usize,
+    len: usize,
+}
+
+impl Completions {
+    fn new() -> Result<Self> {
+        let mut ring = KVec::with_capacity(super::prison::CELLS, GFP_KERNEL)?;
+        ring.extend_with(super::prison::CELLS, (0, false), GFP_KERNEL)?;
+        Ok(Completions {
+            ring,
+            head: 0,
+            len: 0,
+        })
+    }
+
+    /// Records the end of cell `cell`'s copy.
+    pub fn push(&mut self, cell: usize, ok: bool) {
+        let n = self.ring.len();
+        if self.len < n {
+            if let Some(e) = self.ring.get_mut((self.head + self.len) % n) {
+                *e = (cell as u32, ok);
+                self.len += 1;
+            }
+        }
+    }
+
+    /// The oldest completion.
+    pub fn pop(&mut self) -> Option<(usize, bool)> {
+        if self.len == 0 {
+            return None;
+        }
+        let (c, ok) = *self.ring.get(self.head)?;
+        self.head = (self.head + 1) % self.ring.len();
+        self.len -= 1;
+        Some((c as usize, ok))
     }
 }
 
@@ -126,10 +183,17 @@ pub struct PoolCore {
     /// Sectors per data block.
     pub block_sectors: u64,
     #[pin]
-    state: Mutex<PoolState>,
+    pub(super) state: Mutex<PoolState>,
     #[pin]
-    thins: Mutex<KVec<Option<Arc<ThinQueue>>>>,
-    kcopyd: Kcopyd,
+    pub(super) thins: Mutex<KVec<Option<Arc<ThinQueue>>>>,
+    /// Ends of zeroing and copies, from kcopyd.
+    #[pin]
+    pub(super) completions: SpinLock<Completions>,
+    /// Whole-block overwrites whose write completed, from `end_io`.
+    #[pin]
+    pub(super) overwritten: SpinLock<BioList>,
+    /// In-flight reads of shared blocks.
+    pub(super) shared_reads: DeferredSet,
     metadata_dev: BlockDevice,
     /// Length of the bound pool target, in sectors; read without the mutex by
     /// `iterate_devices`, which must not sleep.
@@ -139,7 +203,7 @@ pub struct PoolCore {
 /// A pool: its core and the worker that runs it.
 pub struct Pool {
     md_dev: u32,
-    worker: Worker<PoolCore>,
+    worker: WorkerBox<PoolCore>,
 }
 
 struct Entry {
@@ -203,6 +267,8 @@ pub enum PoolError {
     BlockSize,
     /// The pool is bound to another metadata device.
     OtherMetadata,
+    /// A `read_only` pool on a blank metadata device (formatting it would write).
+    ReadOnlyBlank,
 }
 
 impl Pool {
@@ -261,14 +327,15 @@ impl Pool {
         features: PoolFeatures,
     ) -> Result<Arc<Pool>, PoolError> {
         let bm = Bufio::new(metadata_dev, MAX_BLOCKS).map_err(|_| PoolError::Metadata)?;
-        let md = open_metadata(bm, block_sectors, nr_data_blocks)?;
+        let md = open_metadata(bm, block_sectors, nr_data_blocks, features.read_only)?;
         let md = KBox::new(md, GFP_KERNEL).map_err(|_| PoolError::NoMem)?;
         let mode = if features.read_only {
             Mode::ReadOnly
         } else {
             Mode::Write
         };
-        let kcopyd = Kcopyd::new().map_err(|_| PoolError::NoMem)?;
+        let prison = Prison::new().map_err(|_| PoolError::NoMem)?;
+        let completions = Completions::new().map_err(|_| PoolError::NoMem)?;
         let core = Arc::pin_init(
             pin_init!(PoolCore {
                 block_sectors,
@@ -278,16 +345,22 @@ impl Pool {
                     features,
                     data_dev: None,
                     dirty: false,
+                    last_commit_ms: time::now_ms(),
+                    prison,
+                    md_dev,
                 }),
                 thins <- new_mutex!(KVec::new()),
-                kcopyd,
+                completions <- new_spinlock!(completions),
+                overwritten <- new_spinlock!(BioList::new()),
+                shared_reads: DeferredSet::new(),
                 metadata_dev,
                 pool_len: AtomicU64::new(0),
             }),
             GFP_KERNEL,
         )
         .map_err(|_| PoolError::NoMem)?;
-        let worker = Worker::new(core).map_err(|_| PoolError::NoMem)?;
+        let worker = WorkerBox::new(c_str!("orion-thin"), core, super::prison::CELLS)
+            .map_err(|_| PoolError::NoMem)?;
         Arc::new(Pool { md_dev, worker }, GFP_KERNEL).map_err(|_| PoolError::NoMem)
     }
 
@@ -313,7 +386,20 @@ impl Pool {
 
     /// Wakes the worker.
     pub fn wake(&self) {
-        self.worker.queue();
+        self.worker.wake();
+    }
+
+    /// Takes a whole-block overwrite whose write completed (from the thin's `end_io`).
+    pub fn overwritten(&self, bio: OwnedBio) {
+        self.core().overwritten.lock().push(bio);
+        self.worker.wake();
+    }
+
+    /// Counts a shared read of epoch bit `bit` done (from the thin's `end_io`).
+    pub fn shared_read_done(&self, bit: u64) {
+        if self.core().shared_reads.put(bit) {
+            self.worker.wake();
+        }
     }
 
     /// Writes `Fail` for a failed pool, else runs `f` on the locked state (status lines).
@@ -368,10 +454,18 @@ fn open_metadata(
     bm: Bufio,
     block_sectors: u64,
     nr_data_blocks: u64,
+    read_only: bool,
 ) -> Result<ThinMetadata<Bufio>, PoolError> {
     let blank = bm
         .read_raw(0, |d| Ok(d.iter().all(|&b| b == 0)))
         .map_err(|_| PoolError::Metadata)?;
+    if blank && read_only {
+        // Formatting would write: refused as C refuses it.
+        pr_err!(
+            "thin-pool: metadata device is blank and the pool is read_only: not formatting it\n"
+        );
+        return Err(PoolError::ReadOnlyBlank);
+    }
     let md = if blank {
         ThinMetadata::format(bm, block_sectors as u32, nr_data_blocks)
     } else {
@@ -394,14 +488,31 @@ fn open_metadata(
 }
 
 impl PoolState {
-    /// Commits if anything changed; a failure puts the pool in fail mode.
+    /// Commits if anything changed: flushes the data device (every block a new mapping
+    /// points at is written before it), then writes the metadata. A failure puts the pool in
+    /// fail mode. Read-only and failed pools never write: the result says whether the
+    /// metadata on disk is current.
     pub fn commit(&mut self) -> bool {
-        if !self.dirty || self.mode == Mode::Fail {
-            return self.mode != Mode::Fail;
+        if self.mode == Mode::Fail {
+            return false;
+        }
+        if !self.dirty {
+            return true;
+        }
+        if self.mode == Mode::ReadOnly {
+            return false;
+        }
+        if let Some(data) = self.data_dev {
+            if data.flush().is_err() {
+                pr_err!("thin-pool: pre-commit flush of the data device failed\n");
+                self.set_mode(Mode::Fail);
+                return false;
+            }
         }
         match self.md.commit() {
             Ok(()) => {
                 self.dirty = false;
+                self.last_commit_ms = time::now_ms();
                 true
             }
             Err(e) => {
@@ -415,169 +526,42 @@ impl PoolState {
     pub fn fail(&mut self, op: &str, e: PdError) {
         if self.mode != Mode::Fail {
             pr_err!(
-                "thin-pool: metadata operation '{}' failed: {}; pool switched to fail mode\n",
+                "thin: {}:{}: metadata operation '{}' failed: error = {}\n",
+                self.md_dev >> 20,
+                self.md_dev & 0xf_ffff,
                 op,
                 e
             );
         }
-        self.mode = Mode::Fail;
+        self.set_mode(Mode::Fail);
+    }
+
+    /// Changes the pool mode, logging the switch as dm-thin does. The one place modes
+    /// change: fail mode is final.
+    pub fn set_mode(&mut self, mode: Mode) {
+        if self.mode == mode || self.mode == Mode::Fail {
+            return;
+        }
+        let what = match mode {
+            Mode::Write => "write",
+            Mode::OutOfDataSpace if self.features.error_if_no_space => {
+                "out-of-data-space (error IO)"
+            }
+            Mode::OutOfDataSpace => "out-of-data-space (queue IO)",
+            Mode::ReadOnly => "read-only",
+            Mode::Fail => "fail",
+        };
+        pr_info!(
+            "thin: {}:{}: switching pool to {} mode\n",
+            self.md_dev >> 20,
+            self.md_dev & 0xf_ffff,
+            what
+        );
+        self.mode = mode;
     }
 
     /// Blocks of the data device the metadata counts.
     pub fn nr_data_blocks(&self) -> u64 {
         self.md.data_sm().nr_blocks()
-    }
-}
-
-/// What to do with one bio once the batch's metadata is committed.
-enum Outcome {
-    Submit(OwnedBio),
-    End(OwnedBio, IoStatus),
-}
-
-impl PoolCore {
-    /// Maps one thin bio; returns what to do with it after the commit.
-    fn process(&self, st: &mut PoolState, q: &ThinQueue, bio: OwnedBio) -> Outcome {
-        if st.mode == Mode::Fail {
-            return Outcome::End(bio, IoStatus::IoErr);
-        }
-        let Some(data) = st.data_dev else {
-            return Outcome::End(bio, IoStatus::IoErr);
-        };
-        let bs = self.block_sectors;
-        let vsector = bio.sector().wrapping_sub(q.begin);
-        let (vblock, offset) = (
-            vsector.checked_div(bs).unwrap_or(0),
-            vsector.checked_rem(bs).unwrap_or(0),
-        );
-        // Data sectors cannot overflow: data blocks are below the pool length over `bs`.
-        let at = |b: u64| b.wrapping_mul(bs);
-        let op = bio.op();
-        if bio.size() == 0 {
-            // An empty flush: the commit before submission is what it asks for.
-            if bio.is_preflush() {
-                st.dirty = true;
-            }
-            bio.remap_to(data, 0);
-            return Outcome::Submit(bio);
-        }
-        if bio.is_preflush() || bio.is_fua() {
-            st.dirty = true;
-        }
-        let found = match st.md.lookup(q.dev, vblock) {
-            Ok(f) => f,
-            Err(e) => {
-                st.fail("lookup", e);
-                return Outcome::End(bio, IoStatus::IoErr);
-            }
-        };
-        if op != ReqOp::Write {
-            return match found {
-                Some((d, _)) => {
-                    bio.remap_to(data, at(d).wrapping_add(offset));
-                    Outcome::Submit(bio)
-                }
-                None => {
-                    bio.zero_fill();
-                    Outcome::End(bio, IoStatus::Ok)
-                }
-            };
-        }
-        let shared = match found {
-            Some((_, time)) => match st.md.details(q.dev) {
-                Ok(Some(d)) => time < d.snapshotted_time,
-                Ok(None) => return Outcome::End(bio, IoStatus::IoErr),
-                Err(e) => {
-                    st.fail("details", e);
-                    return Outcome::End(bio, IoStatus::IoErr);
-                }
-            },
-            None => false,
-        };
-        if let (Some((d, _)), false) = (found, shared) {
-            bio.remap_to(data, at(d).wrapping_add(offset));
-            return Outcome::Submit(bio);
-        }
-        if st.mode == Mode::ReadOnly {
-            return Outcome::End(bio, IoStatus::IoErr);
-        }
-        let whole = offset == 0 && bio.sectors() == bs;
-        let new = match st.md.alloc_data_block() {
-            Ok(b) => b,
-            Err(PdError::NoSpace) => {
-                if st.mode == Mode::Write {
-                    pr_warn!("thin-pool: switching pool to out-of-data-space mode\n");
-                }
-                st.mode = Mode::OutOfDataSpace;
-                return Outcome::End(bio, IoStatus::NoSpace);
-            }
-            Err(e) => {
-                st.fail("alloc_data_block", e);
-                return Outcome::End(bio, IoStatus::IoErr);
-            }
-        };
-        let filled = match found {
-            _ if whole => Ok(()),
-            Some((old, _)) => self.kcopyd.copy(data, at(old), data, at(new), bs),
-            None if st.features.zero_new_blocks => self.kcopyd.zero(data, at(new), bs),
-            None => Ok(()),
-        };
-        if filled.is_err() {
-            let _ = st.md.dec_data_block(new);
-            st.dirty = true;
-            return Outcome::End(bio, IoStatus::IoErr);
-        }
-        let time = st.md.superblock().time;
-        if let Err(e) = st.md.insert(q.dev, vblock, new, time) {
-            st.fail("insert", e);
-            return Outcome::End(bio, IoStatus::IoErr);
-        }
-        st.dirty = true;
-        bio.remap_to(data, at(new).wrapping_add(offset));
-        Outcome::Submit(bio)
-    }
-
-    /// The queue in slot `i` of the thin list and its queued bios; `None` past the end.
-    /// Takes no allocation: the worker is on the I/O path.
-    fn take_slot(&self, i: usize) -> Option<Option<(Arc<ThinQueue>, BioList)>> {
-        let thins = self.thins.lock();
-        let slot = thins.get(i)?;
-        Some(slot.as_ref().map(|q| (q.clone(), q.take())))
-    }
-}
-
-impl Job for PoolCore {
-    fn run(&self) {
-        loop {
-            let mut ready = BioList::new();
-            let mut any = false;
-            let mut st = self.state.lock();
-            let mut i = 0;
-            // Lock order: state, then thins (as messages take them).
-            while let Some(slot) = self.take_slot(i) {
-                i += 1;
-                let Some((q, mut bios)) = slot else { continue };
-                while let Some(bio) = bios.pop() {
-                    any = true;
-                    match self.process(&mut st, &q, bio) {
-                        Outcome::Submit(bio) => ready.push(bio),
-                        // Zero-filled reads and failures do not depend on the commit.
-                        Outcome::End(bio, s) => bio.end(s),
-                    }
-                }
-            }
-            if !any {
-                return;
-            }
-            let committed = st.commit();
-            drop(st);
-            while let Some(bio) = ready.pop() {
-                if committed {
-                    bio.submit();
-                } else {
-                    bio.end(IoStatus::IoErr);
-                }
-            }
-        }
     }
 }

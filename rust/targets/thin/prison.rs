@@ -1,0 +1,191 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The bio prison: one cell per virtual block under change, holding the new mapping being
+//! prepared and every bio that arrived for the block meanwhile (dm-bio-prison's role).
+//!
+//! A cell is taken when a write needs a new data block (provisioning or breaking sharing);
+//! until the block's data is on the data device and its mapping is inserted, every other bio
+//! to that virtual block waits in the cell, so nothing reads or writes the block through a
+//! mapping whose data is not written. The cells are preallocated with the pool and found
+//! through a fixed hash table: nothing here allocates on the I/O path.
+
+use crate::dm::bio::{BioList, OwnedBio};
+use crate::pdata::thin::device::DevId;
+use kernel::{prelude::*, sync::Arc};
+
+use super::pool::ThinQueue;
+
+/// Cells per pool: new mappings in flight at once (dm-thin's mapping pool has 1024).
+pub const CELLS: usize = 1024;
+const BUCKETS: usize = 2 * CELLS;
+const NONE: u32 = u32::MAX;
+
+/// How a cell's new block gets its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fill {
+    /// Zeroed by kcopyd, then the holder's partial write goes to it.
+    Zero,
+    /// Copied from the shared block by kcopyd, then the holder's write goes to it.
+    Copy,
+    /// The holder covers the whole block and is written to it directly.
+    Overwrite,
+    /// Nothing to do first (block zeroing is off).
+    None,
+}
+
+/// One cell: a virtual block under change and its new mapping.
+pub struct Cell {
+    /// The thin device.
+    pub dev: DevId,
+    /// The virtual block.
+    pub vblock: u64,
+    /// The thin device's queue, where released bios go back.
+    pub queue: Option<Arc<ThinQueue>>,
+    /// The new data block.
+    pub block: u64,
+    /// How the new block gets its data.
+    pub fill: Fill,
+    /// The bio that took the cell (for `Overwrite`, set when its write completes).
+    pub holder: Option<OwnedBio>,
+    /// Bios that arrived while the cell was held.
+    pub waiting: BioList,
+    /// The data is on the data device (or failed to get there).
+    pub data_done: bool,
+    /// Whether the data reached the data device.
+    pub data_ok: bool,
+    /// The shared-read epoch that must drain before the old block may be unmapped (breaking
+    /// sharing frees a reference to it); `None` when nothing is unmapped.
+    pub quiesce: Option<u64>,
+    in_use: bool,
+    next: u32,
+}
+
+impl Cell {
+    const EMPTY: Cell = Cell {
+        dev: 0,
+        vblock: 0,
+        queue: None,
+        block: 0,
+        fill: Fill::None,
+        holder: None,
+        waiting: BioList::new(),
+        data_done: false,
+        data_ok: false,
+        quiesce: None,
+        in_use: false,
+        next: NONE,
+    };
+}
+
+/// The cells of a pool, found by (device, virtual block).
+pub struct Prison {
+    cells: KVec<Cell>,
+    buckets: KVec<u32>,
+    /// A stack of free cell indices: the first `nfree` entries.
+    free: KVec<u32>,
+    nfree: usize,
+}
+
+fn bucket(dev: DevId, vblock: u64) -> usize {
+    // Fibonacci hashing of the key; BUCKETS is a power of two.
+    let h = (vblock ^ dev.rotate_left(40)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    (h >> 53) as usize & (BUCKETS - 1)
+}
+
+impl Prison {
+    /// A prison with [`CELLS`] free cells.
+    pub fn new() -> Result<Self> {
+        let mut cells = KVec::with_capacity(CELLS, GFP_KERNEL)?;
+        let mut free = KVec::with_capacity(CELLS, GFP_KERNEL)?;
+        for i in 0..CELLS {
+            cells.push(Cell::EMPTY, GFP_KERNEL)?;
+            free.push((CELLS - 1 - i) as u32, GFP_KERNEL)?;
+        }
+        let mut buckets = KVec::with_capacity(BUCKETS, GFP_KERNEL)?;
+        buckets.extend_with(BUCKETS, NONE, GFP_KERNEL)?;
+        Ok(Prison {
+            cells,
+            buckets,
+            free,
+            nfree: CELLS,
+        })
+    }
+
+    /// The cell held for `vblock` of `dev`, if any.
+    pub fn find(&self, dev: DevId, vblock: u64) -> Option<usize> {
+        let mut i = *self.buckets.get(bucket(dev, vblock))?;
+        while let Some(c) = self.cells.get(i as usize) {
+            if c.dev == dev && c.vblock == vblock {
+                return Some(i as usize);
+            }
+            i = c.next;
+        }
+        None
+    }
+
+    /// Takes a free cell for `vblock` of `dev` (which must have none); `None` when every
+    /// cell is in use.
+    pub fn take(&mut self, dev: DevId, vblock: u64) -> Option<usize> {
+        let top = self.nfree.checked_sub(1)?;
+        let i = *self.free.get(top)?;
+        self.nfree = top;
+        let b = bucket(dev, vblock);
+        let head = self.buckets.get_mut(b)?;
+        let c = self.cells.get_mut(i as usize)?;
+        *c = Cell {
+            dev,
+            vblock,
+            in_use: true,
+            next: *head,
+            ..Cell::EMPTY
+        };
+        *head = i;
+        Some(i as usize)
+    }
+
+    /// The cell at `i`, if it is held.
+    pub fn get(&mut self, i: usize) -> Option<&mut Cell> {
+        self.cells.get_mut(i).filter(|c| c.in_use)
+    }
+
+    /// Releases cell `i`; returns what it still held (its queue, holder and waiting bios).
+    pub fn release(&mut self, i: usize) -> Option<Cell> {
+        let (dev, vblock) = {
+            let c = self.get(i)?;
+            (c.dev, c.vblock)
+        };
+        // Unlink from the hash chain.
+        let b = bucket(dev, vblock);
+        let mut prev: Option<u32> = None;
+        let mut cur = *self.buckets.get(b)?;
+        while cur != NONE && cur as usize != i {
+            prev = Some(cur);
+            cur = self.cells.get(cur as usize)?.next;
+        }
+        let next = self.cells.get(i)?.next;
+        match prev {
+            Some(p) => self.cells.get_mut(p as usize)?.next = next,
+            None => *self.buckets.get_mut(b)? = next,
+        }
+        let c = core::mem::replace(self.cells.get_mut(i)?, Cell::EMPTY);
+        if let Some(f) = self.free.get_mut(self.nfree) {
+            *f = i as u32;
+            self.nfree += 1;
+        }
+        Some(c)
+    }
+
+    /// Indices of held cells waiting for a shared-read epoch, for the worker's rescan.
+    pub fn quiescing(&self) -> impl Iterator<Item = usize> + '_ {
+        self.cells
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.in_use && c.quiesce.is_some() && c.data_done)
+            .map(|(i, _)| i)
+    }
+
+    /// Whether any cell is held.
+    pub fn is_busy(&self) -> bool {
+        self.nfree < self.cells.len()
+    }
+}
