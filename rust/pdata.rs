@@ -13,6 +13,8 @@
 //! crate) and into the userspace tools. It never panics on bad data: every on-disk value is
 //! checked before it is used as an index, and tree walks use fixed-depth stacks.
 
+#![forbid(unsafe_code)]
+
 pub mod block;
 pub mod btree;
 pub mod checksum;

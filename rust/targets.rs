@@ -2,6 +2,8 @@
 
 //! The device-mapper targets, in safe Rust over `crate::dm`.
 
+#![forbid(unsafe_code)]
+
 pub mod linear;
 pub mod striped;
 pub mod thin;

@@ -14,6 +14,15 @@ use core::{
 };
 use kernel::{ffi::c_void, prelude::*};
 
+/// An area of a device: where a copy reads or writes.
+#[derive(Clone, Copy)]
+pub struct Area<'a> {
+    /// The device.
+    pub dev: &'a BlockDevice,
+    /// The first sector.
+    pub sector: u64,
+}
+
 /// The completion callback of a kcopyd job (`dm_kcopyd_notify_fn`).
 pub(crate) type Notify = unsafe extern "C" fn(read_err: i32, write_err: usize, ctx: *mut c_void);
 
@@ -59,10 +68,8 @@ impl KcopydClient {
     /// - Both devices stay open until the job ends.
     pub(crate) unsafe fn copy(
         &self,
-        src: &BlockDevice,
-        src_sector: u64,
-        dst: &BlockDevice,
-        dst_sector: u64,
+        from: Area<'_>,
+        to: Area<'_>,
         count: u64,
         notify: Notify,
         ctx: *mut c_void,
@@ -71,10 +78,10 @@ impl KcopydClient {
         unsafe {
             bindings::orion_kcopyd_copy(
                 self.kc.as_ptr(),
-                src.as_raw(),
-                src_sector,
-                dst.as_raw(),
-                dst_sector,
+                from.dev.as_raw(),
+                from.sector,
+                to.dev.as_raw(),
+                to.sector,
                 count,
                 Some(notify),
                 ctx,

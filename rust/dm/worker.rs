@@ -10,7 +10,11 @@
 //!
 //! C header: [include/linux/workqueue.h](srctree/include/linux/workqueue.h)
 
-use super::{bindings, dev::BlockDevice, kcopyd::KcopydClient};
+use super::{
+    bindings,
+    dev::BlockDevice,
+    kcopyd::{Area, KcopydClient},
+};
 use core::{
     ptr::NonNull,
     sync::atomic::{AtomicBool, Ordering},
@@ -105,22 +109,12 @@ impl<T: Job> Worker<T> {
 
     /// Starts copying `count` sectors; [`Job::copied`] gets `slot` when it ends. A slot past
     /// the worker's count, or a worker without kcopyd, reports failure at once.
-    pub fn copy(
-        &self,
-        slot: usize,
-        src: &BlockDevice,
-        src_sector: u64,
-        dst: &BlockDevice,
-        dst_sector: u64,
-        count: u64,
-    ) {
+    pub fn copy(&self, slot: usize, from: Area<'_>, to: Area<'_>, count: u64) {
         match (self.kcopyd.as_ref(), self.ctx(slot)) {
             // SAFETY: the context lives as long as the worker, whose teardown destroys the
             // client (waiting for the job) first; the pool keeps the devices open while jobs
             // run (see `BlockDevice`).
-            (Some(kc), Some(ctx)) => unsafe {
-                kc.copy(src, src_sector, dst, dst_sector, count, copied_fn::<T>, ctx)
-            },
+            (Some(kc), Some(ctx)) => unsafe { kc.copy(from, to, count, copied_fn::<T>, ctx) },
             _ => {
                 self.job.copied(slot, false);
                 self.wake();

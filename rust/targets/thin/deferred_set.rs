@@ -17,6 +17,12 @@ pub struct DeferredSet {
     count: [AtomicU64; 2],
 }
 
+impl Default for DeferredSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl DeferredSet {
     /// An empty set at epoch 0.
     pub const fn new() -> Self {

@@ -17,6 +17,7 @@ use super::{
 };
 use crate::dm::{
     bio::{BioList, IoStatus, OwnedBio, ReqOp},
+    kcopyd::Area,
     time,
     worker::{Job, Worker},
 };
@@ -226,7 +227,15 @@ impl PoolCore {
             }
             (Fill::Copy, Some((old, _))) => {
                 cell.holder = Some(bio);
-                w.copy(c, &data, at(old), &data, at(new), bs);
+                let from = Area {
+                    dev: &data,
+                    sector: at(old),
+                };
+                let to = Area {
+                    dev: &data,
+                    sector: at(new),
+                };
+                w.copy(c, from, to, bs);
             }
             (Fill::Zero, _) => {
                 cell.holder = Some(bio);

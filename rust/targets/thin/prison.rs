@@ -175,15 +175,6 @@ impl Prison {
         Some(c)
     }
 
-    /// Indices of held cells waiting for a shared-read epoch, for the worker's rescan.
-    pub fn quiescing(&self) -> impl Iterator<Item = usize> + '_ {
-        self.cells
-            .iter()
-            .enumerate()
-            .filter(|(_, c)| c.in_use && c.quiesce.is_some() && c.data_done)
-            .map(|(i, _)| i)
-    }
-
     /// Whether any cell is held.
     pub fn is_busy(&self) -> bool {
         self.nfree < self.cells.len()
