@@ -170,6 +170,24 @@ u64 *orion_bio_tag(struct bio *bio)
 	return dm_per_bio_data(bio, sizeof(u64));
 }
 
+void orion_bio_chain_discard(struct bio *parent, struct block_device *bdev, sector_t sector,
+			     sector_t nr_sects)
+{
+	struct bio *bio = NULL;
+
+	/* The bio set behind GFP_NOIO allocations guarantees progress: no failure here. */
+	__blkdev_issue_discard(bdev, sector, nr_sects, GFP_NOIO, &bio);
+	if (bio) {
+		bio_chain(bio, parent);
+		submit_bio(bio);
+	}
+}
+
+sector_t orion_bdev_max_discard_sectors(struct block_device *bdev)
+{
+	return bdev_max_discard_sectors(bdev);
+}
+
 int orion_blkdev_flush(struct block_device *bdev)
 {
 	return blkdev_issue_flush(bdev);

@@ -61,6 +61,14 @@ u64 orion_now_ms(void);
 /* The 8-byte per-bio data of a target that reserved it (per_io_data_size >= 8). */
 u64 *orion_bio_tag(struct bio *bio);
 
+/*
+ * Discards a range of bdev with bios chained to parent: parent completes (when ended) only
+ * after them. Allocates with GFP_NOIO from the block layer's bio set.
+ */
+void orion_bio_chain_discard(struct bio *parent, struct block_device *bdev, sector_t sector,
+			     sector_t nr_sects);
+sector_t orion_bdev_max_discard_sectors(struct block_device *bdev);
+
 /* blkdev_issue_flush: 0 or a negative errno. Sleeps. */
 int orion_blkdev_flush(struct block_device *bdev);
 

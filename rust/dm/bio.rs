@@ -302,6 +302,23 @@ impl OwnedBio {
         }
     }
 
+    /// Discards `nr_sectors` of `bdev` from `sector` with bios chained to this one: once
+    /// ended, this bio completes only after them.
+    pub fn chain_discard(&self, bdev: &BlockDevice, sector: u64, nr_sectors: u64) {
+        // SAFETY: the bio is ours and not in flight; `bdev` is open.
+        unsafe {
+            bindings::orion_bio_chain_discard(self.0.as_ptr(), bdev.as_raw(), sector, nr_sectors)
+        };
+    }
+
+    /// Ends the bio, keeping its status: it completes when the bios chained to it have.
+    pub fn end_chained(self) {
+        let bio = self.0.as_ptr();
+        core::mem::forget(self);
+        // SAFETY: the bio was ours and is ended exactly once.
+        unsafe { bindings::bio_endio(bio) };
+    }
+
     /// Fills the bio's data pages with zeroes (a read of an unmapped area).
     pub fn zero_fill(&self) {
         // SAFETY: the bio is ours and not in flight.

@@ -105,6 +105,12 @@ impl BlockDevice {
         self.0
     }
 
+    /// The largest discard the device takes, in sectors (0: no discard support).
+    pub fn max_discard_sectors(&self) -> u64 {
+        // SAFETY: the device is open (type invariant).
+        unsafe { bindings::orion_bdev_max_discard_sectors(self.0) }
+    }
+
     /// Flushes the device's volatile write cache and waits. Sleeps.
     pub fn flush(&self) -> Result {
         // SAFETY: the device is open (type invariant).

@@ -45,4 +45,34 @@ impl QueueLimits {
         // SAFETY: the limits are valid and ours by the type invariant.
         unsafe { (*self.raw()).io_opt = bytes };
     }
+
+    /// The largest I/O in sectors.
+    pub fn max_sectors(&mut self) -> u32 {
+        // SAFETY: the limits are valid and ours by the type invariant.
+        unsafe { (*self.raw()).max_sectors }
+    }
+
+    /// Sets the largest I/O in sectors.
+    pub fn set_max_sectors(&mut self, sectors: u32) {
+        // SAFETY: the limits are valid and ours by the type invariant.
+        unsafe { (*self.raw()).max_sectors = sectors };
+    }
+
+    /// The optimal I/O size in bytes.
+    pub fn io_opt(&mut self) -> u32 {
+        // SAFETY: the limits are valid and ours by the type invariant.
+        unsafe { (*self.raw()).io_opt }
+    }
+
+    /// Sets the discard granularity in bytes.
+    pub fn set_discard_granularity(&mut self, bytes: u32) {
+        // SAFETY: the limits are valid and ours by the type invariant.
+        unsafe { (*self.raw()).discard_granularity = bytes };
+    }
+
+    /// Sets the largest discard the hardware takes, in sectors (0: none).
+    pub fn set_max_hw_discard_sectors(&mut self, sectors: u32) {
+        // SAFETY: the limits are valid and ours by the type invariant.
+        unsafe { (*self.raw()).max_hw_discard_sectors = sectors };
+    }
 }

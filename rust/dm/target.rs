@@ -334,6 +334,31 @@ impl Constructor<'_> {
         unsafe { (*self.ti.as_ptr()).per_io_data_size = size };
     }
 
+    /// Declares that the target handles flushes itself: the mapped device advertises a
+    /// volatile write cache (so flush and FUA bios reach the target) even when no underlying
+    /// device has one.
+    pub fn set_flush_supported(&mut self) {
+        // SAFETY: `ti` is valid and exclusively ours during construction.
+        unsafe { (*self.ti.as_ptr()).set_flush_supported(true) };
+    }
+
+    /// Declares that the target handles discards itself (the mapped device advertises them
+    /// whatever the underlying devices do); `whole_range`: dm core splits them only at
+    /// `max_discard_sectors`, not at the target's I/O boundary (`max_discard_granularity`).
+    pub fn set_discards_supported(&mut self, whole_range: bool) {
+        // SAFETY: `ti` is valid and exclusively ours during construction.
+        unsafe {
+            (*self.ti.as_ptr()).set_discards_supported(true);
+            (*self.ti.as_ptr()).set_max_discard_granularity(whole_range);
+        }
+    }
+
+    /// Limits in-flight swap bios (the target may need memory to map them).
+    pub fn set_limit_swap_bios(&mut self) {
+        // SAFETY: `ti` is valid and exclusively ours during construction.
+        unsafe { (*self.ti.as_ptr()).set_limit_swap_bios(true) };
+    }
+
     /// Declares that the target submits deferred bios with `dm_submit_bio_remap`.
     pub fn set_accounts_remapped_io(&mut self) {
         // SAFETY: `ti` is valid and exclusively ours during construction.

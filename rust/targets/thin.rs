@@ -15,6 +15,7 @@ use crate::dm::{
     args::Args,
     bio::{Bio, BlkStatus, MapBio, OwnedBio},
     dev::Dev,
+    limits::QueueLimits,
     status::StatusWriter,
     target::{
         Constructor, CtrError, DeviceVisitor, EndIoResult, Features, MapResult, StatusType, Target,
@@ -24,7 +25,7 @@ use crate::dm::{
 use crate::pdata::thin::device::DevId;
 use crate::targets::thin_pool::MAX_DEV_ID;
 use core::sync::atomic::Ordering;
-use io::{TAG_OVERWRITE, TAG_SHARED_READ};
+use io::TAG_RETURN;
 use kernel::{c_str, prelude::*, sync::Arc};
 use pool::{Mode, Pool, PoolRef, ThinQueue};
 
@@ -34,6 +35,8 @@ pub struct Thin {
     pool: PoolRef,
     pool_dev: Dev,
     dev: DevId,
+    /// The pool handles discards (not `ignore_discard`).
+    discards: bool,
 }
 
 impl Drop for Thin {
@@ -93,7 +96,14 @@ impl Target for Thin {
         let block_sectors = pool.core().block_sectors;
         ti.set_max_io_len(block_sectors)
             .map_err(|e| CtrError::new(e, c_str!("Couldn't set max io len")))?;
+        let discards = pool.with_state(|st| st.features.discard_enabled);
+        if discards {
+            ti.set_num_discard_bios(1);
+            ti.set_discards_supported(true);
+        }
         ti.set_num_flush_bios(1);
+        ti.set_flush_supported();
+        ti.set_limit_swap_bios();
         ti.set_accounts_remapped_io();
         let queue = ThinQueue::new(dev, ti.begin())
             .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
@@ -103,6 +113,7 @@ impl Target for Thin {
                 pool,
                 pool_dev,
                 dev,
+                discards,
             },
             GFP_KERNEL,
         )
@@ -128,19 +139,21 @@ impl Target for Thin {
             return EndIoResult::Done;
         };
         let t = tag.load(Ordering::Relaxed);
-        if t & TAG_OVERWRITE != 0 {
-            // The worker maps the block, then ends the bio (and `end_io` sees it untagged).
-            return EndIoResult::Defer;
+        if t == 0 {
+            return EndIoResult::Done;
         }
-        if t & TAG_SHARED_READ != 0 {
-            tag.store(0, Ordering::Relaxed);
-            this.pool.shared_read_done(t & 1);
+        let left = this.pool.io_done(t);
+        tag.store(left, Ordering::Relaxed);
+        if left & TAG_RETURN != 0 {
+            // The worker finishes the overwrite or discard, then ends the bio again (and
+            // `end_io` sees it untagged).
+            return EndIoResult::Defer;
         }
         EndIoResult::Done
     }
 
     fn end_io_defer(this: &Thin, _ti: &TargetRef, bio: OwnedBio) {
-        this.pool.overwritten(bio);
+        this.pool.returned(bio);
     }
 
     fn status(
@@ -176,6 +189,14 @@ impl Target for Thin {
             }),
             StatusType::Table => out.emit(format_args!("{} {}", this.pool_dev.name(), this.dev)),
             StatusType::Ima => {}
+        }
+    }
+
+    fn io_hints(this: &Thin, _ti: &TargetRef, limits: &mut QueueLimits) {
+        if this.discards {
+            let spb = this.pool.core().block_sectors as u32;
+            limits.set_discard_granularity(spb << 9);
+            limits.set_max_hw_discard_sectors(spb.saturating_mul(1024));
         }
     }
 

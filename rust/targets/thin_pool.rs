@@ -11,6 +11,7 @@ use crate::dm::{
     args::{parse_u64, Args},
     bio::MapBio,
     dev::Dev,
+    limits::QueueLimits,
     status::StatusWriter,
     target::{
         Constructor, CtrError, DeviceVisitor, Features, MapResult, StatusType, Target, TargetRef,
@@ -35,6 +36,34 @@ pub struct ThinPool {
     block_sectors: u64,
     low_water_blocks: u64,
     requested: PoolFeatures,
+    /// The requested features as the data device allows them (passdown needs discards of
+    /// at least a block).
+    adjusted: PoolFeatures,
+}
+
+/// The features the pool runs with: discard passdown is turned off, with C's warning, when
+/// the data device cannot discard a whole block.
+fn adjust_features(requested: PoolFeatures, data: &Dev, block_sectors: u64) -> PoolFeatures {
+    let mut pf = requested;
+    if pf.discard_enabled && pf.discard_passdown {
+        let max = data.bdev().max_discard_sectors();
+        let why = if max == 0 {
+            Some("discard unsupported")
+        } else if max < block_sectors {
+            Some("max discard sectors smaller than a block")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            pr_warn!(
+                "thin: Data device ({}) {}: Disabling discard passdown.\n",
+                data.name(),
+                why
+            );
+            pf.discard_passdown = false;
+        }
+    }
+    pf
 }
 
 fn parse_features(args: &mut Args<'_>) -> Result<PoolFeatures, CtrError> {
@@ -240,6 +269,12 @@ impl Target for ThinPool {
             )));
         }
         ti.set_num_flush_bios(1);
+        ti.set_limit_swap_bios();
+        if requested.discard_enabled && requested.discard_passdown {
+            ti.set_num_discard_bios(1);
+            ti.set_discards_supported(true);
+        }
+        let adjusted = adjust_features(requested, &data, block_sectors);
         KBox::new(
             ThinPool {
                 pool,
@@ -248,6 +283,7 @@ impl Target for ThinPool {
                 block_sectors,
                 low_water_blocks,
                 requested,
+                adjusted,
             },
             GFP_KERNEL,
         )
@@ -283,7 +319,7 @@ impl Target for ThinPool {
                 }
             }
             st.data_dev = Some(this.data.bdev());
-            st.features = this.requested;
+            st.features = this.adjusted;
             if st.mode == Mode::Write && this.requested.read_only {
                 st.mode = Mode::ReadOnly;
             }
@@ -386,6 +422,34 @@ impl Target for ThinPool {
             }
             Self::message_locked(&this.pool, st, &mut args)
         })
+    }
+
+    fn io_hints(this: &ThinPool, _ti: &TargetRef, limits: &mut QueueLimits) {
+        let spb = this.block_sectors as u32;
+        let mut max = limits.max_sectors();
+        if max > 0 && max < spb {
+            // The largest I/O must divide a block.
+            while spb % max != 0 {
+                if max.is_power_of_two() {
+                    max -= 1;
+                }
+                max = 1 << max.ilog2();
+            }
+            limits.set_max_sectors(max);
+        }
+        let opt = limits.io_opt() >> 9;
+        if opt < spb || opt % spb != 0 {
+            let min = if max > 0 && spb % max == 0 { max } else { spb };
+            limits.set_io_min(min << 9);
+            limits.set_io_opt(spb << 9);
+        }
+        if this.requested.discard_enabled {
+            if !this.adjusted.discard_passdown {
+                limits.set_max_hw_discard_sectors(0);
+            }
+        } else {
+            limits.set_discard_granularity(0);
+        }
     }
 
     fn iterate_devices(this: &ThinPool, ti: &TargetRef, visitor: &mut DeviceVisitor<'_>) {

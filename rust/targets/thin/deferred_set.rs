@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! In-flight reads of shared blocks, counted by epoch (dm-deferred-set's role).
+//! In-flight bios counted by epoch (dm-deferred-set's role).
 //!
-//! Breaking sharing drops a reference to the old block when the new mapping is inserted; if
-//! that was the last one, the block is free at the next commit and may be written again for
-//! another device. A read of the old block issued before must not see that, so the new
-//! mapping waits until every shared read issued before it has completed: it closes the
-//! current epoch and waits for it to drain. Only the worker opens reads and closes epochs;
-//! completions (any context) only count down.
+//! Breaking sharing drops a reference to the old block when the new mapping is inserted, and
+//! a discard unmaps blocks; a block whose last reference goes is free at the next commit and
+//! may be written again for another device. I/O to the old block issued before must not see
+//! that, so the change waits until every bio counted before it has completed: it closes the
+//! current epoch and waits for it to drain. A pool keeps one set for reads of shared blocks
+//! and one for all I/O. Only the worker counts bios in and closes epochs; completions (any
+//! context) only count down.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -15,6 +16,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 pub struct DeferredSet {
     epoch: AtomicU64,
     count: [AtomicU64; 2],
+    /// Changes waiting for an epoch to drain; completions wake the worker only if any.
+    waiters: AtomicU64,
 }
 
 impl Default for DeferredSet {
@@ -29,6 +32,7 @@ impl DeferredSet {
         DeferredSet {
             epoch: AtomicU64::new(0),
             count: [AtomicU64::new(0), AtomicU64::new(0)],
+            waiters: AtomicU64::new(0),
         }
     }
 
@@ -44,14 +48,28 @@ impl DeferredSet {
         e & 1
     }
 
-    /// Counts a read of epoch bit `bit` done; returns whether that epoch just drained.
+    /// Counts a bio of epoch bit `bit` done; returns whether a change may now go on (an
+    /// epoch drained while one waits), so the worker should run.
     pub fn put(&self, bit: u64) -> bool {
         self.count[(bit & 1) as usize].fetch_sub(1, Ordering::AcqRel) == 1
+            && self.waiters.load(Ordering::Acquire) > 0
     }
 
-    /// The epoch a new mapping must wait for: the current one, closed now if the previous
-    /// one has drained (its counter is reused). Worker only.
-    pub fn close(&self) -> u64 {
+    /// A change starts waiting: returns the epoch it waits for (see [`Self::close`]); it
+    /// calls [`Self::unwait`] when it goes on. Worker only.
+    pub fn wait(&self) -> u64 {
+        self.waiters.fetch_add(1, Ordering::AcqRel);
+        self.close()
+    }
+
+    /// A change stops waiting. Worker only.
+    pub fn unwait(&self) {
+        self.waiters.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// The epoch a change must wait for: the current one, closed now if the previous one has
+    /// drained (its counter is reused). Worker only.
+    fn close(&self) -> u64 {
         let e = self.epoch.load(Ordering::Relaxed);
         if self.slot(e.wrapping_add(1)).load(Ordering::Acquire) == 0 {
             self.epoch.store(e.wrapping_add(1), Ordering::Release);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
 //! The pool worker: maps deferred thin bios, provisions and breaks sharing through the bio
-//! prison, and commits.
+//! prison, discards, and commits.
 //!
 //! A write that needs a new data block takes the cell of its virtual block and a free data
 //! block; the block gets its data first (kcopyd zeroes it or copies the shared block, or the
@@ -10,13 +10,18 @@
 //! bios that waited in the cell are mapped again. A commit flushes the data device before it
 //! writes the metadata, so a committed mapping never points at unwritten data. Commits happen
 //! when a flush or FUA bio needs one, and otherwise once a second while anything changed.
+//!
+//! A discard holds a range cell over its whole blocks, waits for every bio issued before it
+//! to complete, passes down the blocks no other device maps (the blocks stay mapped, so
+//! nothing can reuse them meanwhile), then unmaps the range and releases the cell.
 
 use super::{
     pool::{Mode, PoolCore, PoolState, ThinQueue},
-    prison::{Cell, Fill},
+    prison::{Cell, DiscardStep, Fill, RangeCell},
 };
 use crate::dm::{
     bio::{BioList, IoStatus, OwnedBio, ReqOp},
+    dev::BlockDevice,
     kcopyd::Area,
     time,
     worker::{Job, Worker},
@@ -25,11 +30,22 @@ use crate::pdata::error::Error as PdError;
 use core::sync::atomic::Ordering;
 use kernel::sync::Arc;
 
-/// Tag of a whole-block overwrite in flight; the low bits name its cell.
-pub const TAG_OVERWRITE: u64 = 1 << 62;
-/// Tag of a read of a shared block in flight; the low bit is its epoch.
-pub const TAG_SHARED_READ: u64 = 1 << 61;
-const TAG_VALUE: u64 = (1 << 32) - 1;
+// A remapped bio's tag (its 8 bytes of per-bio data): what its completion must do.
+/// The bio comes back to the worker (`end_io` returns it): a whole-block overwrite or a
+/// discard whose passdown ends; the low 32 bits name its cell or range cell.
+pub const TAG_RETURN: u64 = 1 << 62;
+/// With `TAG_RETURN`: the bio is a discard.
+const TAG_DISCARD: u64 = 1 << 61;
+/// The bio is counted in the pool's all-I/O set, epoch bit at `ALL_IO_EPOCH_SHIFT`.
+pub const TAG_ALL_IO: u64 = 1 << 60;
+/// The bio reads a shared block, counted in the shared-read set, epoch bit at
+/// `SHARED_EPOCH_SHIFT`.
+pub const TAG_SHARED_READ: u64 = 1 << 59;
+/// Where the all-I/O epoch bit is.
+pub const ALL_IO_EPOCH_SHIFT: u32 = 40;
+/// Where the shared-read epoch bit is.
+pub const SHARED_EPOCH_SHIFT: u32 = 41;
+const TAG_INDEX: u64 = (1 << 32) - 1;
 
 /// Metadata that changed is committed at least this often.
 const COMMIT_PERIOD_MS: u64 = 1000;
@@ -72,6 +88,17 @@ fn needs_commit_first(bio: &OwnedBio, st: &PoolState) -> bool {
 }
 
 impl PoolCore {
+    /// Remaps `bio` to `sector` of the data device, counting it in the all-I/O set; `tag`
+    /// adds to its tag.
+    fn remap(&self, bio: &OwnedBio, data: &BlockDevice, sector: u64, tag: u64) {
+        let bit = self.all_io.get();
+        bio.tag().store(
+            tag | TAG_ALL_IO | (bit << ALL_IO_EPOCH_SHIFT),
+            Ordering::Relaxed,
+        );
+        bio.remap_to(data, sector);
+    }
+
     /// Whether a mapping stamped `time` of `dev` is shared with a snapshot (made before the
     /// device's last snapshot). `None` after a metadata failure (the pool is failed).
     fn is_shared(&self, st: &mut PoolState, dev: u64, time: u32) -> Option<bool> {
@@ -108,8 +135,11 @@ impl PoolCore {
             return Flow::Next;
         }
         let op = bio.op();
+        if op == ReqOp::Discard {
+            return self.process_discard(st, q, bio);
+        }
         if !matches!(op, ReqOp::Read | ReqOp::Write) {
-            // The thin target asks dm core for no discard or write-zeroes bios.
+            // The thin target asks dm core for no write-zeroes or secure-erase bios.
             bio.end(IoStatus::IoErr);
             return Flow::Next;
         }
@@ -121,10 +151,8 @@ impl PoolCore {
         );
         // Data sectors cannot overflow: data blocks are below the pool length over `bs`.
         let at = |blk: u64| blk.wrapping_mul(bs);
-        if let Some(c) = st.prison.find(q.dev, vblock) {
-            if let Some(cell) = st.prison.get(c) {
-                cell.waiting.push(bio);
-            }
+        if let Some(waiting) = st.prison.waiting_list(q.dev, vblock) {
+            waiting.push(bio);
             return Flow::Next;
         }
         let found = match st.md.lookup(q.dev, vblock) {
@@ -148,11 +176,12 @@ impl PoolCore {
         if op == ReqOp::Read {
             match found {
                 Some((d, _)) => {
-                    if shared {
-                        let bit = self.shared_reads.get();
-                        bio.tag().store(TAG_SHARED_READ | bit, Ordering::Relaxed);
-                    }
-                    bio.remap_to(&data, at(d).wrapping_add(offset));
+                    let tag = if shared {
+                        TAG_SHARED_READ | (self.shared_reads.get() << SHARED_EPOCH_SHIFT)
+                    } else {
+                        0
+                    };
+                    self.remap(&bio, &data, at(d).wrapping_add(offset), tag);
                     b.submit.push(bio);
                 }
                 None => {
@@ -163,7 +192,7 @@ impl PoolCore {
             return Flow::Next;
         }
         if let (Some((d, _)), false) = (found, shared) {
-            bio.remap_to(&data, at(d).wrapping_add(offset));
+            self.remap(&bio, &data, at(d).wrapping_add(offset), 0);
             if needs_commit_first(&bio, st) {
                 b.after_commit.push(bio);
             } else {
@@ -210,7 +239,7 @@ impl PoolCore {
         };
         // Breaking sharing drops a reference to the old block: shared reads issued before
         // must finish first (see `DeferredSet`).
-        let quiesce = found.map(|_| self.shared_reads.close());
+        let quiesce = found.map(|_| self.shared_reads.wait());
         let Some(cell) = st.prison.get(c) else {
             bio.end(IoStatus::IoErr);
             return Flow::Next;
@@ -221,8 +250,7 @@ impl PoolCore {
         cell.quiesce = quiesce;
         match (fill, found) {
             (Fill::Overwrite, _) => {
-                bio.tag().store(TAG_OVERWRITE | c as u64, Ordering::Relaxed);
-                bio.remap_to(&data, at(new));
+                self.remap(&bio, &data, at(new), TAG_RETURN | c as u64);
                 b.submit.push(bio);
             }
             (Fill::Copy, Some((old, _))) => {
@@ -262,6 +290,7 @@ impl PoolCore {
             if !self.shared_reads.drained(e) {
                 return;
             }
+            self.shared_reads.unwait();
         }
         let Some(cell) = st.prison.release(c) else {
             return;
@@ -321,7 +350,7 @@ impl PoolCore {
                 let begin = queue.as_ref().map_or(0, |q| q.begin);
                 let bs = self.block_sectors;
                 let off = h.sector().wrapping_sub(begin).checked_rem(bs).unwrap_or(0);
-                h.remap_to(&data, block.wrapping_mul(bs).wrapping_add(off));
+                self.remap(&h, &data, block.wrapping_mul(bs).wrapping_add(off), 0);
                 if commit_first {
                     b.after_commit.push(h);
                 } else {
@@ -348,21 +377,46 @@ impl PoolCore {
             }
             self.try_finish(st, c, b);
         }
-        let mut done = core::mem::take(&mut *self.overwritten.lock());
+        let mut done = core::mem::take(&mut *self.returned.lock());
         while let Some(bio) = done.pop() {
             let tag = bio.tag().load(Ordering::Relaxed);
-            let c = (tag & TAG_VALUE) as usize;
+            let i = (tag & TAG_INDEX) as usize;
+            if tag & TAG_DISCARD != 0 {
+                match st.prison.range(i) {
+                    Some(r) if r.bio.is_none() && r.step == DiscardStep::PassingDown => {
+                        r.bio = Some(bio);
+                        r.step = DiscardStep::Unmap;
+                        self.try_discard(st, i);
+                    }
+                    _ => {
+                        bio.tag().store(0, Ordering::Relaxed);
+                        bio.end(IoStatus::IoErr);
+                    }
+                }
+                continue;
+            }
             let ok = bio.status_ok();
-            match st.prison.get(c) {
-                Some(cell) if tag & TAG_OVERWRITE != 0 && cell.holder.is_none() => {
+            match st.prison.get(i) {
+                Some(cell) if tag & TAG_RETURN != 0 && cell.holder.is_none() => {
                     cell.holder = Some(bio);
                     cell.data_done = true;
                     cell.data_ok = ok;
-                    self.try_finish(st, c, b);
+                    self.try_finish(st, i, b);
                 }
                 _ => {
                     bio.tag().store(0, Ordering::Relaxed);
                     bio.end(IoStatus::IoErr);
+                }
+            }
+        }
+        if st.prison.has_ranges() {
+            for r in 0..super::prison::RANGES {
+                let quiescing = st
+                    .prison
+                    .range(r)
+                    .is_some_and(|r| r.step == DiscardStep::Quiescing);
+                if quiescing {
+                    self.try_discard(st, r);
                 }
             }
         }
@@ -377,6 +431,140 @@ impl PoolCore {
                 }
             }
         }
+    }
+
+    /// Starts a discard: whole blocks only (a discard within one block does nothing, as in
+    /// dm-thin); waits in any cell that holds one of its blocks.
+    fn process_discard(&self, st: &mut PoolState, q: &Arc<ThinQueue>, bio: OwnedBio) -> Flow {
+        if st.mode != Mode::Write && st.mode != Mode::OutOfDataSpace {
+            // Read-only pools complete discards without unmapping anything.
+            bio.end(IoStatus::Ok);
+            return Flow::Next;
+        }
+        let bs = self.block_sectors;
+        let v = bio.sector().wrapping_sub(q.begin);
+        let begin = v.div_ceil(bs.max(1));
+        let end = v.saturating_add(bio.sectors()).checked_div(bs).unwrap_or(0);
+        if end <= begin || !st.features.discard_enabled {
+            bio.end(IoStatus::Ok);
+            return Flow::Next;
+        }
+        if let Some(waiting) = st.prison.waiting_list_range(q.dev, begin, end) {
+            waiting.push(bio);
+            return Flow::Next;
+        }
+        let Some(r) = st.prison.take_range(q.dev, begin, end) else {
+            return Flow::Stall(bio);
+        };
+        let quiesce = self.all_io.wait();
+        if let Some(cell) = st.prison.range(r) {
+            cell.queue = Some(q.clone());
+            cell.bio = Some(bio);
+            cell.quiesce = quiesce;
+        }
+        self.try_discard(st, r);
+        Flow::Next
+    }
+
+    /// Moves discard `r` on as far as it can go now.
+    fn try_discard(&self, st: &mut PoolState, r: usize) {
+        let Some(cell) = st.prison.range(r) else {
+            return;
+        };
+        if cell.step == DiscardStep::Quiescing {
+            if !self.all_io.drained(cell.quiesce) {
+                return;
+            }
+            self.all_io.unwait();
+            self.pass_down(st, r);
+            return;
+        }
+        if cell.step != DiscardStep::Unmap {
+            return;
+        }
+        let Some(cell) = st.prison.release_range(r) else {
+            return;
+        };
+        let RangeCell {
+            dev,
+            begin,
+            end,
+            queue,
+            bio,
+            waiting,
+            ..
+        } = cell;
+        let mut status = IoStatus::Ok;
+        if matches!(st.mode, Mode::Write | Mode::OutOfDataSpace) {
+            for vblock in begin..end {
+                match st.md.remove(dev, vblock) {
+                    Ok(true) => st.dirty = true,
+                    Ok(false) => {}
+                    Err(e) => {
+                        st.fail("dm_thin_remove_range", e);
+                        status = IoStatus::IoErr;
+                        break;
+                    }
+                }
+            }
+        }
+        if let Some(bio) = bio {
+            bio.tag().store(0, Ordering::Relaxed);
+            bio.end(status);
+        }
+        match queue {
+            Some(q) => q.retry(waiting),
+            None => end_all(waiting, IoStatus::IoErr),
+        }
+    }
+
+    /// Passes down to the data device the blocks of discard `r` that no other device (or
+    /// held metadata snapshot) maps, in runs of consecutive data blocks, chained to the
+    /// discard bio; the bio comes back through `end_io` when they are done.
+    fn pass_down(&self, st: &mut PoolState, r: usize) {
+        let bs = self.block_sectors;
+        let data = st.data_dev;
+        let passdown = st.features.discard_passdown;
+        let Some(cell) = st.prison.range(r) else {
+            return;
+        };
+        let (dev, begin, end) = (cell.dev, cell.begin, cell.end);
+        let Some(bio) = cell.bio.take() else {
+            return;
+        };
+        cell.step = DiscardStep::PassingDown;
+        if let (Some(data), true) = (data, passdown) {
+            let mut run: Option<(u64, u64)> = None;
+            for vblock in begin..end {
+                let d = match st.md.lookup(dev, vblock) {
+                    Ok(Some((d, _))) => Some(d),
+                    Ok(None) => None,
+                    Err(e) => {
+                        st.fail("dm_thin_find_mapped_range", e);
+                        break;
+                    }
+                };
+                let unshared = d.filter(|&d| st.md.data_block_count(d).is_ok_and(|n| n == 1));
+                match (run, unshared) {
+                    (Some((start, len)), Some(d)) if start.wrapping_add(len) == d => {
+                        run = Some((start, len + 1));
+                    }
+                    (_, next) => {
+                        if let Some((start, len)) = run {
+                            bio.chain_discard(&data, start.wrapping_mul(bs), len.wrapping_mul(bs));
+                        }
+                        run = next.map(|d| (d, 1));
+                    }
+                }
+            }
+            if let Some((start, len)) = run {
+                bio.chain_discard(&data, start.wrapping_mul(bs), len.wrapping_mul(bs));
+            }
+        }
+        bio.tag()
+            .store(TAG_RETURN | TAG_DISCARD | r as u64, Ordering::Relaxed);
+        // Comes back to `finish_mappings` once the chained discards are done.
+        bio.end_chained();
     }
 
     /// The queue in slot `i` of the thin list and its queued bios; `None` past the end.

@@ -189,11 +189,14 @@ pub struct PoolCore {
     /// Ends of zeroing and copies, from kcopyd.
     #[pin]
     pub(super) completions: SpinLock<Completions>,
-    /// Whole-block overwrites whose write completed, from `end_io`.
+    /// Bios `end_io` handed back: whole-block overwrites whose write completed, discards
+    /// whose passdown completed.
     #[pin]
-    pub(super) overwritten: SpinLock<BioList>,
+    pub(super) returned: SpinLock<BioList>,
     /// In-flight reads of shared blocks.
     pub(super) shared_reads: DeferredSet,
+    /// All in-flight bios remapped to the data device.
+    pub(super) all_io: DeferredSet,
     metadata_dev: BlockDevice,
     /// Length of the bound pool target, in sectors; read without the mutex by
     /// `iterate_devices`, which must not sleep.
@@ -351,8 +354,9 @@ impl Pool {
                 }),
                 thins <- new_mutex!(KVec::new()),
                 completions <- new_spinlock!(completions),
-                overwritten <- new_spinlock!(BioList::new()),
+                returned <- new_spinlock!(BioList::new()),
                 shared_reads: DeferredSet::new(),
+                all_io: DeferredSet::new(),
                 metadata_dev,
                 pool_len: AtomicU64::new(0),
             }),
@@ -389,17 +393,28 @@ impl Pool {
         self.worker.wake();
     }
 
-    /// Takes a whole-block overwrite whose write completed (from the thin's `end_io`).
-    pub fn overwritten(&self, bio: OwnedBio) {
-        self.core().overwritten.lock().push(bio);
+    /// Takes a bio the thin's `end_io` kept (a whole-block overwrite or a discard whose
+    /// passdown completed) back to the worker.
+    pub fn returned(&self, bio: OwnedBio) {
+        self.core().returned.lock().push(bio);
         self.worker.wake();
     }
 
-    /// Counts a shared read of epoch bit `bit` done (from the thin's `end_io`).
-    pub fn shared_read_done(&self, bit: u64) {
-        if self.core().shared_reads.put(bit) {
+    /// Counts a remapped bio done (from the thin's `end_io`), by its tag; returns the tag
+    /// left for the worker.
+    pub fn io_done(&self, tag: u64) -> u64 {
+        let core = self.core();
+        let mut wake = false;
+        if tag & super::io::TAG_ALL_IO != 0 {
+            wake |= core.all_io.put(tag >> super::io::ALL_IO_EPOCH_SHIFT);
+        }
+        if tag & super::io::TAG_SHARED_READ != 0 {
+            wake |= core.shared_reads.put(tag >> super::io::SHARED_EPOCH_SHIFT);
+        }
+        if wake {
             self.worker.wake();
         }
+        tag & !(super::io::TAG_ALL_IO | super::io::TAG_SHARED_READ)
     }
 
     /// Writes `Fail` for a failed pool, else runs `f` on the locked state (status lines).

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
 //! The bio prison: one cell per virtual block under change, holding the new mapping being
-//! prepared and every bio that arrived for the block meanwhile (dm-bio-prison's role).
+//! prepared and every bio that arrived for the block meanwhile, and range cells for discards
+//! (dm-bio-prison's role).
 //!
 //! A cell is taken when a write needs a new data block (provisioning or breaking sharing);
 //! until the block's data is on the data device and its mapping is inserted, every other bio
@@ -17,6 +18,8 @@ use super::pool::ThinQueue;
 
 /// Cells per pool: new mappings in flight at once (dm-thin's mapping pool has 1024).
 pub const CELLS: usize = 1024;
+/// Range cells per pool: discards in flight at once.
+pub const RANGES: usize = 64;
 const BUCKETS: usize = 2 * CELLS;
 const NONE: u32 = u32::MAX;
 
@@ -77,9 +80,57 @@ impl Cell {
     };
 }
 
+/// Where a discard is: waiting for earlier I/O, passing down, or ready to unmap.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DiscardStep {
+    /// Waiting for I/O issued before it (all-I/O epoch `quiesce`) to complete.
+    Quiescing,
+    /// Its bio carries the passdown discards to the data device.
+    PassingDown,
+    /// The passdown is done (or skipped): unmap the range.
+    Unmap,
+}
+
+/// A range cell: the whole blocks `[begin, end)` of a device under discard. Bios to any of
+/// them wait in it.
+pub struct RangeCell {
+    /// The thin device.
+    pub dev: DevId,
+    /// The first virtual block.
+    pub begin: u64,
+    /// The virtual block past the range.
+    pub end: u64,
+    /// The thin device's queue, where released bios go back.
+    pub queue: Option<Arc<ThinQueue>>,
+    /// The discard bio, while the worker holds it.
+    pub bio: Option<OwnedBio>,
+    /// Bios that arrived while the range was held.
+    pub waiting: BioList,
+    /// The all-I/O epoch that must drain before the discard goes on.
+    pub quiesce: u64,
+    /// Where the discard is.
+    pub step: DiscardStep,
+    in_use: bool,
+}
+
+impl RangeCell {
+    const EMPTY: RangeCell = RangeCell {
+        dev: 0,
+        begin: 0,
+        end: 0,
+        queue: None,
+        bio: None,
+        waiting: BioList::new(),
+        quiesce: 0,
+        step: DiscardStep::Quiescing,
+        in_use: false,
+    };
+}
+
 /// The cells of a pool, found by (device, virtual block).
 pub struct Prison {
     cells: KVec<Cell>,
+    ranges: KVec<RangeCell>,
     buckets: KVec<u32>,
     /// A stack of free cell indices: the first `nfree` entries.
     free: KVec<u32>,
@@ -103,8 +154,13 @@ impl Prison {
         }
         let mut buckets = KVec::with_capacity(BUCKETS, GFP_KERNEL)?;
         buckets.extend_with(BUCKETS, NONE, GFP_KERNEL)?;
+        let mut ranges = KVec::with_capacity(RANGES, GFP_KERNEL)?;
+        for _ in 0..RANGES {
+            ranges.push(RangeCell::EMPTY, GFP_KERNEL)?;
+        }
         Ok(Prison {
             cells,
+            ranges,
             buckets,
             free,
             nfree: CELLS,
@@ -173,6 +229,61 @@ impl Prison {
             self.nfree += 1;
         }
         Some(c)
+    }
+
+    /// Where a bio to `vblock` of `dev` must wait, if a cell or range cell holds the block.
+    pub fn waiting_list(&mut self, dev: DevId, vblock: u64) -> Option<&mut BioList> {
+        self.waiting_list_range(dev, vblock, vblock.saturating_add(1))
+    }
+
+    /// Where a bio to blocks `[begin, end)` of `dev` must wait, if any of them is held.
+    pub fn waiting_list_range(&mut self, dev: DevId, begin: u64, end: u64) -> Option<&mut BioList> {
+        if let Some(r) = self
+            .ranges
+            .iter()
+            .position(|r| r.in_use && r.dev == dev && r.begin < end && begin < r.end)
+        {
+            return self.ranges.get_mut(r).map(|r| &mut r.waiting);
+        }
+        if self.nfree == CELLS {
+            return None;
+        }
+        let c = (begin..end).find_map(|b| self.find(dev, b))?;
+        self.cells.get_mut(c).map(|c| &mut c.waiting)
+    }
+
+    /// Takes a free range cell for blocks `[begin, end)` of `dev` (none of which may be held);
+    /// `None` when every range cell is in use.
+    pub fn take_range(&mut self, dev: DevId, begin: u64, end: u64) -> Option<usize> {
+        let r = self.ranges.iter().position(|r| !r.in_use)?;
+        let cell = self.ranges.get_mut(r)?;
+        *cell = RangeCell {
+            dev,
+            begin,
+            end,
+            in_use: true,
+            ..RangeCell::EMPTY
+        };
+        Some(r)
+    }
+
+    /// The range cell at `r`, if it is held.
+    pub fn range(&mut self, r: usize) -> Option<&mut RangeCell> {
+        self.ranges.get_mut(r).filter(|c| c.in_use)
+    }
+
+    /// Releases range cell `r`; returns what it held.
+    pub fn release_range(&mut self, r: usize) -> Option<RangeCell> {
+        self.range(r)?;
+        Some(core::mem::replace(
+            self.ranges.get_mut(r)?,
+            RangeCell::EMPTY,
+        ))
+    }
+
+    /// Whether any range cell is held.
+    pub fn has_ranges(&self) -> bool {
+        self.ranges.iter().any(|r| r.in_use)
     }
 
     /// Whether any cell is held.
