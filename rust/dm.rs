@@ -16,6 +16,7 @@ pub mod event;
 pub mod global;
 pub mod kcopyd;
 pub mod limits;
+pub mod params;
 pub mod rcu;
 pub mod registration;
 pub mod status;

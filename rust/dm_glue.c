@@ -27,6 +27,15 @@ const char *orion_dm_prefix(void)
 	return prefix ? prefix : "";
 }
 
+static unsigned int no_space_timeout = 60;
+module_param(no_space_timeout, uint, 0644);
+MODULE_PARM_DESC(no_space_timeout, "Out of data space queue IO timeout in seconds");
+
+unsigned int orion_no_space_timeout(void)
+{
+	return READ_ONCE(no_space_timeout);
+}
+
 void orion_bio_set_dev(struct bio *bio, struct block_device *bdev)
 {
 	bio_set_dev(bio, bdev);
@@ -181,6 +190,11 @@ void orion_bio_chain_discard(struct bio *parent, struct block_device *bdev, sect
 		bio_chain(bio, parent);
 		submit_bio(bio);
 	}
+}
+
+void orion_bdev_name(struct block_device *bdev, char *buf, size_t len)
+{
+	snprintf(buf, len, "%pg", bdev);
 }
 
 sector_t orion_bdev_max_discard_sectors(struct block_device *bdev)

@@ -19,6 +19,9 @@ typedef void (*orion_work_fn)(struct work_struct *work);
 /* The `prefix` module parameter: prepended to every target name ("" by default). */
 const char *orion_dm_prefix(void);
 
+/* The `no_space_timeout` parameter (seconds; dm-thin-pool's, for thin-pool): 60 by default. */
+unsigned int orion_no_space_timeout(void);
+
 void orion_bio_set_dev(struct bio *bio, struct block_device *bdev);
 void orion_zero_fill_bio(struct bio *bio);
 sector_t orion_bdev_nr_sectors(struct block_device *bdev);
@@ -68,6 +71,8 @@ u64 *orion_bio_tag(struct bio *bio);
 void orion_bio_chain_discard(struct bio *parent, struct block_device *bdev, sector_t sector,
 			     sector_t nr_sects);
 sector_t orion_bdev_max_discard_sectors(struct block_device *bdev);
+/* The block device's name as the kernel prints it ("%pg": sda1, ram3, dm-2). */
+void orion_bdev_name(struct block_device *bdev, char *buf, size_t len);
 
 /* blkdev_issue_flush: 0 or a negative errno. Sleeps. */
 int orion_blkdev_flush(struct block_device *bdev);

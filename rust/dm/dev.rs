@@ -105,6 +105,14 @@ impl BlockDevice {
         self.0
     }
 
+    /// The device's name as the kernel prints it (`sda1`, `ram3`, `dm-2`).
+    pub fn kernel_name(&self) -> KernelName {
+        let mut name = KernelName([0; 32]);
+        // SAFETY: the device is open (type invariant); the buffer's length is passed.
+        unsafe { bindings::orion_bdev_name(self.0, name.0.as_mut_ptr(), name.0.len()) };
+        name
+    }
+
     /// The largest discard the device takes, in sectors (0: no discard support).
     pub fn max_discard_sectors(&self) -> u64 {
         // SAFETY: the device is open (type invariant).
@@ -115,5 +123,16 @@ impl BlockDevice {
     pub fn flush(&self) -> Result {
         // SAFETY: the device is open (type invariant).
         kernel::error::to_result(unsafe { bindings::orion_blkdev_flush(self.0) })
+    }
+}
+
+/// A block device's kernel name (see [`BlockDevice::kernel_name`]), NUL-terminated.
+pub struct KernelName([u8; 32]);
+
+impl core::fmt::Display for KernelName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let len = self.0.iter().position(|&b| b == 0).unwrap_or(self.0.len());
+        let s = self.0.get(..len).unwrap_or_default();
+        f.write_str(core::str::from_utf8(s).unwrap_or("?"))
     }
 }

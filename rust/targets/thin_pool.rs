@@ -11,6 +11,7 @@ use crate::dm::{
     args::{parse_u64, Args},
     bio::MapBio,
     dev::Dev,
+    event::TableEvent,
     limits::QueueLimits,
     status::StatusWriter,
     target::{
@@ -19,7 +20,7 @@ use crate::dm::{
 };
 use crate::pdata::thin::{device::DevId, superblock::NEEDS_CHECK};
 use crate::targets::thin::pool::{Mode, Pool, PoolError, PoolFeatures, PoolRef, PoolState};
-use kernel::{c_str, prelude::*};
+use kernel::{c_str, prelude::*, sync::Arc};
 
 /// Data block sizes (sectors): a multiple of 64 KiB from 64 KiB to 1 GiB.
 const MIN_BLOCK_SECTORS: u64 = 128;
@@ -39,6 +40,38 @@ pub struct ThinPool {
     /// The requested features as the data device allows them (passdown needs discards of
     /// at least a block).
     adjusted: PoolFeatures,
+    /// Raises this table's events; lent to the pool while bound.
+    event: Arc<TableEvent>,
+    /// The pool's mapped device as `major:minor`, for log lines.
+    name: DevName,
+}
+
+/// A device number printed as `major:minor`.
+#[derive(Clone, Copy)]
+struct DevName(u32);
+
+impl core::fmt::Display for DevName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.0 >> 20, self.0 & 0xf_ffff)
+    }
+}
+
+impl Drop for ThinPool {
+    fn drop(&mut self) {
+        // Unbind what belongs to this table: the pool may outlive it (a reload).
+        self.pool.with_state(|st| {
+            if st
+                .event
+                .as_ref()
+                .is_some_and(|e| Arc::ptr_eq(e, &self.event))
+            {
+                st.event = None;
+            }
+            if st.data_dev == Some(self.data.bdev()) {
+                st.data_dev = None;
+            }
+        });
+    }
 }
 
 /// The features the pool runs with: discard passdown is turned off, with C's warning, when
@@ -57,7 +90,7 @@ fn adjust_features(requested: PoolFeatures, data: &Dev, block_sectors: u64) -> P
         if let Some(why) = why {
             pr_warn!(
                 "thin: Data device ({}) {}: Disabling discard passdown.\n",
-                data.name(),
+                data.bdev().kernel_name(),
                 why
             );
             pf.discard_passdown = false;
@@ -275,6 +308,11 @@ impl Target for ThinPool {
             ti.set_discards_supported(true);
         }
         let adjusted = adjust_features(requested, &data, block_sectors);
+        let event = ti
+            .table_event()
+            .and_then(|e| Arc::new(e, GFP_KERNEL).map_err(Into::into))
+            .map_err(|_| CtrError::nomem(c_str!("Error creating pool")))?;
+        let name = DevName(ti.md_dev_number());
         KBox::new(
             ThinPool {
                 pool,
@@ -284,6 +322,8 @@ impl Target for ThinPool {
                 low_water_blocks,
                 requested,
                 adjusted,
+                event,
+                name,
             },
             GFP_KERNEL,
         )
@@ -299,31 +339,45 @@ impl Target for ThinPool {
     fn preresume(this: &ThinPool, ti: &TargetRef) -> Result {
         let nr = ti.len().checked_div(this.block_sectors).unwrap_or(0);
         this.pool.with_state(|st| {
+            // Bind: this table's devices, features, low water mark and events.
+            st.data_dev = Some(this.data.bdev());
+            st.features = this.adjusted;
+            st.low_water_blocks = this.low_water_blocks;
+            st.event = Some(this.event.clone());
+            let mode = if this.requested.read_only {
+                Mode::ReadOnly
+            } else if st.mode == Mode::OutOfDataSpace {
+                Mode::OutOfDataSpace
+            } else {
+                Mode::Write
+            };
+            st.set_mode(mode);
             let have = st.nr_data_blocks();
             if nr < have {
                 pr_err!(
-                    "thin-pool: pool target ({} blocks) too small: expected {}\n",
+                    "thin: {}: pool target ({} blocks) too small: expected {}\n",
+                    this.name,
                     nr,
                     have
                 );
                 return Err(EINVAL);
             }
             if nr > have {
+                if have != 0 {
+                    pr_info!(
+                        "thin: {}: growing the data device from {} to {} blocks\n",
+                        this.name,
+                        have,
+                        nr
+                    );
+                }
                 if let Err(e) = st.md.resize_data(nr) {
-                    st.fail("resize_data", e);
+                    st.fail("dm_pool_resize_data_dev", e);
                     return Err(EINVAL);
                 }
                 st.dirty = true;
-                if st.mode == Mode::OutOfDataSpace {
-                    st.mode = Mode::Write;
-                }
+                st.commit();
             }
-            st.data_dev = Some(this.data.bdev());
-            st.features = this.adjusted;
-            if st.mode == Mode::Write && this.requested.read_only {
-                st.mode = Mode::ReadOnly;
-            }
-            st.commit();
             Ok(())
         })?;
         this.pool.set_pool_len(ti.len());
@@ -331,6 +385,7 @@ impl Target for ThinPool {
     }
 
     fn resume(this: &ThinPool, _ti: &TargetRef) {
+        this.pool.with_state(|st| st.low_water_triggered = false);
         this.pool.wake();
     }
 
@@ -429,17 +484,21 @@ impl Target for ThinPool {
         let mut max = limits.max_sectors();
         if max > 0 && max < spb {
             // The largest I/O must divide a block.
-            while spb % max != 0 {
+            while spb.checked_rem(max).is_some_and(|r| r != 0) {
                 if max.is_power_of_two() {
                     max -= 1;
                 }
-                max = 1 << max.ilog2();
+                max = 1u32 << max.checked_ilog2().unwrap_or(0);
             }
             limits.set_max_sectors(max);
         }
         let opt = limits.io_opt() >> 9;
-        if opt < spb || opt % spb != 0 {
-            let min = if max > 0 && spb % max == 0 { max } else { spb };
+        if opt < spb || opt.checked_rem(spb).is_some_and(|r| r != 0) {
+            let min = if spb.checked_rem(max) == Some(0) {
+                max
+            } else {
+                spb
+            };
             limits.set_io_min(min << 9);
             limits.set_io_opt(spb << 9);
         }

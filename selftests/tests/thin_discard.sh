@@ -16,11 +16,12 @@ pool_status() {
 	status_of "$1" | awk '{ split($5, m, "/"); $5 = "M/" m[2]; print }'
 }
 
-# zero_blocks DEV: how many 64 KiB blocks of DEV read as zeroes.
+# zero_blocks DEV: how many of the first 256 blocks (64 KiB) of DEV read as zeroes (the
+# pools allocate 160).
 zero_blocks() {
 	n=0
 	i=0
-	total=$(($(sectors "$1") / 128))
+	total=256
 	while [ $i -lt $total ]; do
 		dd if="$1" bs=64k skip=$i count=1 iflag=direct 2>/dev/null | cmp -s - /tmp/t.zero64k && n=$((n + 1))
 		i=$((i + 1))
@@ -28,7 +29,7 @@ zero_blocks() {
 	echo $n
 }
 head -c 65536 /dev/zero >/tmp/t.zero64k
-fill_random /tmp/t.data $((8 << 20))
+head -c $((8 << 20)) /dev/urandom >/tmp/t.data
 
 # run FEATURES: both pools with FEATURES; writes, a snapshot, partial rewrites, discards.
 run() {
@@ -61,7 +62,7 @@ run() {
 		blkdiscard -o $((120 << 16)) -l $((8 << 16)) /dev/mapper/t.${s}2 2>>/tmp/t.err.$s
 		sync
 	done
-	check_eq "[$feat] blkdiscard: same result as C's" "$(cat /tmp/t.err.c)" "$(cat /tmp/t.err.o)"
+	check_eq "[$feat] blkdiscard: same result as C's" "$(cat /tmp/t.err.c)" "$(sed 's/t\.o/t.c/' /tmp/t.err.o)"
 	check_eq "[$feat] thin status after discards identical to C's" \
 		"$(status_of t.c1; status_of t.c2)" "$(status_of t.o1; status_of t.o2)"
 	check_eq "[$feat] pool status after discards identical to C's" \

@@ -28,7 +28,7 @@ use crate::dm::{
 };
 use crate::pdata::error::Error as PdError;
 use core::sync::atomic::Ordering;
-use kernel::sync::Arc;
+use kernel::{prelude::*, sync::Arc};
 
 // A remapped bio's tag (its 8 bytes of per-bio data): what its completion must do.
 /// The bio comes back to the worker (`end_io` returns it): a whole-block overwrite or a
@@ -81,6 +81,32 @@ fn submit_all(mut bios: BioList) {
     while let Some(b) = bios.pop() {
         b.submit();
     }
+}
+
+/// A bio that needs a data block the pool does not have: held until space comes back
+/// (`queue_if_no_space`), or failed with ENOSPC.
+fn no_space(st: &mut PoolState, q: &ThinQueue, bio: OwnedBio) {
+    if st.features.error_if_no_space {
+        bio.end(IoStatus::NoSpace);
+    } else {
+        q.hold(bio);
+        st.holding = true;
+    }
+}
+
+/// Allocates a data block, raising the low water event as C does (free blocks before the
+/// allocation at or below the mark, once per resume). With none free, commits first: blocks
+/// freed in this transaction become free only then.
+fn alloc_data_block(st: &mut PoolState) -> Result<u64, PdError> {
+    let free = st.md.data_sm().nr_free();
+    if free <= st.low_water_blocks && !st.low_water_triggered {
+        st.low_water_triggered = true;
+        st.warn_event("data");
+    }
+    if free == 0 && st.dirty && !st.commit() {
+        return Err(PdError::NoSpace);
+    }
+    st.md.alloc_data_block()
 }
 
 fn needs_commit_first(bio: &OwnedBio, st: &PoolState) -> bool {
@@ -202,11 +228,11 @@ impl PoolCore {
         }
         match st.mode {
             Mode::ReadOnly | Mode::Fail => {
-                bio.end(IoStatus::IoErr);
+                bio.end(st.io_error());
                 return Flow::Next;
             }
             Mode::OutOfDataSpace => {
-                bio.end(IoStatus::NoSpace);
+                no_space(st, q, bio);
                 return Flow::Next;
             }
             Mode::Write => {}
@@ -214,12 +240,12 @@ impl PoolCore {
         let Some(c) = st.prison.take(q.dev, vblock) else {
             return Flow::Stall(bio);
         };
-        let new = match st.md.alloc_data_block() {
+        let new = match alloc_data_block(st) {
             Ok(n) => n,
             Err(PdError::NoSpace) => {
                 st.prison.release(c);
                 st.set_mode(Mode::OutOfDataSpace);
-                bio.end(IoStatus::NoSpace);
+                no_space(st, q, bio);
                 return Flow::Next;
             }
             Err(e) => {
@@ -593,11 +619,88 @@ impl PoolCore {
     }
 }
 
+/// How long bios wait for data space before they fail (seconds; 0: forever), as dm-thin's
+/// `no_space_timeout` module parameter (this module's parameter of the same name).
+fn no_space_timeout_ms() -> u64 {
+    u64::from(crate::dm::params::no_space_timeout_secs()).saturating_mul(1000)
+}
+
+impl PoolCore {
+    /// Applies `f` to the queue of every active thin device (no allocation).
+    fn for_each_queue(&self, mut f: impl FnMut(&Arc<ThinQueue>)) {
+        let mut i = 0;
+        loop {
+            let q = {
+                let thins = self.thins.lock();
+                match thins.get(i) {
+                    Some(slot) => slot.clone(),
+                    None => break,
+                }
+            };
+            i += 1;
+            if let Some(q) = q {
+                f(&q);
+            }
+        }
+    }
+
+    /// Gives held bios back to the worker when space is back, fails them when the pool
+    /// cannot take them any more (read-only, failed, or the no-space timeout passed), and
+    /// raises the metadata low water event.
+    fn held_bios(&self, st: &mut PoolState) -> Option<u32> {
+        let mut next = None;
+        if st.release_held {
+            st.release_held = false;
+            st.holding = false;
+            self.for_each_queue(|q| q.retry(q.take_held()));
+        }
+        if st.holding {
+            let fail = match st.mode {
+                Mode::ReadOnly | Mode::Fail => Some(st.io_error()),
+                Mode::OutOfDataSpace if st.features.error_if_no_space => Some(IoStatus::NoSpace),
+                Mode::OutOfDataSpace => {
+                    let timeout = no_space_timeout_ms();
+                    let since = st.no_space_since.unwrap_or(0);
+                    let waited = time::now_ms().saturating_sub(since);
+                    if timeout > 0 && waited >= timeout {
+                        st.features.error_if_no_space = true;
+                        pr_info!("thin: switching pool to out-of-data-space (error IO) mode\n");
+                        st.raise_event();
+                        Some(IoStatus::NoSpace)
+                    } else {
+                        if timeout > 0 {
+                            next = Some((timeout - waited).min(u64::from(u32::MAX)) as u32);
+                        }
+                        None
+                    }
+                }
+                Mode::Write => None,
+            };
+            if let Some(status) = fail {
+                st.holding = false;
+                self.for_each_queue(|q| end_all(q.take_held(), status));
+            }
+        }
+        let (total, free) = st.md.metadata_space();
+        let threshold = (total / 4).min(1024);
+        if free <= threshold {
+            if !st.metadata_low_triggered {
+                st.metadata_low_triggered = true;
+                st.warn_event("metadata");
+            }
+        } else {
+            st.metadata_low_triggered = false;
+        }
+        next
+    }
+}
+
 impl Job for PoolCore {
     fn run(&self, w: &Worker<Self>) {
         let mut b = Batch::default();
         let mut st = self.state.lock();
         self.finish_mappings(&mut st, &mut b);
+        let held_wake = self.held_bios(&mut st);
         self.process_queues(&mut st, w, &mut b);
         let waiting =
             !b.after_commit.is_empty() || !b.flushes.is_empty() || !b.end_after_commit.is_empty();
@@ -605,11 +708,14 @@ impl Job for PoolCore {
         let due = st.dirty && since >= COMMIT_PERIOD_MS;
         let dirty = st.dirty;
         let committed = if waiting || due { st.commit() } else { true };
-        if st.dirty && st.mode == Mode::Write {
+        if st.dirty && matches!(st.mode, Mode::Write | Mode::OutOfDataSpace) {
             let left = COMMIT_PERIOD_MS
                 .saturating_sub(since)
                 .clamp(1, COMMIT_PERIOD_MS);
             w.wake_after(left as u32);
+        }
+        if let Some(ms) = held_wake {
+            w.wake_after(ms.clamp(1, COMMIT_PERIOD_MS as u32));
         }
         drop(st);
         submit_all(b.submit);

@@ -12,6 +12,7 @@ use crate::dm::{
     bio::{BioList, OwnedBio},
     bufio::Bufio,
     dev::BlockDevice,
+    event::TableEvent,
     global::Global,
     status::StatusWriter,
     time,
@@ -86,6 +87,24 @@ pub struct PoolState {
     pub last_commit_ms: u64,
     /// The cells of virtual blocks under change.
     pub prison: Prison,
+    /// Raises table events for the bound pool target (mode changes, low water marks); taken
+    /// back by the target's destructor.
+    pub event: Option<Arc<TableEvent>>,
+    /// Free data blocks at or below which an event is raised (the table's low water mark).
+    pub low_water_blocks: u64,
+    /// The data low water event was raised since the last resume.
+    pub low_water_triggered: bool,
+    /// The metadata low water event was raised and free space has not risen above since.
+    pub metadata_low_triggered: bool,
+    /// When the pool ran out of data space while queueing ([`time::now_ms`]).
+    pub no_space_since: Option<u64>,
+    /// Bios wait in the thin queues' `held` lists for data space.
+    pub holding: bool,
+    /// The mode went back to write: the held bios go back to the worker.
+    pub release_held: bool,
+    /// Bios failed because the pool ran out of data space get ENOSPC, even after the pool
+    /// went read-only (as C's `out_of_data_space` flag).
+    pub out_of_data_space: bool,
     /// The pool's mapped device, for log lines.
     md_dev: u32,
 }
@@ -102,6 +121,9 @@ pub struct ThinQueue {
     /// Bios released from cells or put back by the worker; they go before `bios`.
     #[pin]
     retry: SpinLock<BioList>,
+    /// Bios that need a data block while the pool has none (`queue_if_no_space`).
+    #[pin]
+    held: SpinLock<BioList>,
 }
 
 impl ThinQueue {
@@ -113,6 +135,7 @@ impl ThinQueue {
                 begin,
                 bios <- new_spinlock!(BioList::new()),
                 retry <- new_spinlock!(BioList::new()),
+                held <- new_spinlock!(BioList::new()),
             }),
             GFP_KERNEL,
         )
@@ -126,6 +149,16 @@ impl ThinQueue {
     /// Queues bios for the worker ahead of new ones.
     pub fn retry(&self, bios: BioList) {
         self.retry.lock().prepend(bios);
+    }
+
+    /// Keeps a bio until the pool has data space again.
+    pub fn hold(&self, bio: OwnedBio) {
+        self.held.lock().push(bio);
+    }
+
+    /// The bios held for data space.
+    pub fn take_held(&self) -> BioList {
+        core::mem::take(&mut *self.held.lock())
     }
 
     /// Every waiting bio: retried ones first.
@@ -350,6 +383,14 @@ impl Pool {
                     dirty: false,
                     last_commit_ms: time::now_ms(),
                     prison,
+                    event: None,
+                    low_water_blocks: 0,
+                    low_water_triggered: false,
+                    metadata_low_triggered: false,
+                    no_space_since: None,
+                    holding: false,
+                    release_held: false,
+                    out_of_data_space: false,
                     md_dev,
                 }),
                 thins <- new_mutex!(KVec::new()),
@@ -528,6 +569,7 @@ impl PoolState {
             Ok(()) => {
                 self.dirty = false;
                 self.last_commit_ms = time::now_ms();
+                self.check_for_data_space();
                 true
             }
             Err(e) => {
@@ -572,7 +614,56 @@ impl PoolState {
             self.md_dev & 0xf_ffff,
             what
         );
+        match mode {
+            Mode::OutOfDataSpace => {
+                self.out_of_data_space = true;
+                if !self.features.error_if_no_space {
+                    self.no_space_since = Some(time::now_ms());
+                }
+            }
+            Mode::Write => {
+                self.out_of_data_space = false;
+                self.no_space_since = None;
+                self.release_held = self.holding;
+            }
+            _ => self.no_space_since = None,
+        }
         self.mode = mode;
+        self.raise_event();
+    }
+
+    /// Raises a table event on the bound pool target.
+    pub fn raise_event(&self) {
+        if let Some(ev) = &self.event {
+            ev.trigger();
+        }
+    }
+
+    /// Logs a warning naming the pool, and raises a table event.
+    pub fn warn_event(&self, what: &str) {
+        pr_warn!(
+            "thin: {}:{}: reached low water mark for {} device: sending event.\n",
+            self.md_dev >> 20,
+            self.md_dev & 0xf_ffff,
+            what
+        );
+        self.raise_event();
+    }
+
+    /// The error for bios the pool cannot serve now (C's `get_pool_io_error_code`).
+    pub fn io_error(&self) -> crate::dm::bio::IoStatus {
+        if self.out_of_data_space {
+            crate::dm::bio::IoStatus::NoSpace
+        } else {
+            crate::dm::bio::IoStatus::IoErr
+        }
+    }
+
+    /// Goes back to write mode if data space is free again (after a commit or a resize).
+    pub fn check_for_data_space(&mut self) {
+        if self.mode == Mode::OutOfDataSpace && self.md.data_sm().nr_free() > 0 {
+            self.set_mode(Mode::Write);
+        }
     }
 
     /// Blocks of the data device the metadata counts.
