@@ -59,15 +59,15 @@ impl core::fmt::Display for DevName {
 impl Drop for ThinPool {
     fn drop(&mut self) {
         // Unbind what belongs to this table: the pool may outlive it (a reload).
+        // This table is the bound one if the pool holds its event (a reload binds the new
+        // table before the old one is destroyed, and both may name the same data device).
         self.pool.with_state(|st| {
-            if st
+            let bound = st
                 .event
                 .as_ref()
-                .is_some_and(|e| Arc::ptr_eq(e, &self.event))
-            {
+                .is_some_and(|e| Arc::ptr_eq(e, &self.event));
+            if bound {
                 st.event = None;
-            }
-            if st.data_dev == Some(self.data.bdev()) {
                 st.data_dev = None;
             }
         });
@@ -352,6 +352,8 @@ impl Target for ThinPool {
                 Mode::Write
             };
             st.set_mode(mode);
+            // Bios held while no pool table was bound go back to the worker.
+            st.release_held |= st.holding && st.mode == Mode::Write;
             let have = st.nr_data_blocks();
             if nr < have {
                 pr_err!(

@@ -152,7 +152,10 @@ impl PoolCore {
             return Flow::Next;
         }
         let Some(data) = st.data_dev else {
-            bio.end(IoStatus::IoErr);
+            // No pool table is bound (between a table's destruction and the next
+            // preresume): the bio waits for one.
+            q.hold(bio);
+            st.holding = true;
             return Flow::Next;
         };
         if bio.size() == 0 {
