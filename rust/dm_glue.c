@@ -12,6 +12,7 @@
 #include <linux/blkdev.h>
 #include <linux/moduleparam.h>
 #include <linux/rcupdate.h>
+#include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/jiffies.h>
 #include <linux/workqueue.h>
@@ -120,18 +121,23 @@ struct orion_worker {
 	void *ctx;
 };
 
-static void orion_worker_run(struct work_struct *work)
+/* The job runs on the I/O path: every allocation in it is GFP_NOIO. */
+static void orion_worker_call(struct orion_worker *w)
 {
-	struct orion_worker *w = container_of(work, struct orion_worker, work);
+	unsigned int noio = memalloc_noio_save();
 
 	w->fn(w->ctx);
+	memalloc_noio_restore(noio);
+}
+
+static void orion_worker_run(struct work_struct *work)
+{
+	orion_worker_call(container_of(work, struct orion_worker, work));
 }
 
 static void orion_worker_run_delayed(struct work_struct *work)
 {
-	struct orion_worker *w = container_of(to_delayed_work(work), struct orion_worker, dwork);
-
-	w->fn(w->ctx);
+	orion_worker_call(container_of(to_delayed_work(work), struct orion_worker, dwork));
 }
 
 struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn, void *ctx)

@@ -319,6 +319,16 @@ impl OwnedBio {
         unsafe { bindings::bio_endio(bio) };
     }
 
+    /// Keeps only the first `sectors` sectors of the bio's I/O (the rest of its pages are
+    /// left as they are); a no-op if the bio is not longer.
+    pub fn truncate(&self, sectors: u64) {
+        if sectors < self.sectors() {
+            // SAFETY: the bio is ours and not in flight; a smaller size stays within its
+            // pages.
+            unsafe { (*self.0.as_ptr()).bi_iter.bi_size = (sectors << 9) as u32 };
+        }
+    }
+
     /// Fills the bio's data pages with zeroes (a read of an unmapped area).
     pub fn zero_fill(&self) {
         // SAFETY: the bio is ours and not in flight.

@@ -292,6 +292,19 @@ impl Constructor<'_> {
         Ok(unsafe { Dev::from_raw(self.ti, dev) })
     }
 
+    /// Opens a device named by path or `major:minor` for reading only.
+    pub fn get_device_read_only(&self, path: &CStr) -> Result<Dev> {
+        let ti = self.ti.as_ptr();
+        let mut dev: *mut bindings::dm_dev = core::ptr::null_mut();
+        // BLK_OPEN_READ (a cast in C, which bindgen does not evaluate).
+        let mode: bindings::blk_mode_t = 1;
+        // SAFETY: `ti` is valid, `path` is NUL-terminated and `dev` is a valid out pointer.
+        to_result(unsafe { bindings::dm_get_device(ti, path.as_char_ptr(), mode, &mut dev) })?;
+        let dev = NonNull::new(dev).ok_or(ENODEV)?;
+        // SAFETY: `dm_get_device` succeeded, so `dev` is a device reference of `ti`.
+        Ok(unsafe { Dev::from_raw(self.ti, dev) })
+    }
+
     /// Sets how many empty flush bios dm core sends to this target for one flush.
     pub fn set_num_flush_bios(&mut self, n: u32) {
         // SAFETY: `ti` is valid and exclusively ours during construction.

@@ -23,7 +23,8 @@ use kernel::{ffi::c_void, prelude::*, sync::Arc};
 
 /// What a [`Worker`] runs.
 pub trait Job: Send + Sync + Sized + 'static {
-    /// Does the queued work, in process context; never runs twice at once.
+    /// Does the queued work, in process context; never runs twice at once. Allocations in
+    /// it do no I/O (a `memalloc_noio` scope), whatever flags they name.
     fn run(&self, worker: &Worker<Self>);
 
     /// Reports the end of the copy or zeroing started for `slot`. Runs in kcopyd's context

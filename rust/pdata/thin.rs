@@ -436,6 +436,30 @@ impl<B: BlockManager> ThinMetadata<B> {
         (r.nr_blocks, r.nr_blocks.saturating_sub(r.nr_allocated))
     }
 
+    /// Blocks the metadata space map counts: the size of the metadata device in use
+    /// (`dm_pool_get_metadata_dev_size`). The superblock's `metadata_nr_blocks` keeps the
+    /// size at format time, as the kernel leaves it.
+    pub fn metadata_nr_blocks(&self) -> u64 {
+        self.tm.sm_root().nr_blocks
+    }
+
+    /// Grows the metadata device to `nr_blocks` (`dm_pool_resize_metadata_dev`), capped at
+    /// [`MAX_BLOCKS`] as dm-thin caps the device; the block manager must already reach
+    /// that far. The new size is durable with the next [`Self::commit`]; until then a
+    /// reopen finds the old one.
+    ///
+    /// A smaller size is refused and a size beyond the block manager's device too, both
+    /// without changing anything. Any other error (the added area too small to hold the
+    /// space map's own new blocks, I/O) leaves this value unusable, as every error does.
+    pub fn resize_metadata(&mut self, nr_blocks: u64) -> Result<()> {
+        let nr_blocks = nr_blocks.min(MAX_BLOCKS);
+        let cur = self.metadata_nr_blocks();
+        if nr_blocks < cur {
+            return Err(Error::Invalid("the metadata device cannot shrink"));
+        }
+        self.tm.sm_extend(nr_blocks - cur)
+    }
+
     /// Grows the data device to `nr_blocks`.
     pub fn resize_data(&mut self, nr_blocks: u64) -> Result<()> {
         let cur = self.data_sm.nr_blocks();

@@ -2,9 +2,10 @@
 
 //! The `thin` target: one thin device of a pool.
 //!
-//! Table: `<pool dev> <dev id>`. Every bio goes to the pool's worker, which maps it (see
-//! [`io`]). Status `<mapped sectors> <highest mapped sector>` as drivers/md/dm-thin.c
-//! (version 1.23.0); external origins are not supported yet (see Documentation/thin.md).
+//! Table: `<pool dev> <dev id> [<external origin dev>]`. Every bio goes to the pool's worker,
+//! which maps it (see [`io`]); unmapped blocks of a device with an external origin read from
+//! the origin, and a write copies the origin's block first. Status `<mapped sectors>
+//! <highest mapped sector>` as drivers/md/dm-thin.c (version 1.23.0).
 
 pub mod deferred_set;
 pub mod io;
@@ -27,13 +28,15 @@ use crate::targets::thin_pool::MAX_DEV_ID;
 use core::sync::atomic::Ordering;
 use io::TAG_RETURN;
 use kernel::{c_str, prelude::*, sync::Arc};
-use pool::{Mode, Pool, PoolRef, ThinQueue};
+use pool::{Mode, Origin, Pool, PoolRef, ThinQueue};
 
 /// A thin device target.
 pub struct Thin {
     queue: Arc<ThinQueue>,
     pool: PoolRef,
     pool_dev: Dev,
+    /// The external origin, if the table names one.
+    origin_dev: Option<Dev>,
     dev: DevId,
     /// The pool handles discards (not `ignore_discard`).
     discards: bool,
@@ -60,11 +63,16 @@ impl Target for Thin {
         let bad = c_str!("Invalid argument count");
         let pool_path = args.next_str(bad)?;
         let id_arg = args.next_str(bad)?;
-        if !args.is_empty() {
-            return Err(CtrError::inval(c_str!(
-                "External origin devices are not supported"
-            )));
-        }
+        let origin_dev = match args.next() {
+            Some(o) if o.as_bytes() == pool_path.as_bytes() => {
+                return Err(CtrError::inval(c_str!("Error setting origin device")));
+            }
+            Some(o) => Some(
+                ti.get_device_read_only(o)
+                    .map_err(|e| CtrError::new(e, c_str!("Error opening origin device")))?,
+            ),
+            None => None,
+        };
         let pool_dev = ti
             .get_device(pool_path)
             .map_err(|e| CtrError::new(e, c_str!("Error opening pool device")))?;
@@ -105,13 +113,17 @@ impl Target for Thin {
         ti.set_flush_supported();
         ti.set_limit_swap_bios();
         ti.set_accounts_remapped_io();
-        let queue = ThinQueue::new(dev, ti.begin())
+        let origin = origin_dev
+            .as_ref()
+            .map(|o| Origin::new(o.bdev(), o.nr_sectors()));
+        let queue = ThinQueue::new(dev, ti.begin(), origin)
             .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
         let thin = KBox::new(
             Thin {
                 queue: queue.clone(),
                 pool,
                 pool_dev,
+                origin_dev,
                 dev,
                 discards,
             },
@@ -187,9 +199,21 @@ impl Target for Thin {
                     _ => out.emit(format_args!("Error")),
                 }
             }),
-            StatusType::Table => out.emit(format_args!("{} {}", this.pool_dev.name(), this.dev)),
+            StatusType::Table => this.pool.status_with(out, |_, out| {
+                out.emit(format_args!("{} {}", this.pool_dev.name(), this.dev));
+                if let Some(o) = &this.origin_dev {
+                    out.emit(format_args!(" {}", o.name()));
+                }
+            }),
             StatusType::Ima => {}
         }
+    }
+
+    fn preresume(this: &Thin, _ti: &TargetRef) -> Result {
+        if let (Some(o), Some(dev)) = (&this.queue.origin, &this.origin_dev) {
+            o.set_size(dev.nr_sectors());
+        }
+        Ok(())
     }
 
     fn io_hints(this: &Thin, _ti: &TargetRef, limits: &mut QueueLimits) {

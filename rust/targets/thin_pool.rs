@@ -18,8 +18,10 @@ use crate::dm::{
         Constructor, CtrError, DeviceVisitor, Features, MapResult, StatusType, Target, TargetRef,
     },
 };
-use crate::pdata::thin::{device::DevId, superblock::NEEDS_CHECK};
-use crate::targets::thin::pool::{Mode, Pool, PoolError, PoolFeatures, PoolRef, PoolState};
+use crate::pdata::thin::device::DevId;
+use crate::targets::thin::pool::{
+    DevName, Mode, Pool, PoolError, PoolFeatures, PoolRef, PoolState,
+};
 use kernel::{c_str, prelude::*, sync::Arc};
 
 /// Data block sizes (sectors): a multiple of 64 KiB from 64 KiB to 1 GiB.
@@ -44,16 +46,6 @@ pub struct ThinPool {
     event: Arc<TableEvent>,
     /// The pool's mapped device as `major:minor`, for log lines.
     name: DevName,
-}
-
-/// A device number printed as `major:minor`.
-#[derive(Clone, Copy)]
-struct DevName(u32);
-
-impl core::fmt::Display for DevName {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}:{}", self.0 >> 20, self.0 & 0xf_ffff)
-    }
 }
 
 impl Drop for ThinPool {
@@ -406,8 +398,8 @@ impl Target for ThinPool {
             StatusType::Info => this.pool.status_with(out, |st, out| {
                 let sb = st.md.superblock();
                 let (trans, held) = (sb.trans_id, sb.held_root);
-                let needs_check = sb.flags & NEEDS_CHECK != 0;
-                let (meta_total, meta_free) = st.md.metadata_space();
+                let needs_check = st.needs_check();
+                let (meta_total, meta_free) = st.metadata_free();
                 let data_total = st.md.data_sm().nr_blocks();
                 let data_free = st.md.data_sm().nr_free();
                 out.emit(format_args!(
@@ -427,7 +419,7 @@ impl Target for ThinPool {
                     "{} ",
                     match st.mode {
                         Mode::OutOfDataSpace => "out_of_data_space",
-                        Mode::ReadOnly | Mode::Fail => "ro",
+                        Mode::ReadOnly | Mode::OutOfMetadataSpace | Mode::Fail => "ro",
                         Mode::Write => "rw",
                     }
                 ));
@@ -471,7 +463,7 @@ impl Target for ThinPool {
         _out: &mut StatusWriter<'_>,
     ) -> Result {
         this.pool.with_state(|st| {
-            if matches!(st.mode, Mode::ReadOnly | Mode::Fail) {
+            if !st.mode.writable() {
                 pr_err!(
                     "thin-pool: unable to service pool target messages in READ_ONLY or FAIL mode\n"
                 );

@@ -9,6 +9,11 @@
 //! shadowed at most once a transaction, so the queue drains. New blocks come from a cursor
 //! that only moves forward within a transaction, so a block handed out while changes are
 //! queued is never handed out twice.
+//!
+//! Growing the map ([`TransactionManager::sm_extend`]) works as `sm_metadata_extend` does:
+//! while the new bitmaps are created and counted, blocks come straight from the cursor in
+//! the new area without a count (the C bootstrap allocator), and the new blocks are counted
+//! afterwards, round after round, until a round allocates nothing more.
 
 use super::super::block::{BlockManager, BlockNr, Kind};
 use super::super::btree::{self, Plain};
@@ -71,6 +76,8 @@ pub struct MetadataSpaceMap<I> {
     old: Ll<I>,
     begin: BlockNr,
     applying: bool,
+    /// Blocks come from the cursor uncounted (while growing the map).
+    bootstrap: bool,
     queue: [Option<Op>; QUEUE],
     head: usize,
     len: usize,
@@ -83,6 +90,7 @@ impl<I> MetadataSpaceMap<I> {
             old,
             begin,
             applying: false,
+            bootstrap: false,
             queue: [None; QUEUE],
             head: 0,
             len: 0,
@@ -345,6 +353,16 @@ impl<B: BlockManager> TransactionManager<B> {
     /// Hands out a block free now and at the last commit, with one reference.
     pub(crate) fn alloc(&mut self) -> Result<BlockNr> {
         let end = self.sm.cur.root.nr_blocks;
+        if self.sm.bootstrap {
+            // Everything from the cursor on is in the area being added, unused; the block is
+            // counted by the round that follows (`sm_extend`).
+            let b = self.sm.begin;
+            if b >= end {
+                return Err(Error::NoSpace);
+            }
+            self.sm.begin = b + 1;
+            return Ok(b);
+        }
         let b = match self.find_free(self.sm.begin, end)? {
             Some(b) => b,
             // Behind the cursor lie only blocks allocated and freed in this transaction;
@@ -382,8 +400,8 @@ impl<B: BlockManager> TransactionManager<B> {
         Ok(None)
     }
 
-    /// Writes the index block and makes the current state the committed one.
-    pub(crate) fn sm_commit(&mut self) -> Result<()> {
+    /// Shadows the index block and writes the current index into it (`sm_ll_commit`).
+    fn write_index(&mut self) -> Result<()> {
         let (index_block, _) = self.shadow(self.sm.cur.root.bitmap_root, Kind::Index)?;
         self.sm.cur.root.bitmap_root = index_block;
         let sm = &self.sm;
@@ -398,11 +416,91 @@ impl<B: BlockManager> TransactionManager<B> {
                 );
             }
             Ok(())
-        })?;
+        })
+    }
+
+    /// Writes the index block and makes the current state the committed one.
+    pub(crate) fn sm_commit(&mut self) -> Result<()> {
+        self.write_index()?;
         let MetadataSpaceMap { cur, old, .. } = &mut self.sm;
         old.root = cur.root;
         old.index.as_mut().copy_from_slice(cur.index.as_ref());
         self.sm.begin = 0;
         Ok(())
+    }
+
+    /// Grows the map by `extra_blocks` blocks, as `sm_metadata_extend` does.
+    ///
+    /// The new bitmaps and every block shadowed meanwhile (the index block, the bitmap
+    /// counting the first new blocks) are allocated from the added area itself, in order,
+    /// and the index block is written; the change becomes durable with the next commit.
+    /// Refuses, changing nothing, a map of more than [`MAX_BLOCKS`] blocks or one larger
+    /// than the device. Any later error (no room in the added area for the map's own
+    /// blocks, I/O) leaves the transaction unusable: the caller must drop it and reopen.
+    pub fn sm_extend(&mut self, extra_blocks: u64) -> Result<()> {
+        let old_len = self.sm.cur.root.nr_blocks;
+        let nr_blocks = old_len
+            .checked_add(extra_blocks)
+            .ok_or(Error::Invalid("metadata space map too large"))?;
+        if nr_blocks > MAX_BLOCKS {
+            return Err(Error::Invalid("metadata space map too large"));
+        }
+        if nr_blocks > self.bm.nr_blocks() {
+            return Err(Error::Invalid(
+                "metadata space map larger than the metadata device",
+            ));
+        }
+        if self.sm.applying {
+            return Err(Error::Invalid(
+                "metadata space map extended while changing a count",
+            ));
+        }
+        if extra_blocks == 0 {
+            return Ok(());
+        }
+        // Every block from the old end on is unused, so the cursor can hand them out in
+        // order without looking at the bitmaps.
+        self.sm.begin = old_len;
+        self.sm.bootstrap = true;
+        let r = self.sm_extend_bootstrap(old_len, nr_blocks);
+        self.sm.bootstrap = false;
+        r
+    }
+
+    fn sm_extend_bootstrap(&mut self, old_len: u64, nr_blocks: u64) -> Result<()> {
+        let first = self.sm.cur.root.nr_bitmaps();
+        // Set before the bitmaps are allocated: they lie past the old end (`sm_ll_extend`).
+        self.sm.cur.root.nr_blocks = nr_blocks;
+        for i in first..self.sm.cur.root.nr_bitmaps() {
+            let b = self.alloc()?;
+            self.bm.write_zeroed(b, Kind::Bitmap, |_| Ok(()))?;
+            let slot = self
+                .sm
+                .cur
+                .index
+                .as_mut()
+                .get_mut(i as usize)
+                .ok_or(Error::OutOfBounds(b))?;
+            *slot = IndexEntry {
+                blocknr: b,
+                nr_free: ENTRIES_PER_BLOCK as u32,
+                none_free_before: 0,
+            };
+        }
+        // Count what the last round allocated; counting and writing the index may shadow
+        // the index block and bitmaps, which allocates more, counted by the next round.
+        // Each bitmap and the index block are shadowed at most once, so this ends.
+        let mut counted = old_len;
+        loop {
+            let end = self.sm.begin;
+            for b in counted..end {
+                self.sm_inc(b)?;
+            }
+            counted = end;
+            self.write_index()?;
+            if self.sm.begin == counted {
+                return Ok(());
+            }
+        }
     }
 }

@@ -109,6 +109,32 @@ fn alloc_data_block(st: &mut PoolState) -> Result<u64, PdError> {
     st.md.alloc_data_block()
 }
 
+/// A read of an unmapped block: from the external origin where it has the sectors (a read
+/// straddling its end is zero-filled and cut to the origin's part), else zeroes. `v` is the
+/// bio's sector in the thin device.
+fn read_unmapped(st: &PoolState, q: &ThinQueue, bio: OwnedBio, v: u64, b: &mut Batch) {
+    let Some(origin) = q.origin.as_ref() else {
+        bio.zero_fill();
+        bio.end(IoStatus::Ok);
+        return;
+    };
+    let size = origin.size();
+    let end = v.saturating_add(bio.sectors());
+    if end <= size || !st.mode.writable() {
+        // Read-only pools send the read to the origin as is, as C.
+        bio.remap_to(&origin.dev, v);
+        b.submit.push(bio);
+    } else if v < size {
+        bio.zero_fill();
+        bio.truncate(size - v);
+        bio.remap_to(&origin.dev, v);
+        b.submit.push(bio);
+    } else {
+        bio.zero_fill();
+        bio.end(IoStatus::Ok);
+    }
+}
+
 fn needs_commit_first(bio: &OwnedBio, st: &PoolState) -> bool {
     (bio.is_fua() || bio.is_preflush()) && st.dirty
 }
@@ -213,10 +239,7 @@ impl PoolCore {
                     self.remap(&bio, &data, at(d).wrapping_add(offset), tag);
                     b.submit.push(bio);
                 }
-                None => {
-                    bio.zero_fill();
-                    bio.end(IoStatus::Ok);
-                }
+                None => read_unmapped(st, q, bio, v, b),
             }
             return Flow::Next;
         }
@@ -230,7 +253,7 @@ impl PoolCore {
             return Flow::Next;
         }
         match st.mode {
-            Mode::ReadOnly | Mode::Fail => {
+            Mode::ReadOnly | Mode::OutOfMetadataSpace | Mode::Fail => {
                 bio.end(st.io_error());
                 return Flow::Next;
             }
@@ -260,11 +283,18 @@ impl PoolCore {
         };
         st.dirty = true;
         let whole = offset == 0 && bio.sectors() == bs;
-        let fill = match found {
+        let zero = st.features.zero_new_blocks;
+        // An unmapped block of a thin device with an external origin starts as the
+        // origin's block, the part past the origin's end zeroed (or left, without zeroing).
+        let origin = q.origin.as_ref().map(|o| (o.dev, o.size()));
+        let block_start = at(vblock);
+        let fill = match (found, origin) {
             _ if whole => Fill::Overwrite,
-            Some(_) => Fill::Copy,
-            None if st.features.zero_new_blocks => Fill::Zero,
-            None => Fill::None,
+            (Some(_), _) => Fill::Copy,
+            (None, Some((_, size))) if block_start.saturating_add(bs) <= size => Fill::Origin,
+            (None, Some((_, size))) if block_start < size => Fill::OriginPart,
+            (None, _) if zero => Fill::Zero,
+            (None, _) => Fill::None,
         };
         // Breaking sharing drops a reference to the old block: shared reads issued before
         // must finish first (see `DeferredSet`).
@@ -277,31 +307,60 @@ impl PoolCore {
         cell.block = new;
         cell.fill = fill;
         cell.quiesce = quiesce;
-        match (fill, found) {
-            (Fill::Overwrite, _) => {
+        let to = Area {
+            dev: &data,
+            sector: at(new),
+        };
+        cell.data_ok = true;
+        match (fill, found, origin) {
+            (Fill::Overwrite, _, _) => {
                 self.remap(&bio, &data, at(new), TAG_RETURN | c as u64);
                 b.submit.push(bio);
             }
-            (Fill::Copy, Some((old, _))) => {
+            (Fill::Copy, Some((old, _)), _) => {
                 cell.holder = Some(bio);
+                cell.pending = 1;
                 let from = Area {
                     dev: &data,
                     sector: at(old),
                 };
-                let to = Area {
-                    dev: &data,
-                    sector: at(new),
+                w.copy(c, from, to, bs);
+            }
+            (Fill::Origin, _, Some((odev, _))) => {
+                cell.holder = Some(bio);
+                cell.pending = 1;
+                let from = Area {
+                    dev: &odev,
+                    sector: block_start,
                 };
                 w.copy(c, from, to, bs);
             }
-            (Fill::Zero, _) => {
+            (Fill::OriginPart, _, Some((odev, size))) => {
                 cell.holder = Some(bio);
+                let part = size.saturating_sub(block_start);
+                cell.pending = if zero { 2 } else { 1 };
+                let from = Area {
+                    dev: &odev,
+                    sector: block_start,
+                };
+                w.copy(c, from, to, part);
+                if zero {
+                    w.zero(
+                        c,
+                        &data,
+                        at(new).wrapping_add(part),
+                        bs.saturating_sub(part),
+                    );
+                }
+            }
+            (Fill::Zero, _, _) => {
+                cell.holder = Some(bio);
+                cell.pending = 1;
                 w.zero(c, &data, at(new), bs);
             }
             _ => {
                 cell.holder = Some(bio);
                 cell.data_done = true;
-                cell.data_ok = true;
                 self.try_finish(st, c, b);
             }
         }
@@ -401,8 +460,9 @@ impl PoolCore {
             let next = self.completions.lock().pop();
             let Some((c, ok)) = next else { break };
             if let Some(cell) = st.prison.get(c) {
-                cell.data_done = true;
-                cell.data_ok = ok;
+                cell.pending = cell.pending.saturating_sub(1);
+                cell.data_ok &= ok;
+                cell.data_done = cell.pending == 0;
             }
             self.try_finish(st, c, b);
         }
@@ -659,7 +719,7 @@ impl PoolCore {
         }
         if st.holding {
             let fail = match st.mode {
-                Mode::ReadOnly | Mode::Fail => Some(st.io_error()),
+                Mode::ReadOnly | Mode::OutOfMetadataSpace | Mode::Fail => Some(st.io_error()),
                 Mode::OutOfDataSpace if st.features.error_if_no_space => Some(IoStatus::NoSpace),
                 Mode::OutOfDataSpace => {
                     let timeout = no_space_timeout_ms();

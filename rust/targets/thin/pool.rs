@@ -22,6 +22,7 @@ use crate::pdata::{
     block::BlockManager,
     error::Error as PdError,
     space_map::metadata::MAX_BLOCKS,
+    thin::superblock::NEEDS_CHECK,
     thin::{device::DevId, ThinMetadata},
 };
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -38,8 +39,11 @@ pub enum Mode {
     Write,
     /// No data block is free: writes needing one fail until the pool grows.
     OutOfDataSpace,
-    /// Metadata is not changed (requested with `read_only`).
+    /// Metadata is not changed (requested with `read_only`, or after a metadata failure).
     ReadOnly,
+    /// No free metadata block is left (beyond the reserve): read-only until the metadata
+    /// device grows.
+    OutOfMetadataSpace,
     /// A metadata operation failed: every bio fails.
     Fail,
 }
@@ -57,6 +61,13 @@ pub struct PoolFeatures {
     pub read_only: bool,
     /// Fail writes at once when out of data space instead of queueing them.
     pub error_if_no_space: bool,
+}
+
+impl Mode {
+    /// Whether the metadata may change in this mode.
+    pub fn writable(self) -> bool {
+        matches!(self, Mode::Write | Mode::OutOfDataSpace)
+    }
 }
 
 impl Default for PoolFeatures {
@@ -107,6 +118,58 @@ pub struct PoolState {
     pub out_of_data_space: bool,
     /// The pool's mapped device, for log lines.
     md_dev: u32,
+    /// The metadata device (held open by the pool targets).
+    metadata_dev: BlockDevice,
+}
+
+/// The errno C's dm-thin logs for a metadata error.
+fn errno(e: &PdError) -> i32 {
+    match e {
+        PdError::Io(_) | PdError::OutOfBounds(_) => -5,
+        PdError::Checksum(_) => -84,
+        PdError::WrongLocation { .. } => -15,
+        PdError::NoSpace => -28,
+        PdError::Busy(_) => -16,
+        PdError::Corrupt { .. } | PdError::TooDeep(_) | PdError::Invalid(_) => -22,
+    }
+}
+
+/// A device number printed as `major:minor`, as dm names devices in log lines.
+#[derive(Clone, Copy)]
+pub struct DevName(pub u32);
+
+impl core::fmt::Display for DevName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.0 >> 20, self.0 & 0xf_ffff)
+    }
+}
+
+/// The external origin of a thin device: unmapped blocks read from it.
+pub struct Origin {
+    /// The origin device (held open by the thin target).
+    pub dev: BlockDevice,
+    /// Its size in sectors, refreshed at each resume of the thin target.
+    size: AtomicU64,
+}
+
+impl Origin {
+    /// An origin of `size` sectors.
+    pub fn new(dev: BlockDevice, size: u64) -> Self {
+        Origin {
+            dev,
+            size: AtomicU64::new(size),
+        }
+    }
+
+    /// Its size in sectors.
+    pub fn size(&self) -> u64 {
+        self.size.load(Ordering::Relaxed)
+    }
+
+    /// Records a new size.
+    pub fn set_size(&self, size: u64) {
+        self.size.store(size, Ordering::Relaxed);
+    }
 }
 
 /// Bios of one active thin device waiting for the worker.
@@ -116,6 +179,8 @@ pub struct ThinQueue {
     pub dev: DevId,
     /// The first sector of the thin target in its mapped device.
     pub begin: u64,
+    /// The external origin, if any.
+    pub origin: Option<Origin>,
     #[pin]
     bios: SpinLock<BioList>,
     /// Bios released from cells or put back by the worker; they go before `bios`.
@@ -128,11 +193,12 @@ pub struct ThinQueue {
 
 impl ThinQueue {
     /// A queue for device `dev` whose target starts at `begin`.
-    pub fn new(dev: DevId, begin: u64) -> Result<Arc<Self>> {
+    pub fn new(dev: DevId, begin: u64, origin: Option<Origin>) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(ThinQueue {
                 dev,
                 begin,
+                origin,
                 bios <- new_spinlock!(BioList::new()),
                 retry <- new_spinlock!(BioList::new()),
                 held <- new_spinlock!(BioList::new()),
@@ -392,6 +458,7 @@ impl Pool {
                     release_held: false,
                     out_of_data_space: false,
                     md_dev,
+                    metadata_dev,
                 }),
                 thins <- new_mutex!(KVec::new()),
                 completions <- new_spinlock!(completions),
@@ -555,7 +622,7 @@ impl PoolState {
         if !self.dirty {
             return true;
         }
-        if self.mode == Mode::ReadOnly {
+        if !self.mode.writable() {
             return false;
         }
         if let Some(data) = self.data_dev {
@@ -569,33 +636,100 @@ impl PoolState {
             Ok(()) => {
                 self.dirty = false;
                 self.last_commit_ms = time::now_ms();
+                self.check_for_metadata_space();
                 self.check_for_data_space();
                 true
             }
             Err(e) => {
-                self.fail("commit", e);
+                self.fail("dm_pool_commit_metadata", e);
                 false
             }
         }
     }
 
-    /// Puts the pool in fail mode after a metadata error.
-    pub fn fail(&mut self, op: &str, e: PdError) {
-        if self.mode != Mode::Fail {
-            pr_err!(
-                "thin: {}:{}: metadata operation '{}' failed: error = {}\n",
-                self.md_dev >> 20,
-                self.md_dev & 0xf_ffff,
-                op,
-                e
-            );
+    /// Metadata blocks kept back for the operations that must not fail midway (as C's
+    /// `__set_metadata_reserve`: a tenth of the device, at most 4096 blocks).
+    fn metadata_reserve(&self) -> u64 {
+        (self.md.metadata_space().0 / 10).min(4096)
+    }
+
+    /// Metadata blocks: the device's, and those free beyond the reserve (status and space
+    /// checks use these, as C's).
+    pub fn metadata_free(&self) -> (u64, u64) {
+        let (total, free) = self.md.metadata_space();
+        (total, free.saturating_sub(self.metadata_reserve()))
+    }
+
+    /// After a commit: with no metadata block free beyond the reserve, the pool goes
+    /// read-only until the metadata device grows.
+    fn check_for_metadata_space(&mut self) {
+        if self.metadata_free().1 == 0 && self.mode.writable() {
+            pr_err!("thin: No free metadata blocks\n");
+            self.set_mode(Mode::OutOfMetadataSpace);
         }
-        self.set_mode(Mode::Fail);
+    }
+
+    /// Whether the metadata says it needs checking (set after a metadata failure).
+    pub fn needs_check(&self) -> bool {
+        self.md.superblock().flags & NEEDS_CHECK != 0
+    }
+
+    /// A metadata operation failed: as dm-thin, drops the transaction (reopening the last
+    /// commit), flags the metadata as needing a check, and goes read-only; fail mode when
+    /// even that cannot be done.
+    pub fn fail(&mut self, op: &str, e: PdError) {
+        if self.mode == Mode::Fail {
+            return;
+        }
+        let name = DevName(self.md_dev);
+        pr_err!(
+            "thin: {}: metadata operation '{}' failed: error = {}\n",
+            name,
+            op,
+            errno(&e)
+        );
+        pr_debug!("thin: {}: {}\n", name, e);
+        if !self.mode.writable() {
+            // Nothing to abort, and the flag cannot be written.
+            self.set_mode(Mode::Fail);
+            return;
+        }
+        pr_err!("thin: {}: aborting current metadata transaction\n", name);
+        if self.reopen().is_err() {
+            pr_err!("thin: {}: failed to abort metadata transaction\n", name);
+            self.set_mode(Mode::Fail);
+            return;
+        }
+        self.dirty = false;
+        // As C, the flag is set in the superblock and written when it can be: a failed
+        // write is not a new failure (the pool is read-only from here).
+        let flags = self.md.superblock().flags | NEEDS_CHECK;
+        self.md.set_flags(flags);
+        let _ = self.md.commit();
+        self.set_mode(Mode::ReadOnly);
+    }
+
+    /// Drops the current transaction: the metadata as last committed, through a new
+    /// dm-bufio client (the old one goes with what it cached).
+    fn reopen(&mut self) -> Result<(), PdError> {
+        let nomem = PdError::Invalid("out of memory");
+        let bm = Bufio::new(self.metadata_dev, MAX_BLOCKS).map_err(|_| nomem)?;
+        let md = ThinMetadata::open(bm)?;
+        // The worker's allocations are GFP_NOIO (see `Job::run`).
+        self.md = KBox::new(md, GFP_KERNEL).map_err(|_| nomem)?;
+        Ok(())
     }
 
     /// Changes the pool mode, logging the switch as dm-thin does. The one place modes
     /// change: fail mode is final.
-    pub fn set_mode(&mut self, mode: Mode) {
+    pub fn set_mode(&mut self, mut mode: Mode) {
+        if mode == Mode::Write && self.needs_check() {
+            pr_err!(
+                "thin: {}: unable to switch pool to write mode until repaired.\n",
+                DevName(self.md_dev)
+            );
+            mode = Mode::ReadOnly;
+        }
         if self.mode == mode || self.mode == Mode::Fail {
             return;
         }
@@ -605,7 +739,7 @@ impl PoolState {
                 "out-of-data-space (error IO)"
             }
             Mode::OutOfDataSpace => "out-of-data-space (queue IO)",
-            Mode::ReadOnly => "read-only",
+            Mode::ReadOnly | Mode::OutOfMetadataSpace => "read-only",
             Mode::Fail => "fail",
         };
         pr_info!(

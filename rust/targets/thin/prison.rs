@@ -32,6 +32,10 @@ pub enum Fill {
     Copy,
     /// The holder covers the whole block and is written to it directly.
     Overwrite,
+    /// Copied from the external origin by kcopyd.
+    Origin,
+    /// The origin ends inside the block: its part copied, the rest zeroed (if zeroing).
+    OriginPart,
     /// Nothing to do first (block zeroing is off).
     None,
 }
@@ -52,6 +56,8 @@ pub struct Cell {
     pub holder: Option<OwnedBio>,
     /// Bios that arrived while the cell was held.
     pub waiting: BioList,
+    /// Copy and zero jobs still running for the block.
+    pub pending: u8,
     /// The data is on the data device (or failed to get there).
     pub data_done: bool,
     /// Whether the data reached the data device.
@@ -72,6 +78,7 @@ impl Cell {
         fill: Fill::None,
         holder: None,
         waiting: BioList::new(),
+        pending: 0,
         data_done: false,
         data_ok: false,
         quiesce: None,

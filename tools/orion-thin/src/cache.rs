@@ -31,7 +31,7 @@ pub trait Store {
 /// A file or block device.
 pub struct FileStore {
     file: File,
-    nr_blocks: u64,
+    nr_blocks: Cell<u64>,
 }
 
 impl FileStore {
@@ -44,8 +44,22 @@ impl FileStore {
         let len = device_size(&file)?;
         Ok(FileStore {
             file,
-            nr_blocks: len / BLOCK_SIZE as u64,
+            nr_blocks: Cell::new(len / BLOCK_SIZE as u64),
         })
+    }
+
+    /// Extends a regular file to `nr_blocks` blocks (the device grew underneath, as when
+    /// the metadata volume is extended); a block device is only measured again.
+    pub fn grow(&self, nr_blocks: u64) -> std::io::Result<()> {
+        if self.file.metadata()?.is_file() {
+            let len = nr_blocks * BLOCK_SIZE as u64;
+            if len > self.file.metadata()?.len() {
+                self.file.set_len(len)?;
+            }
+        }
+        let len = device_size(&self.file)?;
+        self.nr_blocks.set(len / BLOCK_SIZE as u64);
+        Ok(())
     }
 }
 
@@ -64,7 +78,7 @@ fn device_size(file: &File) -> std::io::Result<u64> {
 
 impl Store for FileStore {
     fn nr_blocks(&self) -> u64 {
-        self.nr_blocks
+        self.nr_blocks.get()
     }
 
     fn read_block(&self, b: BlockNr, buf: &mut [u8]) -> std::io::Result<()> {
@@ -104,6 +118,13 @@ impl MemStore {
             image: RefCell::new(bytes),
             log: RefCell::new(Vec::new()),
         }
+    }
+
+    /// Extends the image with zeroed blocks to `nr_blocks` (the device grew).
+    pub fn grow(&self, nr_blocks: u64) {
+        let mut img = self.image.borrow_mut();
+        let len = (nr_blocks as usize * BLOCK_SIZE).max(img.len());
+        img.resize(len, 0);
     }
 }
 

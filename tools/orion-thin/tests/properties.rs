@@ -7,13 +7,10 @@
 
 mod common;
 
-use common::{scaled, Rng};
+use common::{assert_counts_exact, bitmap_refs, scaled, Rng};
 use orion_pdata::block::{BlockNr, Kind};
-use orion_pdata::btree::node::Header;
-use orion_pdata::btree::{self, Plain, Visit, Visitor};
-use orion_pdata::error::Result;
+use orion_pdata::btree::{self, Plain, Visit};
 use orion_pdata::space_map::disk::DiskSpaceMap;
-use orion_pdata::space_map::metadata::INDEX_HEADER;
 use orion_pdata::space_map::IndexEntry;
 use orion_pdata::tm::TransactionManager;
 use orion_thin::cache::{CachedBm, MemStore};
@@ -34,64 +31,6 @@ fn commit(tm: &mut Tm) {
         Ok(())
     })
     .unwrap();
-}
-
-struct CountNodes<'a>(&'a mut [u32]);
-
-impl Visitor for CountNodes<'_> {
-    fn node(&mut self, b: BlockNr, _h: &Header, _depth: usize) -> Result<bool> {
-        self.0[b as usize] += 1;
-        Ok(self.0[b as usize] == 1)
-    }
-
-    fn entry(&mut self, _key: u64, _value: &[u8]) -> Result<Visit> {
-        Ok(Visit::Continue)
-    }
-}
-
-/// Recounts every metadata block's references: the superblock, the space map's index,
-/// bitmaps and overflow tree, the given trees (shared nodes once per parent), and `extra`.
-fn assert_counts_exact(tm: &Tm, trees: &[(BlockNr, usize)], extra: &HashMap<BlockNr, u32>) {
-    let mut counts = vec![0u32; NR_META as usize];
-    counts[0] += 1;
-    let root = tm.sm_root();
-    counts[root.bitmap_root as usize] += 1;
-    let entries: Vec<IndexEntry> = tm
-        .read(root.bitmap_root, Kind::Index, |d| {
-            Ok((0..root.nr_bitmaps() as usize)
-                .map(|i| {
-                    let off = INDEX_HEADER + i * IndexEntry::SIZE;
-                    IndexEntry::unpack(&d[off..off + IndexEntry::SIZE])
-                })
-                .collect())
-        })
-        .unwrap();
-    for e in entries {
-        counts[e.blocknr as usize] += 1;
-    }
-    btree::walk(
-        tm.bm(),
-        root.ref_count_root,
-        4,
-        0,
-        &mut CountNodes(&mut counts),
-    )
-    .unwrap();
-    for &(r, vs) in trees {
-        btree::walk(tm.bm(), r, vs, 0, &mut CountNodes(&mut counts)).unwrap();
-    }
-    for (b, c) in extra {
-        counts[*b as usize] += c;
-    }
-    let mut allocated = 0;
-    for (b, want) in counts.iter().enumerate() {
-        let have = tm.count(b as u64).unwrap();
-        assert_eq!(have, *want, "metadata block {b}");
-        if have > 0 {
-            allocated += 1;
-        }
-    }
-    assert_eq!(tm.sm_root().nr_allocated, allocated);
 }
 
 fn tree_contents(tm: &Tm, root: BlockNr) -> BTreeMap<u64, u64> {
@@ -299,21 +238,4 @@ fn data_space_map_matches_a_count_model() {
         }
     }
     eprintln!("{ops} data space map operations");
-}
-
-/// One reference per bitmap block listed in a data space map's index tree.
-fn bitmap_refs(tm: &Tm, index_root: BlockNr) -> HashMap<BlockNr, u32> {
-    let mut refs = HashMap::new();
-    btree::walk(
-        tm.bm(),
-        index_root,
-        IndexEntry::SIZE,
-        0,
-        &mut |_: u64, v: &[u8]| {
-            *refs.entry(IndexEntry::unpack(v).blocknr).or_default() += 1;
-            Ok(Visit::Continue)
-        },
-    )
-    .unwrap();
-    refs
 }

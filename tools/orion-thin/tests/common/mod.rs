@@ -5,13 +5,20 @@
 
 #![allow(dead_code)]
 
-use orion_pdata::block::BlockManager;
-use orion_pdata::error::Error;
+use orion_pdata::block::{BlockManager, BlockNr, Kind};
+use orion_pdata::btree::node::Header;
+use orion_pdata::btree::{self, Visit, Visitor};
+use orion_pdata::error::{Error, Result};
+use orion_pdata::space_map::metadata::INDEX_HEADER;
+use orion_pdata::space_map::IndexEntry;
+use orion_pdata::thin::device::DeviceDetails;
+use orion_pdata::thin::superblock::Superblock;
 use orion_pdata::thin::ThinMetadata;
+use orion_pdata::tm::TransactionManager;
 use orion_thin::cache::{CachedBm, FileStore};
 use orion_thin::xml::{Device, Mapping, Metadata};
 use orion_thin::{check, dump, xml};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::process::Command;
 
@@ -366,4 +373,160 @@ pub fn ours_check_clean(path: &Path) {
     let bm = CachedBm::new(FileStore::open(path, false).unwrap());
     let r = check::check(&bm);
     assert!(r.is_clean(), "orion-thin check: {:?}", r.errors);
+}
+
+/// Counts each node reached (once per parent reference) and enters it on its first visit
+/// only, as shared subtrees are counted; keeps the leaf values of the nodes entered when
+/// `values` is given (references held by the entries).
+pub struct CountNodes<'a> {
+    pub counts: &'a mut [u32],
+    pub values: Option<&'a mut Vec<u64>>,
+}
+
+impl<'a> CountNodes<'a> {
+    pub fn new(counts: &'a mut [u32]) -> Self {
+        CountNodes {
+            counts,
+            values: None,
+        }
+    }
+}
+
+impl Visitor for CountNodes<'_> {
+    fn node(&mut self, b: BlockNr, _h: &Header, _depth: usize) -> Result<bool> {
+        let c = self
+            .counts
+            .get_mut(b as usize)
+            .unwrap_or_else(|| panic!("node {b} beyond the metadata space map"));
+        *c += 1;
+        Ok(*c == 1)
+    }
+
+    fn entry(&mut self, _key: u64, value: &[u8]) -> Result<Visit> {
+        if let Some(v) = self.values.as_mut() {
+            v.push(u64::from_le_bytes(value[..8].try_into().unwrap()));
+        }
+        Ok(Visit::Continue)
+    }
+}
+
+/// Recounts every metadata block's references: the superblock (block 0), the space map's
+/// index, bitmaps and overflow tree, the given trees (shared nodes once per parent), and
+/// `extra`; asserts each equals the metadata space map's count, over all of its blocks,
+/// and that `nr_allocated` is the number of blocks in use.
+pub fn assert_counts_exact<B: BlockManager>(
+    tm: &TransactionManager<B>,
+    trees: &[(BlockNr, usize)],
+    extra: &HashMap<BlockNr, u32>,
+) {
+    let root = tm.sm_root();
+    let mut counts = vec![0u32; root.nr_blocks as usize];
+    counts[0] += 1;
+    counts[root.bitmap_root as usize] += 1;
+    let entries: Vec<IndexEntry> = tm
+        .read(root.bitmap_root, Kind::Index, |d| {
+            Ok((0..root.nr_bitmaps() as usize)
+                .map(|i| {
+                    let off = INDEX_HEADER + i * IndexEntry::SIZE;
+                    IndexEntry::unpack(&d[off..off + IndexEntry::SIZE])
+                })
+                .collect())
+        })
+        .unwrap();
+    for e in entries {
+        counts[e.blocknr as usize] += 1;
+    }
+    btree::walk(
+        tm.bm(),
+        root.ref_count_root,
+        4,
+        0,
+        &mut CountNodes::new(&mut counts),
+    )
+    .unwrap();
+    for &(r, vs) in trees {
+        btree::walk(tm.bm(), r, vs, 0, &mut CountNodes::new(&mut counts)).unwrap();
+    }
+    for (b, c) in extra {
+        counts[*b as usize] += c;
+    }
+    let mut allocated = 0;
+    for (b, want) in counts.iter().enumerate() {
+        let have = tm.count(b as u64).unwrap();
+        assert_eq!(have, *want, "metadata block {b}");
+        if have > 0 {
+            allocated += 1;
+        }
+    }
+    assert_eq!(tm.sm_root().nr_allocated, allocated);
+}
+
+/// One reference per bitmap block listed in a data space map's index tree.
+pub fn bitmap_refs<B: BlockManager>(
+    tm: &TransactionManager<B>,
+    index_root: BlockNr,
+) -> HashMap<BlockNr, u32> {
+    let mut refs = HashMap::new();
+    btree::walk(
+        tm.bm(),
+        index_root,
+        IndexEntry::SIZE,
+        0,
+        &mut |_: u64, v: &[u8]| {
+            *refs.entry(IndexEntry::unpack(v).blocknr).or_default() += 1;
+            Ok(Visit::Continue)
+        },
+    )
+    .unwrap();
+    refs
+}
+
+/// Recounts every metadata block of committed pool metadata (the live trees, the held
+/// metadata snapshot, both space maps) and asserts the metadata space map agrees exactly.
+pub fn assert_thin_counts_exact<B: BlockManager>(t: &ThinMetadata<B>) {
+    let tm = t.tm();
+    let sb = *t.superblock();
+    let n = tm.sm_root().nr_blocks as usize;
+    // Walk the trees here, so that device trees are entered once per top-level entry
+    // reached (a top-level leaf shared with the metadata snapshot holds its references
+    // once), then hand the counts over as `extra`.
+    let mut counts = vec![0u32; n];
+    let mut views = vec![sb];
+    if sb.held_root != 0 {
+        counts[sb.held_root as usize] += 1;
+        let held = tm
+            .read(sb.held_root, Kind::Superblock, |d| {
+                Superblock::unpack(sb.held_root, d)
+            })
+            .unwrap();
+        views.push(held);
+    }
+    for v in &views {
+        let mut c = CountNodes::new(&mut counts);
+        btree::walk(tm.bm(), v.details_root, DeviceDetails::SIZE, 0, &mut c).unwrap();
+        let mut roots = Vec::new();
+        let mut c = CountNodes {
+            counts: &mut counts,
+            values: Some(&mut roots),
+        };
+        btree::walk(tm.bm(), v.mapping_root, 8, 0, &mut c).unwrap();
+        for r in roots {
+            btree::walk(tm.bm(), r, 8, 0, &mut CountNodes::new(&mut counts)).unwrap();
+        }
+    }
+    let data = t.data_sm().root();
+    let mut extra = bitmap_refs(tm, data.bitmap_root);
+    for (b, c) in counts.iter().enumerate() {
+        if *c > 0 {
+            *extra.entry(b as BlockNr).or_default() += c;
+        }
+    }
+    assert_counts_exact(
+        tm,
+        &[
+            (data.bitmap_root, IndexEntry::SIZE),
+            (data.ref_count_root, 4),
+        ],
+        &extra,
+    );
 }
