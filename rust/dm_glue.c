@@ -77,6 +77,16 @@ bool orion_cancel_work_sync(struct work_struct *work)
 	return cancel_work_sync(work);
 }
 
+bool orion_is_dm_device(u32 devt)
+{
+	struct mapped_device *md = dm_get_md(devt);
+
+	if (!md)
+		return false;
+	dm_put(md);
+	return true;
+}
+
 u32 orion_target_md_devt(struct dm_target *ti)
 {
 	return disk_devt(dm_disk(dm_table_get_md(ti->table)));

@@ -31,6 +31,9 @@ bool orion_queue_work(struct work_struct *work);
 
 bool orion_cancel_work_sync(struct work_struct *work);
 
+/* Whether `devt` is a device-mapper device. */
+bool orion_is_dm_device(u32 devt);
+
 /* The device number of the mapped device whose table holds `ti`. */
 u32 orion_target_md_devt(struct dm_target *ti);
 
@@ -89,6 +92,7 @@ void orion_rcu_read_unlock(void);
 const blk_status_t ORION_BLK_STS_NOTSUPP = BLK_STS_NOTSUPP;
 const blk_status_t ORION_BLK_STS_IOERR = BLK_STS_IOERR;
 const blk_status_t ORION_BLK_STS_NOSPC = BLK_STS_NOSPC;
+const blk_status_t ORION_BLK_STS_DM_REQUEUE = BLK_STS_DM_REQUEUE;
 #endif
 
 #endif /* ORION_DM_GLUE_H */

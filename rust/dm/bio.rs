@@ -249,6 +249,9 @@ pub enum IoStatus {
     IoErr,
     /// No space left (a thin pool out of data space).
     NoSpace,
+    /// dm core takes the bio back and maps it again after the device resumes (only while the
+    /// device is suspending without flushing, see `TargetRef::noflush_suspending`).
+    Requeue,
 }
 
 impl IoStatus {
@@ -257,6 +260,7 @@ impl IoStatus {
             IoStatus::Ok => bindings::BLK_STS_OK as bindings::blk_status_t,
             IoStatus::IoErr => bindings::ORION_BLK_STS_IOERR,
             IoStatus::NoSpace => bindings::ORION_BLK_STS_NOSPC,
+            IoStatus::Requeue => bindings::ORION_BLK_STS_DM_REQUEUE,
         }
     }
 }

@@ -64,6 +64,12 @@ impl Dev {
         unsafe { (*self.bdev().as_raw()).bd_dev }
     }
 
+    /// Whether the device is a device-mapper device.
+    pub fn is_dm_device(&self) -> bool {
+        // SAFETY: `dm_get_md` takes and drops a reference; no precondition.
+        unsafe { bindings::orion_is_dm_device(self.dev_number()) }
+    }
+
     /// The size of the device in sectors.
     pub fn nr_sectors(&self) -> u64 {
         // SAFETY: the block device is held open by this `Dev`.

@@ -450,6 +450,13 @@ impl TargetRef {
         Some(unsafe { AtomicU64::from_ptr(bindings::orion_bio_tag(bio.as_raw())) })
     }
 
+    /// Whether the target's device is suspending without flushing (in `presuspend` and
+    /// `postsuspend`): bios it holds may be ended with `IoStatus::Requeue`.
+    pub fn noflush_suspending(&self) -> bool {
+        // SAFETY: the target is live by the type invariant.
+        unsafe { bindings::dm_noflush_suspending(self.raw()) != 0 }
+    }
+
     /// The version of the target type.
     pub fn type_version(&self) -> [u32; 3] {
         // SAFETY: as in `type_name`, the type outlives the target.

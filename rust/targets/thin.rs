@@ -79,6 +79,9 @@ impl Target for Thin {
         let dev = crate::dm::args::parse_u64(id_arg.as_bytes())
             .filter(|&v| v <= MAX_DEV_ID)
             .ok_or(CtrError::inval(c_str!("Invalid device id")))?;
+        if !pool_dev.is_dm_device() {
+            return Err(CtrError::inval(c_str!("Couldn't get pool mapped device")));
+        }
         let pool = Pool::lookup(pool_dev.dev_number())
             .ok_or(CtrError::inval(c_str!("Couldn't find pool object")))?;
         let (mode, exists) = pool.with_state(|st| (st.mode, st.md.details(dev)));
@@ -104,6 +107,11 @@ impl Target for Thin {
         let block_sectors = pool.core().block_sectors;
         ti.set_max_io_len(block_sectors)
             .map_err(|e| CtrError::new(e, c_str!("Couldn't set max io len")))?;
+        if pool.with_state(|st| st.suspended) {
+            return Err(CtrError::inval(c_str!(
+                "Unable to activate thin device while pool is suspended"
+            )));
+        }
         let discards = pool.with_state(|st| st.features.discard_enabled);
         if discards {
             ti.set_num_discard_bios(1);
@@ -206,6 +214,14 @@ impl Target for Thin {
                 }
             }),
             StatusType::Ima => {}
+        }
+    }
+
+    fn presuspend(this: &Thin, ti: &TargetRef) {
+        if ti.noflush_suspending() {
+            // dm core maps the bios again after the resume; those waiting for data space
+            // would otherwise keep the suspend waiting.
+            this.pool.requeue(&this.queue);
         }
     }
 

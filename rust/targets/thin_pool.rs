@@ -379,8 +379,15 @@ impl Target for ThinPool {
     }
 
     fn resume(this: &ThinPool, _ti: &TargetRef) {
-        this.pool.with_state(|st| st.low_water_triggered = false);
+        this.pool.with_state(|st| {
+            st.low_water_triggered = false;
+            st.suspended = false;
+        });
         this.pool.wake();
+    }
+
+    fn presuspend(this: &ThinPool, _ti: &TargetRef) {
+        this.pool.with_state(|st| st.suspended = true);
     }
 
     fn postsuspend(this: &ThinPool, _ti: &TargetRef) {

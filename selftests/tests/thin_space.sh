@@ -91,4 +91,40 @@ for s in o c; do
 done
 check_eq "low water mark: one table event when it is reached, as C's" "$(cat /tmp/t.lw.c)" "$(cat /tmp/t.lw.o)"
 check_eq "... and that is one event" "before the mark: 0 after: 1" "$(cat /tmp/t.lw.o)"
+# A thin device suspended without flush while its writes wait for space: the suspend
+# returns (the bios go back to dm core), and after the pool grows and the thin resumes the
+# writes finish.
+for s in o c; do
+	fresh $s 16 4
+	dd if=/tmp/t.data of=/dev/mapper/t.${s}1 bs=64k oflag=direct 2>/dev/null &
+	ddpid=$!
+	sleep 2
+	timeout 20 dmsetup suspend --noflush t.${s}1 && echo suspended >/tmp/t.nf.$s || echo "suspend failed" >/tmp/t.nf.$s
+	dm_reload t.${s}pool "0 $((64 * 128)) $(prefix_for $s)thin-pool $(meta_for $s) $(data_for $s) 128 4"
+	dmsetup resume t.${s}1
+	wait $ddpid
+	echo "dd: $?" >>/tmp/t.nf.$s
+	cmp -n $((2 << 20)) /tmp/t.data /dev/mapper/t.${s}1 && echo same >>/tmp/t.nf.$s
+	teardown $s
+done
+check_eq "noflush suspend with writes waiting for space: as C's" "$(cat /tmp/t.nf.c)" "$(cat /tmp/t.nf.o)"
+check_eq "... suspended, then the writes finished with the right data" "suspended dd: 0 same" "$(cat /tmp/t.nf.o | tr '\n' ' ' | sed 's/ $//')"
+
+# Thin devices cannot be activated while their pool is suspended.
+for s in o c; do
+	fresh $s 64 4
+	dmsetup message t.${s}pool 0 "create_thin 2"
+	dmsetup suspend t.${s}pool
+	dmesg -c >/dev/null
+	dmsetup create t.${s}2 --table "0 32768 $(prefix_for $s)thin /dev/mapper/t.${s}pool 2" >/dev/null 2>&1 &&
+		dmsetup remove t.${s}2
+	dmesg | grep -o 'thin: Unable to activate thin device while pool is suspended ([-0-9]*)' >/tmp/t.susp.$s
+	dmsetup resume t.${s}pool
+	teardown $s
+done
+check_eq "a thin device on a suspended pool: refused with C's message" "$(cat /tmp/t.susp.c)" "$(cat /tmp/t.susp.o)"
+check "... (and the message is there)" grep -q 'Unable to activate' /tmp/t.susp.o
+
+# A thin table naming a device that is not a pool.
+bad_table thin "32768 $od 1" "a pool device that is not a mapped device"
 unload_orion

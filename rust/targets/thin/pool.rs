@@ -9,7 +9,7 @@
 
 use super::{deferred_set::DeferredSet, prison::Prison};
 use crate::dm::{
-    bio::{BioList, OwnedBio},
+    bio::{BioList, IoStatus, OwnedBio},
     bufio::Bufio,
     dev::BlockDevice,
     event::TableEvent,
@@ -116,6 +116,9 @@ pub struct PoolState {
     /// Bios failed because the pool ran out of data space get ENOSPC, even after the pool
     /// went read-only (as C's `out_of_data_space` flag).
     pub out_of_data_space: bool,
+    /// The pool device is suspended, or was never resumed: thin devices cannot be
+    /// activated (as C).
+    pub suspended: bool,
     /// The pool's mapped device, for log lines.
     md_dev: u32,
     /// The metadata device (held open by the pool targets).
@@ -457,6 +460,7 @@ impl Pool {
                     holding: false,
                     release_held: false,
                     out_of_data_space: false,
+                    suspended: true,
                     md_dev,
                     metadata_dev,
                 }),
@@ -499,6 +503,19 @@ impl Pool {
     /// Wakes the worker.
     pub fn wake(&self) {
         self.worker.wake();
+    }
+
+    /// Gives the bios queued or held for a thin device back to dm core to map again after
+    /// its resume (a suspend without flush).
+    pub fn requeue(&self, q: &ThinQueue) {
+        // Under the state lock, so the worker is not mapping any of them meanwhile.
+        self.with_state(|_| {
+            let mut bios = q.take();
+            bios.append(&mut q.take_held());
+            while let Some(b) = bios.pop() {
+                b.end(IoStatus::Requeue);
+            }
+        });
     }
 
     /// Takes a bio the thin's `end_io` kept (a whole-block overwrite or a discard whose

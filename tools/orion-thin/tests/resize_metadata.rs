@@ -274,13 +274,10 @@ impl Pool {
         false
     }
 
-    /// Takes a metadata snapshot (which commits) and returns the model it holds.
+    /// Takes a metadata snapshot and commits it; returns the model it holds.
     fn reserve_metadata_snap(&mut self) -> Model {
         self.t().reserve_metadata_snap().unwrap();
-        self.commits += 1;
-        self.committed = self.model.clone();
-        self.committed_devs = self.devs.clone();
-        assert_thin_counts_exact(self.t.as_ref().unwrap());
+        self.commit().unwrap();
         self.model.clone()
     }
 
