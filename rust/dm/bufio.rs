@@ -2,9 +2,12 @@
 
 //! Metadata blocks through dm-bufio: the kernel's [`BlockManager`] for `crate::pdata`.
 //!
-//! Each cached buffer carries one byte of auxiliary data: the code of the [`Kind`] it was
-//! checked as (0 until checked). A block is checked once, when first read; dm-bufio's write
-//! callback seals a dirty block (location and checksum) just before it goes to disk.
+//! Each cached buffer carries two bytes of auxiliary data: the code of the [`Kind`] it was
+//! checked as (0 until checked), and its lock state while held (0 free, 1..=254 readers,
+//! 255 a writer). A block is checked once, when first read; dm-bufio's write callback seals a
+//! dirty block (location and checksum) just before it goes to disk. A request that conflicts
+//! with a held lock (a write of a block being read, a read of a block being written) fails
+//! with `Busy`, as C's block manager refuses it, so no two references to one buffer alias.
 //!
 //! C header: [include/linux/dm-bufio.h](srctree/include/linux/dm-bufio.h)
 
@@ -21,13 +24,19 @@ use kernel::prelude::*;
 /// space map a bitmap while the index is read; dm-bufio reserves them against deadlock.
 const RESERVED_BUFFERS: u32 = 16;
 
+/// Auxiliary bytes per buffer: the kind code and the lock state.
+const AUX_SIZE: usize = 2;
+/// The lock state of a buffer held for writing.
+const WRITE_LOCKED: u8 = u8::MAX;
+
 /// A dm-bufio client over a metadata device, in 4 KiB blocks.
 ///
 /// # Invariants
 ///
-/// `client` was returned by `dm_bufio_client_create` with `BLOCK_SIZE` blocks and one byte of
-/// auxiliary data per buffer, and is destroyed only by `drop`. The device stays open for the
-/// client's lifetime (the owner drops the client before the `Dev` it was made from).
+/// `client` was returned by `dm_bufio_client_create` with `BLOCK_SIZE` blocks and `AUX_SIZE`
+/// bytes of auxiliary data per buffer, and is destroyed only by `drop`. The device stays
+/// open for the client's lifetime (the owner drops the client before the `Dev` it was made
+/// from).
 pub struct Bufio {
     client: NonNull<bindings::dm_bufio_client>,
     nr_blocks: u64,
@@ -44,7 +53,7 @@ unsafe impl Sync for Bufio {}
 ///
 /// - Called by dm-bufio with a buffer of a client created by [`Bufio::new`].
 unsafe extern "C" fn write_callback(buf: *mut bindings::dm_buffer) {
-    // SAFETY: `buf` is a live buffer of our client (one aux byte, BLOCK_SIZE of data), held
+    // SAFETY: `buf` is a live buffer of our client (AUX_SIZE aux bytes, BLOCK_SIZE of data), held
     // by dm-bufio for the duration of the callback.
     let (code, b, data) = unsafe {
         let aux = bindings::dm_bufio_get_aux_data(buf).cast::<u8>();
@@ -66,8 +75,14 @@ unsafe extern "C" fn write_callback(buf: *mut bindings::dm_buffer) {
 ///
 /// - Called by dm-bufio with a new buffer of a client created by [`Bufio::new`].
 unsafe extern "C" fn alloc_callback(buf: *mut bindings::dm_buffer) {
-    // SAFETY: `buf` is a buffer of our client, which has one aux byte.
-    unsafe { *bindings::dm_bufio_get_aux_data(buf).cast::<u8>() = 0 };
+    // SAFETY: `buf` is a buffer of our client, which has `AUX_SIZE` aux bytes.
+    unsafe {
+        core::ptr::write_bytes(
+            bindings::dm_bufio_get_aux_data(buf).cast::<u8>(),
+            0,
+            AUX_SIZE,
+        )
+    };
 }
 
 /// A buffer held between `dm_bufio_read`/`dm_bufio_new` and `dm_bufio_release`.
@@ -75,11 +90,14 @@ unsafe extern "C" fn alloc_callback(buf: *mut bindings::dm_buffer) {
 /// # Invariants
 ///
 /// `buf` is held by this value; `data` is its `BLOCK_SIZE`-byte block and `aux` its
-/// auxiliary byte, both valid until `drop` releases the buffer.
+/// `AUX_SIZE` auxiliary bytes, all valid until `drop` releases the buffer. Once locked
+/// (`locked` set), the lock byte records this hold: a writer's hold is the only hold, so
+/// `data_mut` is the only reference to the block.
 struct Held {
     buf: NonNull<bindings::dm_buffer>,
     data: NonNull<u8>,
     aux: NonNull<u8>,
+    locked: Option<bool>,
 }
 
 impl Held {
@@ -89,9 +107,30 @@ impl Held {
     }
 
     fn data_mut(&mut self) -> &mut [u8] {
-        // SAFETY: by the type invariant; the metadata layer above serialises writers, so this
-        // thread is the only one changing the block.
+        // SAFETY: by the type invariant; only writers call this, and a write lock excludes
+        // every other hold of the block.
         unsafe { core::slice::from_raw_parts_mut(self.data.as_ptr(), BLOCK_SIZE) }
+    }
+
+    fn lock_byte(&self) -> *mut u8 {
+        // The second aux byte (type invariant: `AUX_SIZE` bytes).
+        self.aux.as_ptr().wrapping_add(1)
+    }
+
+    /// Takes the block's lock for reading or writing; `Busy` if it conflicts.
+    fn lock(&mut self, b: BlockNr, write: bool) -> PdResult<()> {
+        // SAFETY: the lock byte is valid while held (type invariant); the metadata layer is
+        // used by one thread at a time (the pool's mutex), so plain accesses do not race.
+        let state = unsafe { *self.lock_byte() };
+        let next = match (write, state) {
+            (true, 0) => WRITE_LOCKED,
+            (false, s) if s < WRITE_LOCKED - 1 => s + 1,
+            _ => return Err(PdError::Busy(b)),
+        };
+        // SAFETY: as above.
+        unsafe { *self.lock_byte() = next };
+        self.locked = Some(write);
+        Ok(())
     }
 
     fn kind_code(&self) -> u8 {
@@ -112,6 +151,13 @@ impl Held {
 
 impl Drop for Held {
     fn drop(&mut self) {
+        if let Some(write) = self.locked {
+            // SAFETY: the lock byte is valid while held; see `lock`.
+            unsafe {
+                let p = self.lock_byte();
+                *p = if write { 0 } else { (*p).saturating_sub(1) };
+            }
+        }
         // SAFETY: the buffer is held by this value and released once.
         unsafe { bindings::dm_bufio_release(self.buf.as_ptr()) };
     }
@@ -142,7 +188,7 @@ impl Bufio {
                 bdev.as_raw(),
                 BLOCK_SIZE as u32,
                 RESERVED_BUFFERS,
-                1,
+                AUX_SIZE as u32,
                 Some(alloc_callback),
                 Some(write_callback),
                 0,
@@ -156,7 +202,7 @@ impl Bufio {
         let client = NonNull::new(client).ok_or(ENOMEM)?;
         // SAFETY: `client` was just created.
         let size = unsafe { bindings::dm_bufio_get_device_size(client.as_ptr()) };
-        // INVARIANT: created above with BLOCK_SIZE blocks and one aux byte.
+        // INVARIANT: created above with BLOCK_SIZE blocks and AUX_SIZE aux bytes.
         Ok(Bufio {
             client,
             nr_blocks: size.min(max_blocks),
@@ -183,20 +229,32 @@ impl Bufio {
         let (Some(buf), Some(data)) = (NonNull::new(buf), NonNull::new(data.cast::<u8>())) else {
             return Err(PdError::Io(b));
         };
-        // SAFETY: `buf` is held; every buffer of this client has one aux byte.
+        // SAFETY: `buf` is held; every buffer of this client has AUX_SIZE aux bytes.
         let aux = unsafe { bindings::dm_bufio_get_aux_data(buf.as_ptr()) }.cast::<u8>();
         let Some(aux) = NonNull::new(aux) else {
             // SAFETY: `buf` is held and released once here.
             unsafe { bindings::dm_bufio_release(buf.as_ptr()) };
             return Err(PdError::Io(b));
         };
-        // INVARIANT: `buf` is held and `data`, `aux` are its block and aux byte.
-        Ok(Held { buf, data, aux })
+        // INVARIANT: `buf` is held and `data`, `aux` are its block and aux bytes.
+        Ok(Held {
+            buf,
+            data,
+            aux,
+            locked: None,
+        })
     }
 
-    /// Holds block `b` checked as `kind`.
-    fn hold_checked(&self, b: BlockNr, kind: Kind) -> PdResult<Held> {
-        let mut h = self.hold(b, false)?;
+    /// Holds block `b` locked for reading or writing.
+    fn hold_locked(&self, b: BlockNr, new: bool, write: bool) -> PdResult<Held> {
+        let mut h = self.hold(b, new)?;
+        h.lock(b, write)?;
+        Ok(h)
+    }
+
+    /// Holds block `b` checked as `kind` and locked for reading or writing.
+    fn hold_checked(&self, b: BlockNr, kind: Kind, write: bool) -> PdResult<Held> {
+        let mut h = self.hold_locked(b, false, write)?;
         match h.kind_code() {
             0 => {
                 kind.check(b, h.data())?;
@@ -237,7 +295,7 @@ impl BlockManager for Bufio {
     }
 
     fn read<R>(&self, b: BlockNr, kind: Kind, f: impl FnOnce(&[u8]) -> PdResult<R>) -> PdResult<R> {
-        let h = self.hold_checked(b, kind)?;
+        let h = self.hold_checked(b, kind, false)?;
         f(h.data())
     }
 
@@ -247,7 +305,7 @@ impl BlockManager for Bufio {
         kind: Kind,
         f: impl FnOnce(&mut [u8]) -> PdResult<R>,
     ) -> PdResult<R> {
-        let mut h = self.hold_checked(b, kind)?;
+        let mut h = self.hold_checked(b, kind, true)?;
         let r = f(h.data_mut());
         h.mark_dirty();
         r
@@ -259,7 +317,7 @@ impl BlockManager for Bufio {
         kind: Kind,
         f: impl FnOnce(&mut [u8]) -> PdResult<R>,
     ) -> PdResult<R> {
-        let mut h = self.hold(b, true)?;
+        let mut h = self.hold_locked(b, true, true)?;
         h.data_mut().fill(0);
         h.set_kind(kind);
         let r = f(h.data_mut());
@@ -268,7 +326,7 @@ impl BlockManager for Bufio {
     }
 
     fn read_raw<R>(&self, b: BlockNr, f: impl FnOnce(&[u8]) -> PdResult<R>) -> PdResult<R> {
-        let h = self.hold(b, false)?;
+        let h = self.hold_locked(b, false, false)?;
         f(h.data())
     }
 
