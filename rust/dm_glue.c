@@ -8,6 +8,8 @@
 #include <linux/device-mapper.h>
 #include <linux/dm-kcopyd.h>
 #include <linux/err.h>
+#include <linux/file.h>
+#include <linux/fs.h>
 #include <linux/mutex.h>
 #include <linux/blkdev.h>
 #include <linux/moduleparam.h>
@@ -45,6 +47,22 @@ void orion_bio_set_dev(struct bio *bio, struct block_device *bdev)
 void orion_zero_fill_bio(struct bio *bio)
 {
 	zero_fill_bio(bio);
+}
+
+struct file *orion_bdev_open(u32 devt, bool write)
+{
+	return bdev_file_open_by_dev(devt, BLK_OPEN_READ | (write ? BLK_OPEN_WRITE : 0), NULL,
+				     NULL);
+}
+
+void orion_bdev_close(struct file *file)
+{
+	fput(file);
+}
+
+struct block_device *orion_file_bdev(struct file *file)
+{
+	return file_bdev(file);
 }
 
 sector_t orion_bdev_nr_sectors(struct block_device *bdev)

@@ -26,6 +26,12 @@ void orion_bio_set_dev(struct bio *bio, struct block_device *bdev);
 void orion_zero_fill_bio(struct bio *bio);
 sector_t orion_bdev_nr_sectors(struct block_device *bdev);
 
+/* A non-exclusive open of a block device by number (sleeps); released with fput. */
+struct file;
+struct file *orion_bdev_open(u32 devt, bool write);
+void orion_bdev_close(struct file *file);
+struct block_device *orion_file_bdev(struct file *file);
+
 void orion_init_work(struct work_struct *work, orion_work_fn fn);
 bool orion_queue_work(struct work_struct *work);
 

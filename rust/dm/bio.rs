@@ -298,7 +298,7 @@ impl OwnedBio {
     }
 
     /// Sends the bio to `sector` of `bdev`.
-    pub fn remap_to(&self, bdev: &BlockDevice, sector: u64) {
+    pub fn remap_to(&self, bdev: BlockDevice<'_>, sector: u64) {
         // SAFETY: the bio is ours (type invariant) and `bdev` is open.
         unsafe {
             bindings::orion_bio_set_dev(self.0.as_ptr(), bdev.as_raw());
@@ -308,7 +308,7 @@ impl OwnedBio {
 
     /// Discards `nr_sectors` of `bdev` from `sector` with bios chained to this one: once
     /// ended, this bio completes only after them.
-    pub fn chain_discard(&self, bdev: &BlockDevice, sector: u64, nr_sectors: u64) {
+    pub fn chain_discard(&self, bdev: BlockDevice<'_>, sector: u64, nr_sectors: u64) {
         // SAFETY: the bio is ours and not in flight; `bdev` is open.
         unsafe {
             bindings::orion_bio_chain_discard(self.0.as_ptr(), bdev.as_raw(), sector, nr_sectors)

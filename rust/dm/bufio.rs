@@ -11,14 +11,14 @@
 //!
 //! C header: [include/linux/dm-bufio.h](srctree/include/linux/dm-bufio.h)
 
-use super::{bindings, dev::BlockDevice};
+use super::{bindings, dev::OpenBdev};
 use crate::pdata::{
     block::{BlockManager, BlockNr, Kind, BLOCK_SIZE},
     error::{Error as PdError, Result as PdResult},
     space_map::{metadata::MAX_BITMAPS, IndexEntry},
 };
 use core::ptr::NonNull;
-use kernel::prelude::*;
+use kernel::{prelude::*, sync::Arc};
 
 /// Buffers one thread may hold at once: a btree operation holds a parent and a child, the
 /// space map a bitmap while the index is read; dm-bufio reserves them against deadlock.
@@ -34,11 +34,12 @@ const WRITE_LOCKED: u8 = u8::MAX;
 /// # Invariants
 ///
 /// `client` was returned by `dm_bufio_client_create` with `BLOCK_SIZE` blocks and `AUX_SIZE`
-/// bytes of auxiliary data per buffer, and is destroyed only by `drop`. The device stays
-/// open for the client's lifetime (the owner drops the client before the `Dev` it was made
-/// from).
+/// bytes of auxiliary data per buffer, and is destroyed only by `drop`, before `_dev` (which
+/// keeps its device open) is released.
 pub struct Bufio {
     client: NonNull<bindings::dm_bufio_client>,
+    /// Keeps the device open for the client (dropped after it).
+    _dev: Arc<OpenBdev>,
     nr_blocks: u64,
 }
 
@@ -180,9 +181,10 @@ impl AsMut<[IndexEntry]> for HeapIndex {
 
 impl Bufio {
     /// Creates a client over `bdev`, using at most `max_blocks` blocks of it.
-    pub fn new(bdev: BlockDevice, max_blocks: u64) -> Result<Self> {
-        // SAFETY: `bdev` is open (type invariant of `BlockDevice`); the callback matches the
-        // aux size and block size given here.
+    pub fn new(dev: Arc<OpenBdev>, max_blocks: u64) -> Result<Self> {
+        let bdev = dev.bdev();
+        // SAFETY: `bdev` is open while `dev` lives, which the client does not outlive; the
+        // callbacks match the aux size and block size given here.
         let client = unsafe {
             bindings::dm_bufio_client_create(
                 bdev.as_raw(),
@@ -205,6 +207,7 @@ impl Bufio {
         // INVARIANT: created above with BLOCK_SIZE blocks and AUX_SIZE aux bytes.
         Ok(Bufio {
             client,
+            _dev: dev,
             nr_blocks: size.min(max_blocks),
         })
     }

@@ -5,7 +5,7 @@
 //! C header: [include/linux/device-mapper.h](srctree/include/linux/device-mapper.h)
 
 use super::bindings;
-use core::ptr::NonNull;
+use core::{marker::PhantomData, ptr::NonNull};
 use kernel::prelude::*;
 
 /// A device held by a target (`struct dm_dev`); dropping it calls `dm_put_device`.
@@ -50,12 +50,17 @@ impl Dev {
         unsafe { CStr::from_char_ptr((*self.dev.as_ptr()).name.as_ptr()) }
     }
 
-    /// The block device.
-    pub fn bdev(&self) -> BlockDevice {
+    /// The block device, borrowed from this `Dev`.
+    pub fn bdev(&self) -> BlockDevice<'_> {
         // SAFETY: the `dm_dev` is live by the type invariant.
         let bdev = unsafe { (*self.dev.as_ptr()).bdev };
-        // INVARIANT: an open `dm_dev` always has its block device.
-        BlockDevice(bdev)
+        // INVARIANT: an open `dm_dev` always has its block device, open while `self` lives.
+        BlockDevice(bdev, PhantomData)
+    }
+
+    /// Opens the device again, for a user that outlives this table (see [`OpenBdev`]).
+    pub fn reopen(&self, write: bool) -> Result<OpenBdev> {
+        OpenBdev::open(self.dev_number(), write)
     }
 
     /// The device number (`MKDEV(major, minor)`).
@@ -84,29 +89,77 @@ impl Drop for Dev {
     }
 }
 
-/// A block device held open by a [`Dev`], as a handle for dm core (e.g. `prepare_ioctl`).
+/// A block device held open by a [`Dev`] or an [`OpenBdev`], borrowed from it.
 ///
 /// # Invariants
 ///
-/// Points to the open block device of a live `Dev`.
+/// Points to a block device that stays open for `'a`.
 #[derive(Clone, Copy)]
-pub struct BlockDevice(*mut bindings::block_device);
+pub struct BlockDevice<'a>(*mut bindings::block_device, PhantomData<&'a ()>);
 
 // SAFETY: a handle to an open block device; the block layer's functions on it may be called
-// from any thread. Whoever keeps a copy beyond the `Dev` must drop it first (see the pool).
-unsafe impl Send for BlockDevice {}
+// from any thread.
+unsafe impl Send for BlockDevice<'_> {}
 // SAFETY: as above.
-unsafe impl Sync for BlockDevice {}
+unsafe impl Sync for BlockDevice<'_> {}
 
-impl PartialEq for BlockDevice {
+impl PartialEq for BlockDevice<'_> {
     fn eq(&self, other: &Self) -> bool {
         core::ptr::eq(self.0, other.0)
     }
 }
 
-impl Eq for BlockDevice {}
+impl Eq for BlockDevice<'_> {}
 
-impl BlockDevice {
+/// A block device opened by the module itself (`bdev_file_open_by_dev`, not exclusive), for
+/// objects that outlive the table that named the device, such as a thin pool, whose
+/// metadata and data devices must stay open across table reloads; closed when dropped.
+///
+/// # Invariants
+///
+/// `file` is an open block device file that this value owns.
+pub struct OpenBdev {
+    file: NonNull<bindings::file>,
+}
+
+// SAFETY: an open file may be used and released from any thread.
+unsafe impl Send for OpenBdev {}
+// SAFETY: as above; `&OpenBdev` only lends the block device.
+unsafe impl Sync for OpenBdev {}
+
+impl OpenBdev {
+    /// Opens device `devt` for reading (and writing if `write`). Sleeps.
+    pub fn open(devt: u32, write: bool) -> Result<Self> {
+        // SAFETY: no precondition; the result is a file or an error pointer.
+        let file = unsafe { bindings::orion_bdev_open(devt, write) };
+        // SAFETY: only inspects the pointer value.
+        let err = unsafe { bindings::orion_ptr_err(file.cast()) };
+        if err != 0 {
+            return Err(Error::from_errno(err as i32));
+        }
+        // INVARIANT: an open file, owned from here.
+        Ok(OpenBdev {
+            file: NonNull::new(file).ok_or(ENODEV)?,
+        })
+    }
+
+    /// The block device.
+    pub fn bdev(&self) -> BlockDevice<'_> {
+        // SAFETY: the file is open (type invariant).
+        let bdev = unsafe { bindings::orion_file_bdev(self.file.as_ptr()) };
+        // INVARIANT: open while `self` lives.
+        BlockDevice(bdev, PhantomData)
+    }
+}
+
+impl Drop for OpenBdev {
+    fn drop(&mut self) {
+        // SAFETY: the file is ours and released once.
+        unsafe { bindings::orion_bdev_close(self.file.as_ptr()) };
+    }
+}
+
+impl BlockDevice<'_> {
     pub(crate) fn as_raw(&self) -> *mut bindings::block_device {
         self.0
     }
@@ -117,6 +170,18 @@ impl BlockDevice {
         // SAFETY: the device is open (type invariant); the buffer's length is passed.
         unsafe { bindings::orion_bdev_name(self.0, name.0.as_mut_ptr(), name.0.len()) };
         name
+    }
+
+    /// The device number (`MKDEV(major, minor)`).
+    pub fn dev_number(&self) -> u32 {
+        // SAFETY: the device is open (type invariant).
+        unsafe { (*self.0).bd_dev }
+    }
+
+    /// The size of the device in sectors.
+    pub fn nr_sectors(&self) -> u64 {
+        // SAFETY: the device is open (type invariant).
+        unsafe { bindings::orion_bdev_nr_sectors(self.0) }
     }
 
     /// The largest discard the device takes, in sectors (0: no discard support).

@@ -18,7 +18,7 @@ use kernel::{ffi::c_void, prelude::*};
 #[derive(Clone, Copy)]
 pub struct Area<'a> {
     /// The device.
-    pub dev: &'a BlockDevice,
+    pub dev: BlockDevice<'a>,
     /// The first sector.
     pub sector: u64,
 }
@@ -96,7 +96,7 @@ impl KcopydClient {
     /// As for [`Self::copy`].
     pub(crate) unsafe fn zero(
         &self,
-        dst: &BlockDevice,
+        dst: BlockDevice<'_>,
         sector: u64,
         count: u64,
         notify: Notify,

@@ -109,9 +109,9 @@ impl StatusType {
 
 /// Where `prepare_ioctl` sends ioctls issued on the dm device.
 #[derive(Clone, Copy)]
-pub struct IoctlPassthrough {
+pub struct IoctlPassthrough<'a> {
     /// The device that receives the ioctl.
-    pub bdev: BlockDevice,
+    pub bdev: BlockDevice<'a>,
     /// The target maps the whole of `bdev` one to one; otherwise dm core restricts the ioctls
     /// that may pass (a partial mapping must not let a user reach the rest of the device).
     pub whole_device: bool,
@@ -245,7 +245,10 @@ pub trait Target: Sized {
     }
 
     /// Chooses the device that ioctls on the dm device are passed to.
-    fn prepare_ioctl(_this: Borrowed<'_, Self>, _ti: &TargetRef) -> Result<IoctlPassthrough> {
+    fn prepare_ioctl<'a>(
+        _this: Borrowed<'a, Self>,
+        _ti: &TargetRef,
+    ) -> Result<IoctlPassthrough<'a>> {
         kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
     }
 }

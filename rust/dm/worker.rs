@@ -124,7 +124,7 @@ impl<T: Job> Worker<T> {
     }
 
     /// Starts zeroing `count` sectors; [`Job::copied`] gets `slot` when it ends.
-    pub fn zero(&self, slot: usize, dst: &BlockDevice, sector: u64, count: u64) {
+    pub fn zero(&self, slot: usize, dst: BlockDevice<'_>, sector: u64, count: u64) {
         match (self.kcopyd.as_ref(), self.ctx(slot)) {
             // SAFETY: as in `copy`.
             (Some(kc), Some(ctx)) => unsafe { kc.zero(dst, sector, count, copied_fn::<T>, ctx) },

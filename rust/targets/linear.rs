@@ -90,7 +90,11 @@ impl Target for Linear {
         }
     }
 
-    fn prepare_ioctl(this: &Linear, ti: &TargetRef) -> Result<IoctlPassthrough> {
+    fn prepare_ioctl<'a>(this: &'a Linear, ti: &TargetRef) -> Result<IoctlPassthrough<'a>>
+    where
+        // Early-bound, as the trait's `Borrowed<'a, Self>` makes it.
+        'a: 'a,
+    {
         Ok(IoctlPassthrough {
             bdev: this.dev.bdev(),
             // Only a mapping of the whole device may pass every ioctl through.

@@ -121,9 +121,14 @@ impl Target for Thin {
         ti.set_flush_supported();
         ti.set_limit_swap_bios();
         ti.set_accounts_remapped_io();
-        let origin = origin_dev
-            .as_ref()
-            .map(|o| Origin::new(o.bdev(), o.nr_sectors()));
+        let origin = match &origin_dev {
+            Some(o) => Some(Origin::new(
+                o.reopen(false)
+                    .map_err(|e| CtrError::new(e, c_str!("Error opening origin device")))?,
+                o.nr_sectors(),
+            )),
+            None => None,
+        };
         let queue = ThinQueue::new(dev, ti.begin(), origin)
             .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
         let thin = KBox::new(

@@ -10,7 +10,7 @@
 use crate::dm::{
     args::{parse_u64, Args},
     bio::MapBio,
-    dev::Dev,
+    dev::{Dev, OpenBdev},
     event::TableEvent,
     limits::QueueLimits,
     status::StatusWriter,
@@ -44,6 +44,9 @@ pub struct ThinPool {
     adjusted: PoolFeatures,
     /// Raises this table's events; lent to the pool while bound.
     event: Arc<TableEvent>,
+    /// The data device opened for the pool, which keeps it while bound (and while its
+    /// copies run) even past this table.
+    data_open: Arc<OpenBdev>,
     /// The pool's mapped device as `major:minor`, for log lines.
     name: DevName,
 }
@@ -269,7 +272,7 @@ impl Target for ThinPool {
         let nr_data_blocks = ti.len().checked_div(block_sectors).unwrap_or(0);
         let (pool, created) = Pool::find_or_create(
             ti.md_dev_number(),
-            metadata.bdev(),
+            metadata.dev_number(),
             block_sectors,
             nr_data_blocks,
             requested,
@@ -305,6 +308,10 @@ impl Target for ThinPool {
             .and_then(|e| Arc::new(e, GFP_KERNEL).map_err(Into::into))
             .map_err(|_| CtrError::nomem(c_str!("Error creating pool")))?;
         let name = DevName(ti.md_dev_number());
+        let data_open = data
+            .reopen(true)
+            .and_then(|d| Arc::new(d, GFP_KERNEL).map_err(Into::into))
+            .map_err(|e| CtrError::new(e, c_str!("Error getting data device")))?;
         KBox::new(
             ThinPool {
                 pool,
@@ -315,6 +322,7 @@ impl Target for ThinPool {
                 requested,
                 adjusted,
                 event,
+                data_open,
                 name,
             },
             GFP_KERNEL,
@@ -332,7 +340,7 @@ impl Target for ThinPool {
         let nr = ti.len().checked_div(this.block_sectors).unwrap_or(0);
         this.pool.with_state(|st| {
             // Bind: this table's devices, features, low water mark and events.
-            st.data_dev = Some(this.data.bdev());
+            st.data_dev = Some(this.data_open.clone());
             st.features = this.adjusted;
             st.low_water_blocks = this.low_water_blocks;
             st.event = Some(this.event.clone());

@@ -122,12 +122,12 @@ fn read_unmapped(st: &PoolState, q: &ThinQueue, bio: OwnedBio, v: u64, b: &mut B
     let end = v.saturating_add(bio.sectors());
     if end <= size || !st.mode.writable() {
         // Read-only pools send the read to the origin as is, as C.
-        bio.remap_to(&origin.dev, v);
+        bio.remap_to(origin.dev.bdev(), v);
         b.submit.push(bio);
     } else if v < size {
         bio.zero_fill();
         bio.truncate(size - v);
-        bio.remap_to(&origin.dev, v);
+        bio.remap_to(origin.dev.bdev(), v);
         b.submit.push(bio);
     } else {
         bio.zero_fill();
@@ -142,7 +142,7 @@ fn needs_commit_first(bio: &OwnedBio, st: &PoolState) -> bool {
 impl PoolCore {
     /// Remaps `bio` to `sector` of the data device, counting it in the all-I/O set; `tag`
     /// adds to its tag.
-    fn remap(&self, bio: &OwnedBio, data: &BlockDevice, sector: u64, tag: u64) {
+    fn remap(&self, bio: &OwnedBio, data: BlockDevice<'_>, sector: u64, tag: u64) {
         let bit = self.all_io.get();
         bio.tag().store(
             tag | TAG_ALL_IO | (bit << ALL_IO_EPOCH_SHIFT),
@@ -177,15 +177,16 @@ impl PoolCore {
             bio.end(IoStatus::IoErr);
             return Flow::Next;
         }
-        let Some(data) = st.data_dev else {
+        let Some(data_dev) = st.data_dev.clone() else {
             // No pool table is bound (between a table's destruction and the next
             // preresume): the bio waits for one.
             q.hold(bio);
             st.holding = true;
             return Flow::Next;
         };
+        let data = data_dev.bdev();
         if bio.size() == 0 {
-            bio.remap_to(&data, 0);
+            bio.remap_to(data, 0);
             b.flushes.push(bio);
             return Flow::Next;
         }
@@ -236,7 +237,7 @@ impl PoolCore {
                     } else {
                         0
                     };
-                    self.remap(&bio, &data, at(d).wrapping_add(offset), tag);
+                    self.remap(&bio, data, at(d).wrapping_add(offset), tag);
                     b.submit.push(bio);
                 }
                 None => read_unmapped(st, q, bio, v, b),
@@ -244,7 +245,7 @@ impl PoolCore {
             return Flow::Next;
         }
         if let (Some((d, _)), false) = (found, shared) {
-            self.remap(&bio, &data, at(d).wrapping_add(offset), 0);
+            self.remap(&bio, data, at(d).wrapping_add(offset), 0);
             if needs_commit_first(&bio, st) {
                 b.after_commit.push(bio);
             } else {
@@ -286,7 +287,7 @@ impl PoolCore {
         let zero = st.features.zero_new_blocks;
         // An unmapped block of a thin device with an external origin starts as the
         // origin's block, the part past the origin's end zeroed (or left, without zeroing).
-        let origin = q.origin.as_ref().map(|o| (o.dev, o.size()));
+        let origin = q.origin.as_ref().map(|o| (o.dev.bdev(), o.size()));
         let block_start = at(vblock);
         let fill = match (found, origin) {
             _ if whole => Fill::Overwrite,
@@ -307,21 +308,23 @@ impl PoolCore {
         cell.block = new;
         cell.fill = fill;
         cell.quiesce = quiesce;
+        // The cell keeps the data device open while its copies run.
+        cell.data = Some(data_dev.clone());
         let to = Area {
-            dev: &data,
+            dev: data,
             sector: at(new),
         };
         cell.data_ok = true;
         match (fill, found, origin) {
             (Fill::Overwrite, _, _) => {
-                self.remap(&bio, &data, at(new), TAG_RETURN | c as u64);
+                self.remap(&bio, data, at(new), TAG_RETURN | c as u64);
                 b.submit.push(bio);
             }
             (Fill::Copy, Some((old, _)), _) => {
                 cell.holder = Some(bio);
                 cell.pending = 1;
                 let from = Area {
-                    dev: &data,
+                    dev: data,
                     sector: at(old),
                 };
                 w.copy(c, from, to, bs);
@@ -330,7 +333,7 @@ impl PoolCore {
                 cell.holder = Some(bio);
                 cell.pending = 1;
                 let from = Area {
-                    dev: &odev,
+                    dev: odev,
                     sector: block_start,
                 };
                 w.copy(c, from, to, bs);
@@ -340,23 +343,18 @@ impl PoolCore {
                 let part = size.saturating_sub(block_start);
                 cell.pending = if zero { 2 } else { 1 };
                 let from = Area {
-                    dev: &odev,
+                    dev: odev,
                     sector: block_start,
                 };
                 w.copy(c, from, to, part);
                 if zero {
-                    w.zero(
-                        c,
-                        &data,
-                        at(new).wrapping_add(part),
-                        bs.saturating_sub(part),
-                    );
+                    w.zero(c, data, at(new).wrapping_add(part), bs.saturating_sub(part));
                 }
             }
             (Fill::Zero, _, _) => {
                 cell.holder = Some(bio);
                 cell.pending = 1;
-                w.zero(c, &data, at(new), bs);
+                w.zero(c, data, at(new), bs);
             }
             _ => {
                 cell.holder = Some(bio);
@@ -394,8 +392,8 @@ impl PoolCore {
             data_ok,
             ..
         } = cell;
-        let data = st.data_dev;
-        let inserted = match (st.mode, data) {
+        let data = st.data_dev.clone();
+        let inserted = match (st.mode, &data) {
             (Mode::Write | Mode::OutOfDataSpace, Some(_)) if data_ok => {
                 let time = st.md.superblock().time;
                 match st.md.insert(dev, vblock, block, time) {
@@ -438,7 +436,7 @@ impl PoolCore {
                 let begin = queue.as_ref().map_or(0, |q| q.begin);
                 let bs = self.block_sectors;
                 let off = h.sector().wrapping_sub(begin).checked_rem(bs).unwrap_or(0);
-                self.remap(&h, &data, block.wrapping_mul(bs).wrapping_add(off), 0);
+                self.remap(&h, data.bdev(), block.wrapping_mul(bs).wrapping_add(off), 0);
                 if commit_first {
                     b.after_commit.push(h);
                 } else {
@@ -612,7 +610,7 @@ impl PoolCore {
     /// discard bio; the bio comes back through `end_io` when they are done.
     fn pass_down(&self, st: &mut PoolState, r: usize) {
         let bs = self.block_sectors;
-        let data = st.data_dev;
+        let data = st.data_dev.clone();
         let passdown = st.features.discard_passdown;
         let Some(cell) = st.prison.range(r) else {
             return;
@@ -622,7 +620,7 @@ impl PoolCore {
             return;
         };
         cell.step = DiscardStep::PassingDown;
-        if let (Some(data), true) = (data, passdown) {
+        if let (Some(data), true) = (data.as_ref().map(|d| d.bdev()), passdown) {
             let mut run: Option<(u64, u64)> = None;
             for vblock in begin..end {
                 let d = match st.md.lookup(dev, vblock) {
@@ -640,14 +638,14 @@ impl PoolCore {
                     }
                     (_, next) => {
                         if let Some((start, len)) = run {
-                            bio.chain_discard(&data, start.wrapping_mul(bs), len.wrapping_mul(bs));
+                            bio.chain_discard(data, start.wrapping_mul(bs), len.wrapping_mul(bs));
                         }
                         run = next.map(|d| (d, 1));
                     }
                 }
             }
             if let Some((start, len)) = run {
-                bio.chain_discard(&data, start.wrapping_mul(bs), len.wrapping_mul(bs));
+                bio.chain_discard(data, start.wrapping_mul(bs), len.wrapping_mul(bs));
             }
         }
         bio.tag()

@@ -11,7 +11,7 @@ use super::{deferred_set::DeferredSet, prison::Prison};
 use crate::dm::{
     bio::{BioList, IoStatus, OwnedBio},
     bufio::Bufio,
-    dev::BlockDevice,
+    dev::OpenBdev,
     event::TableEvent,
     global::Global,
     status::StatusWriter,
@@ -91,7 +91,7 @@ pub struct PoolState {
     /// Features of the bound pool target.
     pub features: PoolFeatures,
     /// The data device of the bound (resumed) pool target.
-    pub data_dev: Option<BlockDevice>,
+    pub data_dev: Option<Arc<OpenBdev>>,
     /// Metadata changed since the last commit.
     pub dirty: bool,
     /// When the metadata was last committed ([`time::now_ms`]).
@@ -121,8 +121,8 @@ pub struct PoolState {
     pub suspended: bool,
     /// The pool's mapped device, for log lines.
     md_dev: u32,
-    /// The metadata device (held open by the pool targets).
-    metadata_dev: BlockDevice,
+    /// The metadata device, open as long as the pool.
+    metadata_dev: Arc<OpenBdev>,
 }
 
 /// The errno C's dm-thin logs for a metadata error.
@@ -149,15 +149,15 @@ impl core::fmt::Display for DevName {
 
 /// The external origin of a thin device: unmapped blocks read from it.
 pub struct Origin {
-    /// The origin device (held open by the thin target).
-    pub dev: BlockDevice,
+    /// The origin device.
+    pub dev: OpenBdev,
     /// Its size in sectors, refreshed at each resume of the thin target.
     size: AtomicU64,
 }
 
 impl Origin {
     /// An origin of `size` sectors.
-    pub fn new(dev: BlockDevice, size: u64) -> Self {
+    pub fn new(dev: OpenBdev, size: u64) -> Self {
         Origin {
             dev,
             size: AtomicU64::new(size),
@@ -299,7 +299,8 @@ pub struct PoolCore {
     pub(super) shared_reads: DeferredSet,
     /// All in-flight bios remapped to the data device.
     pub(super) all_io: DeferredSet,
-    metadata_dev: BlockDevice,
+    /// The metadata device's number: a reload must name the same device.
+    metadata_devt: u32,
     /// Length of the bound pool target, in sectors; read without the mutex by
     /// `iterate_devices`, which must not sleep.
     pool_len: AtomicU64,
@@ -377,11 +378,11 @@ pub enum PoolError {
 }
 
 impl Pool {
-    /// The pool of mapped device `md_dev`, made from `metadata_dev` if there is none yet.
-    /// Returns it and whether it was made.
+    /// The pool of mapped device `md_dev`, made on metadata device `metadata_devt` if there
+    /// is none yet. Returns it and whether it was made.
     pub fn find_or_create(
         md_dev: u32,
-        metadata_dev: BlockDevice,
+        metadata_devt: u32,
         block_sectors: u64,
         nr_data_blocks: u64,
         features: PoolFeatures,
@@ -389,7 +390,7 @@ impl Pool {
         POOLS.with(|pools| {
             if let Some(e) = pools.iter_mut().flatten().find(|e| e.md_dev == md_dev) {
                 let core = e.pool.core();
-                if core.metadata_dev != metadata_dev {
+                if core.metadata_devt != metadata_devt {
                     return Err(PoolError::OtherMetadata);
                 }
                 if core.block_sectors != block_sectors {
@@ -400,7 +401,7 @@ impl Pool {
             }
             let pool = Self::create(
                 md_dev,
-                metadata_dev,
+                metadata_devt,
                 block_sectors,
                 nr_data_blocks,
                 features,
@@ -426,12 +427,16 @@ impl Pool {
 
     fn create(
         md_dev: u32,
-        metadata_dev: BlockDevice,
+        metadata_devt: u32,
         block_sectors: u64,
         nr_data_blocks: u64,
         features: PoolFeatures,
     ) -> Result<Arc<Pool>, PoolError> {
-        let bm = Bufio::new(metadata_dev, MAX_BLOCKS).map_err(|_| PoolError::Metadata)?;
+        // The pool keeps its own reference: it outlives the table that named the device.
+        let metadata_dev = OpenBdev::open(metadata_devt, !features.read_only)
+            .and_then(|d| Arc::new(d, GFP_KERNEL).map_err(Into::into))
+            .map_err(|_| PoolError::Metadata)?;
+        let bm = Bufio::new(metadata_dev.clone(), MAX_BLOCKS).map_err(|_| PoolError::Metadata)?;
         let md = open_metadata(bm, block_sectors, nr_data_blocks, features.read_only)?;
         let md = KBox::new(md, GFP_KERNEL).map_err(|_| PoolError::NoMem)?;
         let mode = if features.read_only {
@@ -469,7 +474,7 @@ impl Pool {
                 returned <- new_spinlock!(BioList::new()),
                 shared_reads: DeferredSet::new(),
                 all_io: DeferredSet::new(),
-                metadata_dev,
+                metadata_devt,
                 pool_len: AtomicU64::new(0),
             }),
             GFP_KERNEL,
@@ -642,8 +647,8 @@ impl PoolState {
         if !self.mode.writable() {
             return false;
         }
-        if let Some(data) = self.data_dev {
-            if data.flush().is_err() {
+        if let Some(data) = &self.data_dev {
+            if data.bdev().flush().is_err() {
                 pr_err!("thin-pool: pre-commit flush of the data device failed\n");
                 self.set_mode(Mode::Fail);
                 return false;
@@ -730,7 +735,7 @@ impl PoolState {
     /// dm-bufio client (the old one goes with what it cached).
     fn reopen(&mut self) -> Result<(), PdError> {
         let nomem = PdError::Invalid("out of memory");
-        let bm = Bufio::new(self.metadata_dev, MAX_BLOCKS).map_err(|_| nomem)?;
+        let bm = Bufio::new(self.metadata_dev.clone(), MAX_BLOCKS).map_err(|_| nomem)?;
         let md = ThinMetadata::open(bm)?;
         // The worker's allocations are GFP_NOIO (see `Job::run`).
         self.md = KBox::new(md, GFP_KERNEL).map_err(|_| nomem)?;

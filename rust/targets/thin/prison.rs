@@ -10,7 +10,10 @@
 //! mapping whose data is not written. The cells are preallocated with the pool and found
 //! through a fixed hash table: nothing here allocates on the I/O path.
 
-use crate::dm::bio::{BioList, OwnedBio};
+use crate::dm::{
+    bio::{BioList, OwnedBio},
+    dev::OpenBdev,
+};
 use crate::pdata::thin::device::DevId;
 use kernel::{prelude::*, sync::Arc};
 
@@ -50,6 +53,8 @@ pub struct Cell {
     pub queue: Option<Arc<ThinQueue>>,
     /// The new data block.
     pub block: u64,
+    /// The data device, kept open while the cell's copies run.
+    pub data: Option<Arc<OpenBdev>>,
     /// How the new block gets its data.
     pub fill: Fill,
     /// The bio that took the cell (for `Overwrite`, set when its write completes).
@@ -75,6 +80,7 @@ impl Cell {
         vblock: 0,
         queue: None,
         block: 0,
+        data: None,
         fill: Fill::None,
         holder: None,
         waiting: BioList::new(),
