@@ -189,6 +189,26 @@ check "the thin volume reads back after reactivation" same_bytes /dev/vgdrop/thi
 check "real lvextend of the pool (online resize on ours)" lvextend -y -L +16M vgdrop/pool
 check_eq "the pool reports the new size" 1024 \
 	"$(dmsetup status vgdrop-pool-tpool | awk '{ split($6, d, "/"); print d[2] }')"
+# Discards through LVM2: a thin volume's blocks go back to the pool.
+used_before=$(dmsetup status vgdrop-pool-tpool | awk '{ split($6, d, "/"); print d[1] }')
+check "blkdiscard of the LVM thin volume (discards passdown, LVM2's default)" blkdiscard /dev/vgdrop/thin1
+used_after=$(dmsetup status vgdrop-pool-tpool | awk '{ split($6, d, "/"); print d[1] }')
+check "... the pool's used data blocks went down ($used_before -> $used_after)" \
+	test "$used_after" -lt "$used_before"
+check "... the snapshot still reads the origin's old data" same_bytes /dev/vgdrop/snap1 /tmp/t.lv $((32 << 20))
+# A full pool: writes wait (queue_if_no_space), real lvextend of the pool lets them finish.
+check "real lvcreate of a small pool and a bigger thin volume" sh -c \
+	"lvcreate -y --type thin-pool -L 8M -n small vgdrop >/dev/null && lvcreate -y -V 32M -T vgdrop/small -n big >/dev/null"
+head -c $((16 << 20)) /dev/urandom >/tmp/t.big
+dd if=/tmp/t.big of=/dev/vgdrop/big bs=64k oflag=direct 2>/tmp/t.bigdd &
+ddpid=$!
+sleep 3
+check_eq "writes to the full pool wait (queue_if_no_space)" out_of_data_space \
+	"$(dmsetup status vgdrop-small-tpool | cut -d' ' -f8)"
+check "real lvextend of the full pool" lvextend -y -L +16M vgdrop/small
+wait $ddpid
+check_eq "... the waiting writes finished" 0 "$?"
+check "... with the data they carried" same_bytes /dev/vgdrop/big /tmp/t.big $((16 << 20))
 check "real lvremove and vgremove" sh -c "lvremove -y vgdrop >/dev/null && vgremove -y vgdrop >/dev/null"
 check_fails "the C thin-pool module was never loaded again" grep -q '^dm_thin_pool ' /proc/modules
 unload_orion

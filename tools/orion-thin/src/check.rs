@@ -61,15 +61,19 @@ impl Refs {
     }
 }
 
-/// A walk that counts its nodes and hands entries to `f`.
+/// A walk that counts its nodes and hands entries to `f`; nodes reached before are not
+/// entered again (`skipped` says whether there were any).
 struct Counting<'a, F: FnMut(u64, &[u8]) -> Result<Visit>> {
     refs: &'a mut Refs,
     f: F,
+    skipped: bool,
 }
 
 impl<F: FnMut(u64, &[u8]) -> Result<Visit>> Visitor for Counting<'_, F> {
     fn node(&mut self, b: BlockNr, _h: &Header, _depth: usize) -> Result<bool> {
-        Ok(self.refs.add(b))
+        let first = self.refs.add(b);
+        self.skipped |= !first;
+        Ok(first)
     }
 
     fn entry(&mut self, key: u64, value: &[u8]) -> Result<Visit> {
@@ -77,14 +81,21 @@ impl<F: FnMut(u64, &[u8]) -> Result<Visit>> Visitor for Counting<'_, F> {
     }
 }
 
+/// Walks a tree counting its nodes; returns whether a shared subtree was left out.
 fn walk_counting<B: BlockManager>(
     bm: &B,
     refs: &mut Refs,
     root: BlockNr,
     value_size: usize,
     f: impl FnMut(u64, &[u8]) -> Result<Visit>,
-) -> Result<()> {
-    walk_tree(bm, root, value_size, &mut Counting { refs, f })
+) -> Result<bool> {
+    let mut c = Counting {
+        refs,
+        f,
+        skipped: false,
+    };
+    walk_tree(bm, root, value_size, &mut c)?;
+    Ok(c.skipped)
 }
 
 fn u64_at(v: &[u8]) -> u64 {
@@ -161,7 +172,6 @@ pub fn check<B: BlockManager>(bm: &B) -> Report {
         for &(dev, root) in &roots {
             let mut mapped = 0u64;
             let mut beyond = 0u64;
-            let seen = refs.counts.get(root as usize).is_some_and(|c| *c > 0);
             let mut res = walk_counting(bm, &mut refs, root, 8, |_, v| {
                 mapped += 1;
                 let (b, _) = unpack_mapping(u64_at(v));
@@ -171,12 +181,15 @@ pub fn check<B: BlockManager>(bm: &B) -> Report {
                 *data_refs.entry(b).or_default() += 1;
                 Ok(Visit::Continue)
             });
-            if seen && res.is_ok() {
-                // Shared with a device already walked: count its mappings only.
+            if let Ok(true) = res {
+                // The tree, or a subtree of it, is shared with a device already walked and
+                // was left out: count the mappings with a full walk.
+                mapped = 0;
                 res = walk_tree(bm, root, 8, &mut |_: u64, _: &[u8]| {
                     mapped += 1;
                     Ok(Visit::Continue)
-                });
+                })
+                .map(|()| false);
             }
             if let Err(e) = res {
                 r.errors
