@@ -88,7 +88,7 @@ check_fails "data write errors: a provisioning write fails" \
 	dd if=/dev/urandom of=/dev/mapper/t.o1 bs=64k seek=8 count=1 oflag=direct
 check_fails "... a partial provisioning write fails" \
 	dd if=/dev/urandom of=/dev/mapper/t.o1 bs=4k seek=200 count=1 oflag=direct
-X
+check_eq "... the pool stays writable" rw "$(status_of t.opool | cut -d' ' -f8)"
 check_eq "... no block stays allocated for the failed writes" "4/" \
 	"$(status_of t.opool | awk '{ split($6, d, "/"); print d[1] "/" }')"
 dm_reload t.odata "0 $plen linear $od 0"
