@@ -605,9 +605,9 @@ impl PoolCore {
         }
     }
 
-    /// Passes down to the data device the blocks of discard `r` that no other device (or
-    /// held metadata snapshot) maps, in runs of consecutive data blocks, chained to the
-    /// discard bio; the bio comes back through `end_io` when they are done.
+    /// Passes down to the data device the blocks of discard `r` that no other device maps,
+    /// in runs of consecutive data blocks, chained to the discard bio; the bio comes back
+    /// through `end_io` when they are done.
     fn pass_down(&self, st: &mut PoolState, r: usize) {
         let bs = self.block_sectors;
         let data = st.data_dev.clone();
@@ -620,12 +620,21 @@ impl PoolCore {
             return;
         };
         cell.step = DiscardStep::PassingDown;
-        if let (Some(data), true) = (data.as_ref().map(|d| d.bdev()), passdown) {
+        // A snapshot shares its origin's btree nodes, not (until a node is copied) the data
+        // blocks' reference counts: a block mapped before the device's last snapshot may be
+        // shared even with a count of one, so only newer blocks with one reference go down.
+        let snapshotted = match st.md.details(dev) {
+            Ok(Some(d)) => Some(d.snapshotted_time),
+            _ => None,
+        };
+        if let (Some(data), true, Some(snapshotted)) =
+            (data.as_ref().map(|d| d.bdev()), passdown, snapshotted)
+        {
             let mut run: Option<(u64, u64)> = None;
             for vblock in begin..end {
                 let d = match st.md.lookup(dev, vblock) {
-                    Ok(Some((d, _))) => Some(d),
-                    Ok(None) => None,
+                    Ok(Some((d, time))) if time >= snapshotted => Some(d),
+                    Ok(_) => None,
                     Err(e) => {
                         st.fail("dm_thin_find_mapped_range", e);
                         break;
