@@ -20,6 +20,7 @@ use orion_pdata::space_map::ENTRIES_PER_BLOCK;
 use orion_pdata::thin::ThinMetadata;
 use orion_thin::cache::{CachedBm, FileStore, MemStore};
 use orion_thin::dump;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 type Meta = ThinMetadata<CachedBm<FileStore>>;
@@ -47,14 +48,23 @@ fn thin_check_free_blocks(path: &Path) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// A pool on a file, with a model of what it holds and of what was last committed.
+/// How to take back one change to the model when a transaction is dropped.
+enum Undo {
+    Time(u32),
+    NrData(u64),
+    Device(u64, Option<ModelDevice>),
+    SnapTime(u64, u32),
+    Mapping(u64, u64, Option<(u64, u32)>),
+}
+
+/// A pool on a file, with a model of what it holds and how to take the model back to the
+/// last commit.
 struct Pool {
     t: Option<Meta>,
     path: PathBuf,
     model: Model,
-    committed: Model,
+    undo: Vec<Undo>,
     devs: Vec<u64>,
-    committed_devs: Vec<u64>,
     rng: Rng,
     next_dev: u64,
     ops: u64,
@@ -69,18 +79,17 @@ impl Pool {
     fn format(path: PathBuf, nr_data: u64, seed: u64) -> Self {
         let bm = CachedBm::new(FileStore::open(&path, true).unwrap());
         let t = ThinMetadata::format(bm, 128, nr_data).unwrap();
-        let model = Model {
-            data_block_size: 128,
-            nr_data_blocks: nr_data,
-            ..Model::default()
-        };
+        let free_at_commit = t.metadata_space().1;
         Pool {
             t: Some(t),
             path,
-            committed: model.clone(),
-            model,
+            model: Model {
+                data_block_size: 128,
+                nr_data_blocks: nr_data,
+                ..Model::default()
+            },
+            undo: Vec::new(),
             devs: Vec::new(),
-            committed_devs: Vec::new(),
             rng: Rng::new(seed),
             next_dev: 0,
             ops: 0,
@@ -88,7 +97,7 @@ impl Pool {
             checks: 0,
             full: 0,
             since_commit: 0,
-            free_at_commit: 0,
+            free_at_commit,
         }
     }
 
@@ -110,7 +119,32 @@ impl Pool {
     fn pick_mapped(&mut self, dev: u64) -> Option<u64> {
         let v = self.rng.below(SPAN);
         let m = &self.model.devices[&dev].mappings;
-        m.range(v..).next().or_else(|| m.iter().next()).map(|(k, _)| *k)
+        m.range(v..)
+            .next()
+            .or_else(|| m.iter().next())
+            .map(|(k, _)| *k)
+    }
+
+    fn new_device(&mut self, id: u64, mappings: BTreeMap<u64, (u64, u32)>) {
+        let time = self.model.time;
+        let d = ModelDevice {
+            transaction: 0,
+            creation_time: time,
+            snap_time: time,
+            mappings,
+        };
+        self.devs.push(id);
+        self.model.devices.insert(id, d);
+        self.undo.push(Undo::Device(id, None));
+    }
+
+    fn set_mapping(&mut self, dev: u64, v: u64, m: Option<(u64, u32)>) {
+        let d = self.model.devices.get_mut(&dev).unwrap();
+        let old = match m {
+            Some(m) => d.mappings.insert(v, m),
+            None => d.mappings.remove(&v),
+        };
+        self.undo.push(Undo::Mapping(dev, v, old));
     }
 
     /// One random operation on the metadata and the model.
@@ -122,6 +156,7 @@ impl Pool {
         if t.data_sm().nr_free() < 4096 {
             let n = t.data_sm().nr_blocks() + ENTRIES_PER_BLOCK;
             t.resize_data(n)?;
+            self.undo.push(Undo::NrData(self.model.nr_data_blocks));
             self.model.nr_data_blocks = n;
         }
         match self.rng.below(100) {
@@ -129,17 +164,7 @@ impl Pool {
                 let id = self.next_dev;
                 self.next_dev += 1;
                 self.t().create_thin(id)?;
-                self.devs.push(id);
-                let time = self.model.time;
-                self.model.devices.insert(
-                    id,
-                    ModelDevice {
-                        transaction: 0,
-                        creation_time: time,
-                        snap_time: time,
-                        mappings: Default::default(),
-                    },
-                );
+                self.new_device(id, BTreeMap::new());
             }
             12..=15 => {
                 let Some(origin) = self.pick_dev() else {
@@ -148,21 +173,14 @@ impl Pool {
                 let id = self.next_dev;
                 self.next_dev += 1;
                 self.t().create_snap(id, origin)?;
-                self.devs.push(id);
+                self.undo.push(Undo::Time(self.model.time));
                 self.model.time += 1;
                 let time = self.model.time;
                 let o = self.model.devices.get_mut(&origin).unwrap();
+                self.undo.push(Undo::SnapTime(origin, o.snap_time));
                 o.snap_time = time;
                 let mappings = o.mappings.clone();
-                self.model.devices.insert(
-                    id,
-                    ModelDevice {
-                        transaction: 0,
-                        creation_time: time,
-                        snap_time: time,
-                        mappings,
-                    },
-                );
+                self.new_device(id, mappings);
             }
             16..=69 => {
                 let Some(dev) = self.pick_dev() else {
@@ -171,9 +189,7 @@ impl Pool {
                 let v = self.rng.below(SPAN);
                 for k in 0..1 + self.rng.below(8) {
                     let b = self.t().provision(dev, v + k)?;
-                    let time = self.model.time;
-                    let d = self.model.devices.get_mut(&dev).unwrap();
-                    d.mappings.insert(v + k, (b, time));
+                    self.set_mapping(dev, v + k, Some((b, self.model.time)));
                 }
             }
             70..=84 => {
@@ -183,9 +199,7 @@ impl Pool {
                 };
                 if let Some(v) = self.pick_mapped(dev) {
                     let b = self.t().provision(dev, v)?;
-                    let time = self.model.time;
-                    let d = self.model.devices.get_mut(&dev).unwrap();
-                    d.mappings.insert(v, (b, time));
+                    self.set_mapping(dev, v, Some((b, self.model.time)));
                 }
             }
             85..=97 => {
@@ -194,15 +208,15 @@ impl Pool {
                 };
                 if let Some(v) = self.pick_mapped(dev) {
                     assert!(self.t().remove(dev, v)?, "remove {dev}/{v}");
-                    let d = self.model.devices.get_mut(&dev).unwrap();
-                    d.mappings.remove(&v);
+                    self.set_mapping(dev, v, None);
                 }
             }
             _ => {
                 if let Some(dev) = self.pick_dev() {
                     self.t().delete(dev)?;
                     self.devs.retain(|d| *d != dev);
-                    self.model.devices.remove(&dev);
+                    let d = self.model.devices.remove(&dev);
+                    self.undo.push(Undo::Device(dev, d));
                 }
             }
         }
@@ -213,11 +227,10 @@ impl Pool {
     fn commit(&mut self) -> Result<(), Error> {
         self.t().commit()?;
         self.commits += 1;
+        self.undo.clear();
         self.since_commit = 0;
         self.free_at_commit = self.t().metadata_space().1;
         assert_thin_counts_exact(self.t.as_ref().unwrap());
-        self.committed = self.model.clone();
-        self.committed_devs = self.devs.clone();
         Ok(())
     }
 
@@ -227,11 +240,34 @@ impl Pool {
         assert_eq!(e, Error::NoSpace, "only running out of space is expected");
         let t = self.t.take().unwrap();
         let data_free = t.data_sm().nr_free();
-        assert!(data_free > 1024, "the data device, not the metadata, ran out");
+        assert!(
+            data_free > 1024,
+            "the data device, not the metadata, ran out"
+        );
         drop(t);
         self.t = Some(open(&self.path));
-        self.model = self.committed.clone();
-        self.devs = self.committed_devs.clone();
+        let m = &mut self.model;
+        while let Some(u) = self.undo.pop() {
+            match u {
+                Undo::Time(t) => m.time = t,
+                Undo::NrData(n) => m.nr_data_blocks = n,
+                Undo::Device(id, Some(d)) => {
+                    m.devices.insert(id, d);
+                }
+                Undo::Device(id, None) => {
+                    m.devices.remove(&id);
+                }
+                Undo::SnapTime(id, t) => m.devices.get_mut(&id).unwrap().snap_time = t,
+                Undo::Mapping(id, v, old) => {
+                    let d = m.devices.get_mut(&id).unwrap();
+                    match old {
+                        Some(o) => d.mappings.insert(v, o),
+                        None => d.mappings.remove(&v),
+                    };
+                }
+            }
+        }
+        self.devs = m.devices.keys().copied().collect();
         self.full += 1;
         self.since_commit = 0;
         self.free_at_commit = self.t().metadata_space().1;
@@ -241,7 +277,7 @@ impl Pool {
     fn check(&mut self, when: &str) -> String {
         self.checks += 1;
         assert_thin_check_clean(&self.path, when);
-        let want = self.committed.to_xml();
+        let want = self.model.to_xml();
         let got = thin_dump(&self.path);
         assert_same_text(&got, &want, &format!("thin_dump {when}"));
         assert_same_text(
@@ -273,7 +309,7 @@ impl Pool {
             // and the pool fills up.
             self.since_commit += 1;
             let total = self.t().metadata_nr_blocks();
-            let short = self.free_at_commit < total / 64 + 16 + 16 * self.since_commit;
+            let short = self.free_at_commit < total / 64 + 16 + 8 * self.since_commit;
             if r.is_ok() && (short || self.rng.below(every) == 0 || i % check_every == 0) {
                 r = self.commit();
             }
@@ -322,7 +358,10 @@ fn grow_a_full_pool_across_bitmaps() {
     // 100 blocks, filled until an operation runs out of metadata space.
     assert!(p.run(4, 256, 100_000, |_| false), "100 blocks fill up");
     let full_at = p.used();
-    assert!(full_at > 80, "only {full_at} of 100 blocks in use when full");
+    assert!(
+        full_at > 80,
+        "only {full_at} of 100 blocks in use when full"
+    );
     let dump_full = p.check("100 blocks, full");
 
     // 100 → 5000 as the kernel target does it: the device is reopened at its new size,
@@ -337,15 +376,20 @@ fn grow_a_full_pool_across_bitmaps() {
     // The superblock keeps the size it was formatted with, as the kernel leaves it.
     assert_eq!(p.t().superblock().metadata_nr_blocks, 100);
     let dump = p.check("grown to 5000");
-    assert_same_text(&dump, &dump_full, "thin_dump before and after growing to 5000");
+    assert_same_text(
+        &dump,
+        &dump_full,
+        "thin_dump before and after growing to 5000",
+    );
     assert!(thin_check_free_blocks(&path).is_none_or(|f| f >= 4000));
     assert_eq!(open(&path).metadata_nr_blocks(), 5000);
 
-    // Keep allocating into the new space until it is full too.
-    assert!(p.run(256, u64::MAX, 1_000_000, |_| false), "5000 blocks fill up");
+    // Keep allocating into the new space until it is nearly full too.
+    p.run(256, u64::MAX, 1_000_000, |p| p.used() > 4600);
+    p.commit().unwrap();
     let full_at = p.used();
-    assert!(full_at > 4750, "only {full_at} of 5000 blocks in use when full");
-    let dump_full = p.check("5000 blocks, full");
+    assert!(full_at > 4500, "only {full_at} of 5000 blocks in use");
+    let dump_full = p.check("5000 blocks, nearly full");
 
     // 5000 → 20 000 in place: the new bitmap and the shadows of the first bitmap and the
     // index come from the added area.
@@ -360,7 +404,11 @@ fn grow_a_full_pool_across_bitmaps() {
     );
     p.commit().unwrap();
     let dump = p.check("grown to 20000");
-    assert_same_text(&dump, &dump_full, "thin_dump before and after growing to 20000");
+    assert_same_text(
+        &dump,
+        &dump_full,
+        "thin_dump before and after growing to 20000",
+    );
 
     // Keep allocating: first in one transaction, whose cursor starts in the added area,
     // then over many commits, each starting from the first block again.
@@ -386,7 +434,10 @@ fn grow_a_full_pool_across_bitmaps() {
     p.commit().unwrap();
     assert_eq!(p.t().metadata_nr_blocks(), 70_000);
     let in_use = |p: &mut Pool, from: u64| (from..70_000).any(|b| p.t().tm().count(b).unwrap() > 0);
-    assert!(in_use(&mut p, 50_000), "blocks counted by the last bitmaps in use");
+    assert!(
+        in_use(&mut p, 50_000),
+        "blocks counted by the last bitmaps in use"
+    );
     p.check("grown to 70000");
     let m = tool("thin_dump", &["-m", path.to_str().unwrap()]);
     assert!(m.ok, "thin_dump -m: {}", m.stderr);
@@ -449,7 +500,12 @@ fn shrinking_is_refused_and_growing_is_capped() {
 }
 
 fn open_formatted(path: &Path) -> Meta {
-    ThinMetadata::format(CachedBm::new(FileStore::open(path, true).unwrap()), 128, 1000).unwrap()
+    ThinMetadata::format(
+        CachedBm::new(FileStore::open(path, true).unwrap()),
+        128,
+        1000,
+    )
+    .unwrap()
 }
 
 #[test]
@@ -486,27 +542,31 @@ fn a_grow_is_durable_only_with_its_commit() {
     }
     t.commit().unwrap();
     let store = t.tm().bm().store();
-    store.grow(40_000);
+    store.grow(17_000);
     let before_image = store.image.borrow().clone();
     let before = thin_dump_of(&file, &before_image);
     store.log.borrow_mut().clear();
 
     // Grown (to two bitmaps) but not committed: nothing reached the image.
-    t.resize_metadata(40_000).unwrap();
+    t.resize_metadata(17_000).unwrap();
     for v in 300..600 {
         t.provision(3, v * 5).unwrap();
     }
     assert_eq!(*t.tm().bm().store().image.borrow(), before_image);
     assert!(t.tm().bm().store().log.borrow().is_empty());
-    let reopened = ThinMetadata::open(CachedBm::new(MemStore::from_image(before_image.clone())))
-        .unwrap();
+    let reopened =
+        ThinMetadata::open(CachedBm::new(MemStore::from_image(before_image.clone()))).unwrap();
     assert_eq!(reopened.metadata_nr_blocks(), 100);
 
     t.commit().unwrap();
     let after_image = t.tm().bm().store().image.borrow().clone();
     let after = thin_dump_of(&file, &after_image);
     let log = std::mem::take(&mut *t.tm().bm().store().log.borrow_mut());
-    assert_eq!(log.last().map(|w| w.0), Some(0), "the superblock is written last");
+    assert_eq!(
+        log.last().map(|w| w.0),
+        Some(0),
+        "the superblock is written last"
+    );
     // Every other write goes to a block the committed metadata does not use, so the
     // kernel's dm-bufio may write them back in any order at any time.
     for (b, _) in &log[..log.len() - 1] {
@@ -523,13 +583,13 @@ fn a_grow_is_durable_only_with_its_commit() {
         }
         let when = format!("cut after {k} of {} writes", log.len());
         let (want_size, want) = if k == log.len() {
-            (40_000, &after)
+            (17_000, &after)
         } else {
             (100, &before)
         };
         let t = ThinMetadata::open(CachedBm::new(MemStore::from_image(image.clone()))).unwrap();
         assert_eq!(t.metadata_nr_blocks(), want_size, "{when}");
-        std::fs::write(&file, &image).unwrap();
+        write_sparse(&file, &image);
         assert_thin_check_clean(&file, &when);
         assert_same_text(&thin_dump(&file), want, &when);
         ours_check_clean(&file);
@@ -539,8 +599,20 @@ fn a_grow_is_durable_only_with_its_commit() {
     eprintln!("{} cut points of the commit after a grow", log.len() + 1);
 }
 
+/// Writes `image` to a sparse file, skipping zeroed blocks (most of a grown device).
+fn write_sparse(file: &Path, image: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::File::create(file).unwrap();
+    f.set_len(image.len() as u64).unwrap();
+    for (i, block) in image.chunks(BLOCK_SIZE).enumerate() {
+        if block.iter().any(|b| *b != 0) {
+            f.write_all_at(block, (i * BLOCK_SIZE) as u64).unwrap();
+        }
+    }
+}
+
 fn thin_dump_of(file: &Path, image: &[u8]) -> String {
-    std::fs::write(file, image).unwrap();
+    write_sparse(file, image);
     assert_thin_check_clean(file, "before the cut");
     thin_dump(file)
 }
