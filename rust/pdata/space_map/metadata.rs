@@ -223,7 +223,7 @@ impl<B: BlockManager> TransactionManager<B> {
         }
         let mut old = Ll::new(&bm)?;
         old.root = ll.root;
-        old.index.as_mut().copy_from_slice(ll.index.as_ref());
+        copy_index(old.index.as_mut(), ll.index.as_ref());
         Ok(TransactionManager {
             bm,
             sm: MetadataSpaceMap::new(ll, old, 0),
@@ -424,7 +424,7 @@ impl<B: BlockManager> TransactionManager<B> {
         self.write_index()?;
         let MetadataSpaceMap { cur, old, .. } = &mut self.sm;
         old.root = cur.root;
-        old.index.as_mut().copy_from_slice(cur.index.as_ref());
+        copy_index(old.index.as_mut(), cur.index.as_ref());
         self.sm.begin = 0;
         Ok(())
     }
@@ -502,5 +502,13 @@ impl<B: BlockManager> TransactionManager<B> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// Copies an index (both are `MAX_BITMAPS` long); element by element, with no length check
+/// that could panic in the kernel.
+fn copy_index(dst: &mut [IndexEntry], src: &[IndexEntry]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = *s;
     }
 }
