@@ -40,7 +40,8 @@ pub struct Bufio {
     client: NonNull<bindings::dm_bufio_client>,
     /// Keeps the device open for the client (dropped after it).
     _dev: Arc<OpenBdev>,
-    nr_blocks: u64,
+    /// The most blocks of the device used (the device may be bigger, or grow).
+    max_blocks: u64,
 }
 
 // SAFETY: dm-bufio clients lock internally and may be used from any thread.
@@ -202,18 +203,16 @@ impl Bufio {
             return Err(Error::from_errno(err as i32));
         }
         let client = NonNull::new(client).ok_or(ENOMEM)?;
-        // SAFETY: `client` was just created.
-        let size = unsafe { bindings::dm_bufio_get_device_size(client.as_ptr()) };
         // INVARIANT: created above with BLOCK_SIZE blocks and AUX_SIZE aux bytes.
         Ok(Bufio {
             client,
             _dev: dev,
-            nr_blocks: size.min(max_blocks),
+            max_blocks,
         })
     }
 
     fn hold(&self, b: BlockNr, new: bool) -> PdResult<Held> {
-        if b >= self.nr_blocks {
+        if b >= self.nr_blocks() {
             return Err(PdError::OutOfBounds(b));
         }
         let mut buf: *mut bindings::dm_buffer = core::ptr::null_mut();
@@ -294,7 +293,10 @@ impl BlockManager for Bufio {
     }
 
     fn nr_blocks(&self) -> u64 {
-        self.nr_blocks
+        // Read each time: the metadata device may grow under a live pool.
+        // SAFETY: the client is live (type invariant).
+        let size = unsafe { bindings::dm_bufio_get_device_size(self.client.as_ptr()) };
+        size.min(self.max_blocks)
     }
 
     fn read<R>(&self, b: BlockNr, kind: Kind, f: impl FnOnce(&[u8]) -> PdResult<R>) -> PdResult<R> {

@@ -142,11 +142,72 @@ fn metadata_blocks(dev: &Dev) -> u64 {
     (dev.nr_sectors() / 8).min(crate::pdata::space_map::metadata::MAX_BLOCKS)
 }
 
+/// Metadata beyond this many sectors is not used (C's `THIN_METADATA_MAX_SECTORS_WARNING`
+/// warns from 16 GiB).
+const METADATA_WARN_SECTORS: u64 = 16 << 21;
+
+fn warn_if_metadata_too_big(dev: &Dev) {
+    if dev.nr_sectors() > METADATA_WARN_SECTORS {
+        pr_warn!(
+            "thin: Metadata device {} is larger than {} sectors: excess space will not be used.\n",
+            dev.bdev().kernel_name(),
+            crate::pdata::space_map::metadata::MAX_BLOCKS * 8
+        );
+    }
+}
+
 fn parse_dev_id(s: &CStr) -> Option<DevId> {
     parse_u64(s.as_bytes()).filter(|&v| v <= MAX_DEV_ID)
 }
 
 impl ThinPool {
+    /// Grows the metadata space map to a grown metadata device, at preresume (C's
+    /// `maybe_resize_metadata_dev`).
+    fn resize_metadata(st: &mut PoolState, metadata: &Dev, name: DevName) -> Result {
+        let want = metadata_blocks(metadata);
+        let have = st.md.metadata_nr_blocks();
+        if want < have {
+            pr_err!(
+                "thin: {}: metadata device ({} blocks) too small: expected {}\n",
+                name,
+                want,
+                have
+            );
+            return Err(EINVAL);
+        }
+        if want == have {
+            return Ok(());
+        }
+        if st.needs_check() {
+            pr_err!(
+                "thin: {}: unable to grow the metadata device until repaired.\n",
+                name
+            );
+            return Ok(());
+        }
+        warn_if_metadata_too_big(metadata);
+        pr_info!(
+            "thin: {}: growing the metadata device from {} to {} blocks\n",
+            name,
+            have,
+            want
+        );
+        if st.mode == Mode::OutOfMetadataSpace {
+            st.set_mode(Mode::Write);
+        }
+        if let Err(e) = st.md.resize_metadata(want) {
+            st.fail("dm_pool_resize_metadata_dev", e);
+            return if st.mode == Mode::Fail {
+                Ok(())
+            } else {
+                Err(EINVAL)
+            };
+        }
+        st.dirty = true;
+        st.commit();
+        Ok(())
+    }
+
     fn message_locked(pool: &Pool, st: &mut PoolState, args: &mut Args<'_>) -> Result {
         let Some(cmd) = args.next() else {
             return Err(EINVAL);
@@ -259,6 +320,7 @@ impl Target for ThinPool {
         let metadata = ti
             .get_device(meta_path)
             .map_err(|e| CtrError::new(e, c_str!("Error opening metadata block device")))?;
+        warn_if_metadata_too_big(&metadata);
         let data = ti
             .get_device(data_path)
             .map_err(|e| CtrError::new(e, c_str!("Error getting data device")))?;
@@ -380,7 +442,7 @@ impl Target for ThinPool {
                 st.dirty = true;
                 st.commit();
             }
-            Ok(())
+            Self::resize_metadata(st, &this.metadata, this.name)
         })?;
         this.pool.set_pool_len(ti.len());
         Ok(())
