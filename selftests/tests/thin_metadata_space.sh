@@ -75,7 +75,7 @@ for s in o c; do
 	thin_check -q "$(meta_for $s)" && echo "thin_check clean" >>/tmp/t.ooms.$s
 done
 check_eq "out of metadata space: read-only, refusals, then writable after growth, as C's" \
-	"$(cat /tmp/t.ooms.c)" "$(cat /tmp/t.ooms.o)"
+	"$(sed 's/t\.c/t.X/' /tmp/t.ooms.c)" "$(sed 's/t\.o/t.X/' /tmp/t.ooms.o)"
 check "... read-only came with 'No free metadata blocks' ($(cat /tmp/t.ooms-count.o), C: $(cat /tmp/t.ooms-count.c))" \
 	grep -q 'No free metadata blocks' /tmp/t.ooms.o
 unload_orion
