@@ -189,6 +189,11 @@ check "the thin volume reads back after reactivation" same_bytes /dev/vgdrop/thi
 check "real lvextend of the pool (online resize on ours)" lvextend -y -L +16M vgdrop/pool
 check_eq "the pool reports the new size" 1024 \
 	"$(dmsetup status vgdrop-pool-tpool | awk '{ split($6, d, "/"); print d[2] }')"
+meta_before=$(dmsetup status vgdrop-pool-tpool | awk '{ split($5, m, "/"); print m[2] }')
+check "real lvextend --poolmetadatasize (metadata device grown online)" \
+	lvextend -y --poolmetadatasize +4M vgdrop/pool
+check_eq "the pool reports 1024 more metadata blocks" $((meta_before + 1024)) \
+	"$(dmsetup status vgdrop-pool-tpool | awk '{ split($5, m, "/"); print m[2] }')"
 # Discards through LVM2 (passdown, its default): a thin volume's own blocks go back to the
 # pool; blocks a snapshot shares stay, and the snapshot keeps its data.
 check "real lvcreate of a second thin volume" lvcreate -y -V 32M -T vgdrop/pool -n thin2
