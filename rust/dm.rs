@@ -19,6 +19,7 @@ pub mod limits;
 pub mod params;
 pub mod rcu;
 pub mod registration;
+pub mod stack;
 pub mod status;
 pub mod target;
 pub mod time;

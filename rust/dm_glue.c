@@ -203,6 +203,34 @@ void orion_worker_destroy(struct orion_worker *w)
 	kfree(w);
 }
 
+struct orion_call {
+	struct work_struct work;
+	orion_ctx_fn fn;
+	void *ctx;
+};
+
+static void orion_call_fn(struct work_struct *work)
+{
+	struct orion_call *c = container_of(work, struct orion_call, work);
+
+	c->fn(c->ctx);
+}
+
+void orion_call_on_fresh_stack(orion_ctx_fn fn, void *ctx)
+{
+	struct orion_call c = { .fn = fn, .ctx = ctx };
+
+	/* A workqueue worker's stack is fresh already (and it must not wait on system_wq). */
+	if (current_work()) {
+		fn(ctx);
+		return;
+	}
+	INIT_WORK_ONSTACK(&c.work, orion_call_fn);
+	queue_work(system_unbound_wq, &c.work);
+	flush_work(&c.work);
+	destroy_work_on_stack(&c.work);
+}
+
 u64 orion_now_ms(void)
 {
 	return jiffies64_to_msecs(get_jiffies_64());

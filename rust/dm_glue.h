@@ -67,6 +67,12 @@ void orion_worker_wake(struct orion_worker *w);
 void orion_worker_wake_after(struct orion_worker *w, unsigned int ms);
 void orion_worker_destroy(struct orion_worker *w);
 
+/*
+ * Runs fn(ctx) on a kernel worker's fresh stack and waits (directly when already on a
+ * workqueue worker). Sleeps.
+ */
+void orion_call_on_fresh_stack(orion_ctx_fn fn, void *ctx);
+
 /* Milliseconds since boot (jiffies). */
 u64 orion_now_ms(void);
 

@@ -14,6 +14,7 @@ use crate::dm::{
     dev::OpenBdev,
     event::TableEvent,
     global::Global,
+    stack,
     status::StatusWriter,
     time,
     worker::WorkerBox,
@@ -437,8 +438,11 @@ impl Pool {
             .and_then(|d| Arc::new(d, GFP_KERNEL).map_err(Into::into))
             .map_err(|_| PoolError::Metadata)?;
         let bm = Bufio::new(metadata_dev.clone(), MAX_BLOCKS).map_err(|_| PoolError::Metadata)?;
-        let md = open_metadata(bm, block_sectors, nr_data_blocks, features.read_only)?;
-        let md = KBox::new(md, GFP_KERNEL).map_err(|_| PoolError::NoMem)?;
+        // Table loads run deep in an ioctl's stack; the metadata objects are big.
+        let md = stack::on_fresh_stack(|| {
+            open_metadata(bm, block_sectors, nr_data_blocks, features.read_only)
+        })
+        .ok_or(PoolError::Metadata)??;
         let mode = if features.read_only {
             Mode::ReadOnly
         } else {
@@ -594,13 +598,15 @@ impl Pool {
     }
 }
 
-/// Opens the metadata on `bm`, formatting it when its superblock is all zeroes.
+/// Opens the metadata on `bm` into a box, formatting it when its superblock is all zeroes
+/// (on its own frame, as [`open_boxed`]).
+#[inline(never)]
 fn open_metadata(
     bm: Bufio,
     block_sectors: u64,
     nr_data_blocks: u64,
     read_only: bool,
-) -> Result<ThinMetadata<Bufio>, PoolError> {
+) -> Result<KBox<ThinMetadata<Bufio>>, PoolError> {
     let blank = bm
         .read_raw(0, |d| Ok(d.iter().all(|&b| b == 0)))
         .map_err(|_| PoolError::Metadata)?;
@@ -612,9 +618,9 @@ fn open_metadata(
         return Err(PoolError::ReadOnlyBlank);
     }
     let md = if blank {
-        ThinMetadata::format(bm, block_sectors as u32, nr_data_blocks)
+        format_boxed(bm, block_sectors as u32, nr_data_blocks)
     } else {
-        ThinMetadata::open(bm)
+        open_boxed(bm)
     };
     let md = md.map_err(|e| {
         pr_err!("thin-pool: cannot open metadata: {}\n", e);
@@ -630,6 +636,25 @@ fn open_metadata(
         return Err(PoolError::BlockSize);
     }
     Ok(md)
+}
+
+/// Formats metadata into a box (on its own frame, as [`open_boxed`]).
+#[inline(never)]
+fn format_boxed(
+    bm: Bufio,
+    block_sectors: u32,
+    nr_data_blocks: u64,
+) -> Result<KBox<ThinMetadata<Bufio>>, PdError> {
+    let md = ThinMetadata::format(bm, block_sectors, nr_data_blocks)?;
+    KBox::new(md, GFP_KERNEL).map_err(|_| PdError::Invalid("out of memory"))
+}
+
+/// Opens committed metadata into a box. On its own frame: the metadata object is a few KiB,
+/// and table loads run on deep stacks.
+#[inline(never)]
+fn open_boxed(bm: Bufio) -> Result<KBox<ThinMetadata<Bufio>>, PdError> {
+    let md = ThinMetadata::open(bm)?;
+    KBox::new(md, GFP_KERNEL).map_err(|_| PdError::Invalid("out of memory"))
 }
 
 impl PoolState {
@@ -736,9 +761,9 @@ impl PoolState {
     fn reopen(&mut self) -> Result<(), PdError> {
         let nomem = PdError::Invalid("out of memory");
         let bm = Bufio::new(self.metadata_dev.clone(), MAX_BLOCKS).map_err(|_| nomem)?;
-        let md = ThinMetadata::open(bm)?;
-        // The worker's allocations are GFP_NOIO (see `Job::run`).
-        self.md = KBox::new(md, GFP_KERNEL).map_err(|_| nomem)?;
+        // The worker's allocations are GFP_NOIO (see `Job::run`); table loads and messages
+        // run deep in an ioctl's stack.
+        self.md = stack::on_fresh_stack(|| open_boxed(bm)).ok_or(nomem)??;
         Ok(())
     }
 
