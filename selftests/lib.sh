@@ -327,3 +327,20 @@ dm_info_by_lv() {
 			{ u = substr($2, 37, 32); print $1, substr($2, 1, 36) "<" m[u] ">" substr($2, 69), $3 }' \
 			/tmp/t.uuids - | sort
 }
+
+# Thin pool selftests drive ours (o, orion- targets) and C's (c) side by side: ours on
+# ram0 (metadata) and ram1 (data), C's on ram2 and ram3. thin_pair sets om, od, cm, cd and
+# plen (the data ramdisk's sectors); the ramdisks must exist.
+thin_pair() {
+	om=/dev/ram0 od=/dev/ram1 cm=/dev/ram2 cd=/dev/ram3
+	plen=$(sectors $od)
+}
+prefix_for() { [ "$1" = o ] && echo orion-; }
+meta_for() { [ "$1" = o ] && echo $om || echo $cm; }
+data_for() { [ "$1" = o ] && echo $od || echo $cd; }
+
+# pool_status NAME: a pool's status with the used-metadata count replaced by "M" (btree
+# node splits are an implementation choice, see Documentation/thin-pool.md).
+pool_status() {
+	status_of "$1" | awk '{ split($5, m, "/"); $5 = "M/" m[2]; print }'
+}

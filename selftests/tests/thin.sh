@@ -4,13 +4,7 @@
 modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
 load_orion orion-
 ramdisks 6 64
-om=/dev/ram0 od=/dev/ram1 cm=/dev/ram2 cd=/dev/ram3
-
-# pool_status NAME: the status with the used-metadata count replaced by "M" (btree node
-# splits are an implementation choice, see Documentation/thin-pool.md).
-pool_status() {
-	status_of "$1" | awk '{ split($5, m, "/"); $5 = "M/" m[2]; print }'
-}
+thin_pair
 
 # devno DEV: "major:minor".
 devno() { ls -lL "$1" | awk '{ sub(",", "", $5); print $5 ":" $6 }'; }
@@ -24,7 +18,6 @@ both() {
 
 dd if=/dev/zero of=$om bs=4k count=1 2>/dev/null
 dd if=/dev/zero of=$cm bs=4k count=1 2>/dev/null
-plen=$(sectors $od)
 dm_create t.opool "0 $plen orion-thin-pool $om $od 128 16"
 dm_create t.cpool "0 $plen thin-pool $cm $cd 128 16"
 check_eq "new pool: table identical to C (devices aside)" \

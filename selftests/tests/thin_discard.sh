@@ -5,16 +5,9 @@
 modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
 load_orion orion-
 ramdisks 4 64
-om=/dev/ram0 od=/dev/ram1 cm=/dev/ram2 cd=/dev/ram3
-plen=$(sectors $od)
+thin_pair
 
-prefix_for() { [ "$1" = o ] && echo orion-; }
-meta_for() { [ "$1" = o ] && echo $om || echo $cm; }
-data_for() { [ "$1" = o ] && echo $od || echo $cd; }
 
-pool_status() {
-	status_of "$1" | awk '{ split($5, m, "/"); $5 = "M/" m[2]; print }'
-}
 
 # zero_blocks DEV: how many of the first 256 blocks (64 KiB) of DEV read as zeroes (the
 # pools allocate 160).

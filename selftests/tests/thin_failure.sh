@@ -6,15 +6,8 @@ modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
 modprobe dm-flakey || die "modprobe dm-flakey failed"
 load_orion orion-
 ramdisks 4 64
-om=/dev/ram0 od=/dev/ram1 cm=/dev/ram2 cd=/dev/ram3
-plen=$(sectors $od)
+thin_pair
 
-prefix_for() { [ "$1" = o ] && echo orion-; }
-meta_for() { [ "$1" = o ] && echo $om || echo $cm; }
-data_for() { [ "$1" = o ] && echo $od || echo $cd; }
-pool_status() {
-	status_of "$1" | awk '{ split($5, m, "/"); $5 = "M/" m[2]; print }'
-}
 # log_lines S: the pool's log lines since the last dmesg -c, device names made alike.
 log_lines() {
 	dmesg | grep -o 'thin: [0-9]*:[0-9]*: .*' | sed 's/thin: [0-9]*:[0-9]*:/thin: POOL:/'

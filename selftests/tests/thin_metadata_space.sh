@@ -4,12 +4,8 @@
 modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
 load_orion orion-
 ramdisks 4 64
-om=/dev/ram0 od=/dev/ram1 cm=/dev/ram2 cd=/dev/ram3
-plen=$(sectors $od)
+thin_pair
 
-prefix_for() { [ "$1" = o ] && echo orion-; }
-meta_for() { [ "$1" = o ] && echo $om || echo $cm; }
-data_for() { [ "$1" = o ] && echo $od || echo $cd; }
 pool_table() { echo "0 $plen $(prefix_for "$1")thin-pool /dev/mapper/t.$1meta $(data_for "$1") 128 16"; }
 log_lines() {
 	dmesg | grep -o 'thin: [0-9]*:[0-9]*: .*\|thin: No free metadata blocks' | sed 's/thin: [0-9]*:[0-9]*:/thin: POOL:/'

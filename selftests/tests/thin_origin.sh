@@ -5,8 +5,8 @@
 modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
 load_orion orion-
 ramdisks 5 64
-om=/dev/ram0 od=/dev/ram1 cm=/dev/ram2 cd=/dev/ram3 origin=/dev/ram4
-plen=$(sectors $od)
+thin_pair
+origin=/dev/ram4
 # The origin: 20 MiB + 40 KiB of random data, so one 64 KiB block straddles its end.
 osize=$(((20 << 11) + 80))
 dm_create t.origin "0 $osize linear $origin 0"
@@ -14,9 +14,6 @@ head -c $((osize * 512)) /dev/urandom >/tmp/t.orig
 dd if=/tmp/t.orig of=/dev/mapper/t.origin bs=64k oflag=direct 2>/dev/null
 blockdev --setro /dev/mapper/t.origin
 
-prefix_for() { [ "$1" = o ] && echo orion-; }
-meta_for() { [ "$1" = o ] && echo $om || echo $cm; }
-data_for() { [ "$1" = o ] && echo $od || echo $cd; }
 
 for s in o c; do
 	dd if=/dev/zero of="$(meta_for $s)" bs=4k count=1 2>/dev/null

@@ -5,13 +5,7 @@
 modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
 load_orion orion-
 ramdisks 4 64
-om=/dev/ram0 od=/dev/ram1 cm=/dev/ram2 cd=/dev/ram3
-plen=$(sectors $od)
-
-# pool_for S: "orion-" for ours (o), "" for C's (c); meta_for/data_for S: the devices.
-prefix_for() { [ "$1" = o ] && echo orion-; }
-meta_for() { [ "$1" = o ] && echo $om || echo $cm; }
-data_for() { [ "$1" = o ] && echo $od || echo $cd; }
+thin_pair
 
 # fresh S [FEATURES]: a new pool t.Spool on blank metadata with thin device 1 (64 MiB).
 fresh() {

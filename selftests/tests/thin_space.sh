@@ -5,14 +5,8 @@
 modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
 load_orion orion-
 ramdisks 4 64
-om=/dev/ram0 od=/dev/ram1 cm=/dev/ram2 cd=/dev/ram3
+thin_pair
 
-prefix_for() { [ "$1" = o ] && echo orion-; }
-meta_for() { [ "$1" = o ] && echo $om || echo $cm; }
-data_for() { [ "$1" = o ] && echo $od || echo $cd; }
-pool_status() {
-	status_of "$1" | awk '{ split($5, m, "/"); $5 = "M/" m[2]; print }'
-}
 events() { dmsetup info -c --noheadings -o events "$1"; }
 
 # fresh S BLOCKS LOWATER [FEATURES]: pool t.Spool of BLOCKS 64 KiB blocks, thin 1 of 16 MiB.
