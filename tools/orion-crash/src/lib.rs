@@ -10,6 +10,7 @@
 //! verifier ([`verify`]) then reads the device back and checks that nothing acknowledged
 //! was lost and nothing that was never written (or written elsewhere) is read.
 
+pub mod cuts;
 pub mod dev;
 pub mod error;
 pub mod journal;
@@ -18,6 +19,7 @@ pub mod replay;
 pub mod rng;
 pub mod stamp;
 pub mod verify;
+pub mod walk;
 pub mod workload;
 
 pub use error::{Error, Result};

@@ -122,75 +122,96 @@ pub fn replay(log: &Log, dev: &Device, opts: &Options) -> Result<Stats> {
     if last < opts.from {
         return Err(invalid!("entry {last} comes before entry {}", opts.from));
     }
-    let mut stats = Stats {
-        first: opts.from,
-        last,
-        ..Stats::default()
-    };
-    let mut buf = AlignedBuf::new(CHUNK);
+    let mut r = Replayer::new(log, dev, opts.discard);
     for e in log.entries_from(opts.from, start) {
         let e = e?;
         if e.index > last {
             break;
         }
-        apply(log, dev, &e, opts.discard, &mut buf, &mut stats)?;
+        r.apply(&e)?;
     }
-    dev.sync()?;
-    Ok(stats)
+    r.finish()
 }
 
-fn apply(
-    log: &Log,
-    dev: &Device,
-    e: &Entry,
+/// Applies entries one at a time, in log order, to a device.
+pub struct Replayer<'a> {
+    log: &'a Log,
+    dev: &'a Device,
     discard: Discard,
-    buf: &mut AlignedBuf,
-    stats: &mut Stats,
-) -> Result<()> {
-    let h = &e.header;
-    let ss = u64::from(log.sup().sectorsize);
-    if h.flags.contains(Flags::MARK) {
-        stats.marks += 1;
-        return Ok(());
+    buf: AlignedBuf,
+    stats: Option<Stats>,
+}
+
+impl<'a> Replayer<'a> {
+    /// A replayer of `log` onto `dev`.
+    pub fn new(log: &'a Log, dev: &'a Device, discard: Discard) -> Self {
+        Self {
+            log,
+            dev,
+            discard,
+            buf: AlignedBuf::new(CHUNK),
+            stats: None,
+        }
     }
-    if h.flags.contains(Flags::FLUSH) || h.flags.contains(Flags::FUA) {
-        stats.barriers += 1;
+
+    /// Flushes the device and says what was replayed since the last call.
+    pub fn finish(&mut self) -> Result<Stats> {
+        self.dev.sync()?;
+        Ok(self.stats.take().unwrap_or_default())
     }
-    if h.nr_sectors == 0 {
-        return Ok(());
-    }
-    let target = h.sector * ss;
-    let len = h.nr_sectors * ss;
-    if target + len > dev.size() {
-        return Err(invalid!(
-            "entry {}: sectors {}+{} are past the end of {} ({} bytes)",
-            e.index,
-            h.sector,
-            h.nr_sectors,
-            dev.path().display(),
-            dev.size()
-        ));
-    }
-    let discarding = h.flags.contains(Flags::DISCARD);
-    if discarding {
-        stats.discards += 1;
-        if discard == Discard::Skip {
+
+    /// Applies entry `e` (the one after the last applied).
+    pub fn apply(&mut self, e: &Entry) -> Result<()> {
+        let stats = self.stats.get_or_insert(Stats {
+            first: e.index,
+            ..Stats::default()
+        });
+        stats.last = e.index;
+        let h = &e.header;
+        let ss = u64::from(self.log.sup().sectorsize);
+        if h.flags.contains(Flags::MARK) {
+            stats.marks += 1;
             return Ok(());
         }
-        buf.fill(0);
-    } else {
-        stats.writes += 1;
-        stats.bytes += len;
-    }
-    let source = e.data_offset(log.sup().sectorsize);
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(CHUNK as u64) as usize;
-        if !discarding {
-            log.dev().read_at(&mut buf[..n], source + done)?;
+        if h.flags.contains(Flags::FLUSH) || h.flags.contains(Flags::FUA) {
+            stats.barriers += 1;
         }
-        dev.write_at(&buf[..n], target + done)?;
-        done += n as u64;
+        if h.nr_sectors == 0 {
+            return Ok(());
+        }
+        let target = h.sector * ss;
+        let len = h.nr_sectors * ss;
+        if target + len > self.dev.size() {
+            return Err(invalid!(
+                "entry {}: sectors {}+{} are past the end of {} ({} bytes)",
+                e.index,
+                h.sector,
+                h.nr_sectors,
+                self.dev.path().display(),
+                self.dev.size()
+            ));
+        }
+        let discarding = h.flags.contains(Flags::DISCARD);
+        if discarding {
+            stats.discards += 1;
+            if self.discard == Discard::Skip {
+                return Ok(());
+            }
+            self.buf.fill(0);
+        } else {
+            stats.writes += 1;
+            stats.bytes += len;
+        }
+        let source = e.data_offset(self.log.sup().sectorsize);
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(CHUNK as u64) as usize;
+            if !discarding {
+                self.log.dev().read_at(&mut self.buf[..n], source + done)?;
+            }
+            self.dev.write_at(&self.buf[..n], target + done)?;
+            done += n as u64;
+        }
+        Ok(())
     }
-    Ok(())
 }

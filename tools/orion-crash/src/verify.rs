@@ -94,6 +94,9 @@ pub struct Problem {
     pub block: u64,
     /// What is wrong.
     pub kind: Kind,
+    /// The generation flush N acknowledged for the block (0: none): when there is one, the
+    /// block has lost acknowledged data whatever it holds instead.
+    pub acked: u64,
     /// What it holds and what it should.
     pub detail: String,
 }
@@ -135,6 +138,9 @@ pub struct Report {
     pub unwritten: u64,
     /// Problems of each kind, in [`Kind::ALL`] order.
     pub counts: [u64; 8],
+    /// Bad blocks that had acknowledged data (of any kind: lost and stale ones, but also
+    /// those holding the marker or another block's data instead).
+    pub missing_acked: u64,
     /// The first problems found.
     pub first: Vec<Problem>,
 }
@@ -174,6 +180,7 @@ pub fn check_block(
     let problem = |kind, detail: String| Problem {
         block: b,
         kind,
+        acked,
         detail,
     };
     let wanted = || {
@@ -276,6 +283,9 @@ pub fn verify(dev: &Device, journal: &Journal, opts: &Options) -> Result<Report>
                 Err(p) => {
                     let k = Kind::ALL.iter().position(|&k| k == p.kind).unwrap_or(0);
                     report.counts[k] += 1;
+                    if p.acked != 0 {
+                        report.missing_acked += 1;
+                    }
                     if report.first.len() < opts.report {
                         report.first.push(p);
                     }

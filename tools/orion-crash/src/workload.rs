@@ -3,11 +3,20 @@
 //! The workload: random writes of stamped 4 KiB blocks with a flush every few writes.
 //!
 //! Each write covers 1 to `max_blocks` blocks at a random block, or (sometimes) over part of
-//! an earlier write, with `O_DIRECT` on a block device; its generation is its number. Every
+//! an earlier write, or (`aligned_percent` of them) exactly `max_blocks` blocks aligned to
+//! their size: a whole block of a pool whose block is that size, which a thin pool
+//! provisions or unshares without zeroing or copying. `O_DIRECT` on a block device; a
+//! write's generation is its number. Every
 //! `flush_every` writes, and after the last, `fdatasync` makes them durable; the journal
 //! records each write and each flush once they returned, then the `after_flush` command runs
 //! (`sh -c`, with `N` the flush's number in its environment) so that, say, the log of a
 //! log-writes device below gets a mark there. Flush 0 comes before the first write.
+//!
+//! With `background_flush_ms`, a second thread also flushes at random intervals while the
+//! writes go on: a target then commits its metadata while a write (and the provisioning or
+//! copying behind it) is in flight, which is where committing a mapping before its data
+//! shows. Those flushes acknowledge nothing the journal relies on: only the numbered ones
+//! do.
 
 use crate::dev::{AlignedBuf, Device};
 use crate::error::Result;
@@ -17,6 +26,8 @@ use crate::rng::Rng;
 use crate::stamp::{stamp, BLOCK};
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 /// The workload's parameters.
 #[derive(Clone, Debug)]
@@ -35,6 +46,11 @@ pub struct Options {
     pub max_blocks: u64,
     /// The share of writes (in percent) placed over an earlier write.
     pub overwrite_percent: u64,
+    /// The share of writes (in percent) of `max_blocks` blocks aligned to that size.
+    pub aligned_percent: u64,
+    /// A background flush after a random pause of up to so many milliseconds, again and
+    /// again while the writes go on.
+    pub background_flush_ms: Option<u64>,
 }
 
 impl Default for Options {
@@ -47,6 +63,8 @@ impl Default for Options {
             size: None,
             max_blocks: 16,
             overwrite_percent: 30,
+            aligned_percent: 0,
+            background_flush_ms: None,
         }
     }
 }
@@ -64,6 +82,8 @@ pub struct Summary {
     pub rewritten: u64,
     /// Blocks written at least once.
     pub distinct: u64,
+    /// Background flushes made.
+    pub background_flushes: u64,
 }
 
 fn flush(dev: &Device, journal: &mut JournalWriter, n: u64, hook: Option<&str>) -> Result<()> {
@@ -85,8 +105,40 @@ fn flush(dev: &Device, journal: &mut JournalWriter, n: u64, hook: Option<&str>) 
     Ok(())
 }
 
+/// Flushes `dev` after random pauses until `stop`; how many times.
+fn background_flusher(dev: &Device, max_ms: u64, seed: u64, stop: &AtomicBool) -> Result<u64> {
+    let mut rng = Rng::new(seed);
+    let mut n = 0;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(1 + rng.below(max_ms.max(1))));
+        dev.sync()?;
+        n += 1;
+    }
+    Ok(n)
+}
+
 /// Runs the workload on `dev`, journalling to `journal_path`.
 pub fn run(dev: &Device, journal_path: &Path, opts: &Options) -> Result<Summary> {
+    let stop = &AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let flusher = opts
+            .background_flush_ms
+            .map(|ms| s.spawn(move || background_flusher(dev, ms, opts.seed ^ 0x5eed, stop)));
+        let r = write_all(dev, journal_path, opts);
+        stop.store(true, Ordering::Relaxed);
+        let background = match flusher.map(|f| f.join()) {
+            None => 0,
+            Some(Ok(n)) => n?,
+            Some(Err(_)) => return Err(invalid!("the background flusher panicked")),
+        };
+        r.map(|s| Summary {
+            background_flushes: background,
+            ..s
+        })
+    })
+}
+
+fn write_all(dev: &Device, journal_path: &Path, opts: &Options) -> Result<Summary> {
     let size = opts.size.map_or(dev.size(), |s| s.min(dev.size()));
     let blocks = size / BLOCK as u64;
     if opts.max_blocks == 0 || blocks < opts.max_blocks || opts.flush_every == 0 {
@@ -109,8 +161,15 @@ pub fn run(dev: &Device, journal_path: &Path, opts: &Options) -> Result<Summary>
     flush(dev, &mut journal, 0, hook)?;
     summary.flushes = 1;
     for generation in 1..=opts.writes {
-        let count = 1 + rng.below(opts.max_blocks);
-        let start = if !earlier.is_empty() && rng.percent(opts.overwrite_percent) {
+        let aligned = rng.percent(opts.aligned_percent);
+        let count = if aligned {
+            opts.max_blocks
+        } else {
+            1 + rng.below(opts.max_blocks)
+        };
+        let start = if aligned {
+            rng.below(blocks / opts.max_blocks) * opts.max_blocks
+        } else if !earlier.is_empty() && rng.percent(opts.overwrite_percent) {
             let (b, c) = earlier[rng.below(earlier.len() as u64) as usize];
             b + rng.below(c)
         } else {

@@ -264,9 +264,13 @@ fn workload_log_every_cut_verifies_and_damage_is_caught() {
         "32",
         "--after-flush",
         &hook,
+        "--background-flush",
+        "2",
+        "--aligned-percent",
+        "20",
     ]);
     assert_eq!(rc, 0, "{err}");
-    assert!(out.starts_with("150 writes, 31 flushes"), "{out}");
+    assert!(out.starts_with("150 writes, 31 flushes (and "), "{out}");
     let m: Vec<u64> = std::fs::read_to_string(&marks)
         .unwrap()
         .lines()
@@ -276,6 +280,11 @@ fn workload_log_every_cut_verifies_and_damage_is_caught() {
     let journal = Journal::load(&state).unwrap();
     assert_eq!(journal.writes.len(), 150);
     assert!(journal.writes.iter().all(|w| w.count <= 8));
+    let aligned = journal
+        .writes
+        .iter()
+        .filter(|w| w.count == 8 && w.block % 8 == 0);
+    assert!(aligned.count() >= 15);
 
     // The device as written verifies at the last flush, and not at an earlier one.
     let (rc, out, _) = run(&["verify", &s(&dev), "--state", &s(&state), "--flush", "30"]);
@@ -391,5 +400,11 @@ fn workload_log_every_cut_verifies_and_damage_is_caught() {
             "{out}"
         );
         assert!(out.contains("FAILED: 1 bad blocks"), "{out}");
+        // Every damaged block but the unwritten one had acknowledged data.
+        let missing = if kind == "marker" { 0 } else { 1 };
+        assert!(
+            out.contains(&format!("(acknowledged data missing in {missing} blocks)")),
+            "{kind}: {out}"
+        );
     }
 }
