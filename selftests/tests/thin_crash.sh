@@ -24,7 +24,7 @@ modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
 
 META_MIB=4
 DATA_MIB=64
-THIN_MIB=16
+THIN_MIB=8
 WRITES=${CRASH_WRITES:-1200}
 FLUSH_EVERY=8
 MAX_CUTS=${CRASH_MAX_CUTS:-560}
