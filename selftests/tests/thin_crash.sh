@@ -22,13 +22,15 @@ modprobe dm-log-writes || die "modprobe dm-log-writes failed"
 modprobe dm-snapshot || die "modprobe dm-snapshot failed"
 modprobe dm-thin-pool || die "modprobe dm-thin-pool failed"
 
+# The sizes and counts; a wrapper test may set CRASH_WRITES and CRASH_MAX_CUTS for a
+# shorter run (the check of 500 cut points then fails).
 META_MIB=4
 DATA_MIB=64
 THIN_MIB=8
 WRITES=${CRASH_WRITES:-1200}
 FLUSH_EVERY=8
 MAX_CUTS=${CRASH_MAX_CUTS:-560}
-BACKGROUND_FLUSH_MS=${CRASH_BACKGROUND_FLUSH_MS:-20}
+BACKGROUND_FLUSH_MS=20
 STATE=/tmp/t.state
 meta_len=$((META_MIB * 2048))
 data_len=$((DATA_MIB * 2048))
