@@ -7,7 +7,7 @@
 //! A transient dm-snapshot of it (COW on a scratch device) takes whatever the new pool
 //! writes, so the walk can go on from the untouched replay. Over the snapshot: two linear
 //! devices (metadata, data); the metadata must pass the check command (`thin_check`);
-//! then a pool and its thin device are loaded on them and [`verify`](crate::verify) reads
+//! then a pool and its thin device are loaded on them and [`verify`] reads
 //! the thin device against the journal, at the last `flush-N` mark before the cut. After
 //! the snapshot mark, the thin snapshot taken at that flush must hold exactly that flush's
 //! data. Everything is torn down before the next stretch is replayed.
