@@ -25,6 +25,7 @@ TOOLS=(
 	/usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/blkdiscard /usr/sbin/losetup
 	/usr/bin/cmp /usr/sbin/blockdev /usr/sbin/resize2fs
 	"$ORION_ROOT/tools/target/release/orion-thin" "$ORION_ROOT/tools/target/release/orion-lvm"
+	"$ORION_ROOT/tools/target/release/orion-crash"
 )
 for t in "${TOOLS[@]}"; do
 	name=$(basename "$t")

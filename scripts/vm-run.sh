@@ -21,7 +21,7 @@ kdir=$(bash "$ORION_ROOT/scripts/build-kernel.sh")
 # The module must match the kernel variant being booted.
 make -s -C "$ORION_ROOT" KDIR="$kdir" modules >&2
 # The userspace tools the selftests drive.
-cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin -p orion-lvm >&2
+cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin -p orion-lvm -p orion-crash >&2
 bash "$ORION_ROOT/scripts/build-initramfs.sh" "$kdir" "$out/initramfs.cpio"
 
 drives=()
