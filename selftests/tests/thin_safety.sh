@@ -64,8 +64,8 @@ check_eq "a plain write is committed within the commit period (ours)" 3 "$(cat /
 check_eq "... and C's" 3 "$(cat /tmp/t.period.c)"
 
 # Races: the data devices hold a marker pattern, zeroing is on; writers (4 KiB partial and
-# 64 KiB whole-block, QD 32) and readers hit the same 4 MiB while snapshots are taken, so
-# blocks are provisioned and broken out of sharing under reads. A reader that ever sees the
+# 64 KiB whole-block, QD 32), readers and discards hit the same 4 MiB while snapshots are
+# taken, so blocks are provisioned, broken out of sharing and unmapped under reads. A reader that ever sees the
 # marker has read a block through a mapping whose data was not written.
 marker() { tr '\000' '\245' </dev/zero | dd of="$1" bs=1M count=64 iflag=fullblock 2>/dev/null; }
 
@@ -91,6 +91,8 @@ race() {
 		--iodepth=32 --ioengine=libaio --time_based --runtime=12 \
 		--name=reads --filename="$dev" --direct=1 --rw=randread --bs=16k --size=4M \
 		--iodepth=32 --ioengine=libaio --time_based --runtime=12 \
+		--name=trims --filename="$dev" --direct=1 --rw=randtrim --bs=64k --size=4M \
+		--ioengine=psync --time_based --runtime=12 --thinktime=20000 \
 		--output=/tmp/t.race.$s >/dev/null 2>&1 &
 	fpid=$!
 	for id in 2 3 4; do
@@ -125,4 +127,18 @@ check_eq "after the race: no marker anywhere in the origin (ours)" 0 "$(cat /tmp
 check_eq "... nor in the first snapshot (ours)" 0 "$(cat /tmp/t.final2.o)"
 check_eq "... and none in C's either" "0 0" "$(cat /tmp/t.final.c) $(cat /tmp/t.final2.c)"
 check_eq "thin_check accepts both pools' metadata after the race" "ok ok" "$(cat /tmp/t.check.o) $(cat /tmp/t.check.c)"
+# Table reloads under I/O: the thin device's table, then the pool's, reloaded again and
+# again while fio writes and verifies through the thin device.
+fresh o
+mkdir -p /tmp/t.thintab /tmp/t.pooltab
+echo "0 131072 orion-thin /dev/mapper/t.opool 1" >/tmp/t.thintab/a.131072
+echo "0 $plen orion-thin-pool $om $od 128 16" >/tmp/t.pooltab/a.$plen
+check "fio verify through the thin device while its table is reloaded" \
+	under_reloads t.o1 /tmp/t.thintab fio_verify /dev/mapper/t.o1 \
+	--rw=randwrite --bs=16k --size=24M --iodepth=16 --ioengine=libaio
+check "fio verify through the thin device while the pool's table is reloaded" \
+	under_reloads t.opool /tmp/t.pooltab fio_verify /dev/mapper/t.o1 \
+	--rw=randwrite --bs=16k --size=24M --iodepth=16 --ioengine=libaio --offset=32M
+teardown o
+check "thin_check accepts the metadata after the reloads" thin_check -q $om
 unload_orion
