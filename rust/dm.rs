@@ -14,6 +14,7 @@ pub mod bufio;
 pub mod dev;
 pub mod event;
 pub mod global;
+pub mod internal_suspend;
 pub mod kcopyd;
 pub mod limits;
 pub mod params;

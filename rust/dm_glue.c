@@ -95,6 +95,25 @@ bool orion_cancel_work_sync(struct work_struct *work)
 	return cancel_work_sync(work);
 }
 
+/* Exported by dm-mod, declared in its private drivers/md/dm.h. */
+void dm_internal_suspend_noflush(struct mapped_device *md);
+void dm_internal_resume(struct mapped_device *md);
+
+struct mapped_device *orion_target_md(struct dm_target *ti)
+{
+	return dm_table_get_md(ti->table);
+}
+
+void orion_internal_suspend_noflush(struct mapped_device *md)
+{
+	dm_internal_suspend_noflush(md);
+}
+
+void orion_internal_resume(struct mapped_device *md)
+{
+	dm_internal_resume(md);
+}
+
 bool orion_is_dm_device(u32 devt)
 {
 	struct mapped_device *md = dm_get_md(devt);

@@ -37,6 +37,12 @@ bool orion_queue_work(struct work_struct *work);
 
 bool orion_cancel_work_sync(struct work_struct *work);
 
+/* The mapped device of a target, and dm-mod's internal (noflush) suspend and resume. */
+struct mapped_device;
+struct mapped_device *orion_target_md(struct dm_target *ti);
+void orion_internal_suspend_noflush(struct mapped_device *md);
+void orion_internal_resume(struct mapped_device *md);
+
 /* Whether `devt` is a device-mapper device. */
 bool orion_is_dm_device(u32 devt);
 

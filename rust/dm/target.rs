@@ -229,6 +229,11 @@ pub trait Target: Sized {
         kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
     }
 
+    /// Called when a suspend fails after `presuspend` ran: undoes what it did.
+    fn presuspend_undo(_this: Borrowed<'_, Self>, _ti: &TargetRef) {
+        kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
+    }
+
     /// Called after the device has suspended and all I/O has completed.
     fn postsuspend(_this: Borrowed<'_, Self>, _ti: &TargetRef) {
         kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
@@ -385,6 +390,14 @@ impl Constructor<'_> {
     pub fn md_dev_number(&self) -> u32 {
         // SAFETY: `ti` is valid and its table (and the table's device) exist during `ctr`.
         unsafe { bindings::orion_target_md_devt(self.ti.as_ptr()) }
+    }
+
+    /// The mapped device this target belongs to, for internal suspends; the value must not
+    /// outlive the target (keep it in the private data, or take it out in its `Drop`).
+    pub fn mapped_device(&self) -> Option<super::internal_suspend::MappedDevice> {
+        // SAFETY: `ti` is under construction; the value's lifetime is documented above and
+        // is the caller's to keep (as for `TableEvent`).
+        unsafe { super::internal_suspend::MappedDevice::new(self.ti) }
     }
 
     /// Creates a handle that raises a table event for this target (see `TableEvent`).
@@ -724,6 +737,15 @@ impl<T: Target> TargetVtable<T> {
     /// # Safety
     ///
     /// - Called by dm core with a constructed target.
+    unsafe extern "C" fn presuspend_undo_callback(ti: *mut bindings::dm_target) {
+        // SAFETY: per this function's contract.
+        let (this, tref) = unsafe { (Self::private(ti), TargetRef::from_raw(ti)) };
+        T::presuspend_undo(this, tref);
+    }
+
+    /// # Safety
+    ///
+    /// - Called by dm core with a constructed target.
     unsafe extern "C" fn postsuspend_callback(ti: *mut bindings::dm_target) {
         // SAFETY: per this function's contract.
         let (this, tref) = unsafe { (Self::private(ti), TargetRef::from_raw(ti)) };
@@ -805,6 +827,11 @@ impl<T: Target> TargetVtable<T> {
         },
         presuspend: if T::HAS_PRESUSPEND {
             Some(Self::presuspend_callback)
+        } else {
+            None
+        },
+        presuspend_undo: if T::HAS_PRESUSPEND_UNDO {
+            Some(Self::presuspend_undo_callback)
         } else {
             None
         },

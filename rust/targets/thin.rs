@@ -44,6 +44,8 @@ pub struct Thin {
 
 impl Drop for Thin {
     fn drop(&mut self) {
+        // The mapped device handle must not outlive the target (the queue may).
+        drop(self.queue.md.lock().take());
         self.pool.remove_thin(&self.queue);
     }
 }
@@ -129,7 +131,7 @@ impl Target for Thin {
             )),
             None => None,
         };
-        let queue = ThinQueue::new(dev, ti.begin(), origin)
+        let queue = ThinQueue::new(dev, ti.begin(), origin, ti.mapped_device())
             .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
         let thin = KBox::new(
             Thin {

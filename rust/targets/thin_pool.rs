@@ -453,11 +453,18 @@ impl Target for ThinPool {
             st.low_water_triggered = false;
             st.suspended = false;
         });
+        this.pool.resume_thins();
         this.pool.wake();
     }
 
     fn presuspend(this: &ThinPool, _ti: &TargetRef) {
         this.pool.with_state(|st| st.suspended = true);
+        this.pool.suspend_thins();
+    }
+
+    fn presuspend_undo(this: &ThinPool, _ti: &TargetRef) {
+        this.pool.resume_thins();
+        this.pool.with_state(|st| st.suspended = false);
     }
 
     fn postsuspend(this: &ThinPool, _ti: &TargetRef) {

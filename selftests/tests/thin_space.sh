@@ -119,6 +119,25 @@ done
 check_eq "a thin device on a suspended pool: refused with C's message" "$(cat /tmp/t.susp.c)" "$(cat /tmp/t.susp.o)"
 check "... (and the message is there)" grep -q 'Unable to activate' /tmp/t.susp.o
 
+# While the pool is suspended its thin devices are too (internally): their I/O waits and
+# goes on after the pool resumes, as C's.
+for s in o c; do
+	fresh $s 64 4
+	dd if=/dev/zero of=/dev/mapper/t.${s}1 bs=64k count=1 oflag=direct 2>/dev/null
+	dmsetup suspend t.${s}pool
+	dd if=/tmp/t.data of=/dev/mapper/t.${s}1 bs=64k count=4 oflag=direct 2>/dev/null &
+	ddpid=$!
+	sleep 2
+	if kill -0 $ddpid 2>/dev/null; then echo waiting >/tmp/t.ps.$s; else echo finished >/tmp/t.ps.$s; fi
+	dmsetup resume t.${s}pool
+	wait $ddpid
+	echo "dd: $?" >>/tmp/t.ps.$s
+	cmp -n $((4 << 16)) /tmp/t.data /dev/mapper/t.${s}1 && echo same >>/tmp/t.ps.$s
+	teardown $s
+done
+check_eq "thin I/O while the pool is suspended waits for its resume, as C's" "$(cat /tmp/t.ps.c)" "$(cat /tmp/t.ps.o)"
+check_eq "... and then completes with its data" "waiting dd: 0 same" "$(tr '\n' ' ' </tmp/t.ps.o | sed 's/ $//')"
+
 # A thin table naming a device that is not a pool.
 bad_table thin "32768 $od 1" "a pool device that is not a mapped device"
 unload_orion

@@ -14,6 +14,7 @@ use crate::dm::{
     dev::OpenBdev,
     event::TableEvent,
     global::Global,
+    internal_suspend::MappedDevice,
     stack,
     status::StatusWriter,
     time,
@@ -26,7 +27,7 @@ use crate::pdata::{
     thin::superblock::NEEDS_CHECK,
     thin::{device::DevId, ThinMetadata},
 };
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     c_str, new_mutex, new_spinlock,
     prelude::*,
@@ -193,11 +194,22 @@ pub struct ThinQueue {
     /// Bios that need a data block while the pool has none (`queue_if_no_space`).
     #[pin]
     held: SpinLock<BioList>,
+    /// The thin target's mapped device, while the target exists (its destructor takes it
+    /// out): the pool suspends it while the pool itself is suspended, as C.
+    #[pin]
+    pub md: Mutex<Option<MappedDevice>>,
+    /// The pool suspended the device (and resumes it).
+    internally_suspended: AtomicBool,
 }
 
 impl ThinQueue {
     /// A queue for device `dev` whose target starts at `begin`.
-    pub fn new(dev: DevId, begin: u64, origin: Option<Origin>) -> Result<Arc<Self>> {
+    pub fn new(
+        dev: DevId,
+        begin: u64,
+        origin: Option<Origin>,
+        md: Option<MappedDevice>,
+    ) -> Result<Arc<Self>> {
         Arc::pin_init(
             pin_init!(ThinQueue {
                 dev,
@@ -206,6 +218,8 @@ impl ThinQueue {
                 bios <- new_spinlock!(BioList::new()),
                 retry <- new_spinlock!(BioList::new()),
                 held <- new_spinlock!(BioList::new()),
+                md <- new_mutex!(md),
+                internally_suspended: AtomicBool::new(false),
             }),
             GFP_KERNEL,
         )
@@ -512,6 +526,30 @@ impl Pool {
     /// Wakes the worker.
     pub fn wake(&self) {
         self.worker.wake();
+    }
+
+    /// Suspends every active thin device of the pool (noflush: they give their queued bios
+    /// back to dm core), as C's `pool_presuspend`; no thin I/O reaches the pool meanwhile.
+    pub fn suspend_thins(&self) {
+        self.core().for_each_thin(|q| {
+            let md = q.md.lock();
+            if let Some(md) = md.as_ref() {
+                md.suspend_noflush();
+                q.internally_suspended.store(true, Ordering::Release);
+            }
+        });
+    }
+
+    /// Resumes the thin devices [`Self::suspend_thins`] suspended.
+    pub fn resume_thins(&self) {
+        self.core().for_each_thin(|q| {
+            let md = q.md.lock();
+            if q.internally_suspended.swap(false, Ordering::AcqRel) {
+                if let Some(md) = md.as_ref() {
+                    md.resume();
+                }
+            }
+        });
     }
 
     /// Gives the bios queued or held for a thin device back to dm core to map again after
