@@ -45,7 +45,7 @@ pub struct Thin {
 impl Drop for Thin {
     fn drop(&mut self) {
         // The mapped device handle must not outlive the target (the queue may).
-        drop(self.queue.md.lock().take());
+        *self.queue.md.lock() = None;
         self.pool.remove_thin(&self.queue);
     }
 }
