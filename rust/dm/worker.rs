@@ -112,10 +112,12 @@ impl<T: Job> Worker<T> {
     /// the worker's count, or a worker without kcopyd, reports failure at once.
     pub fn copy(&self, slot: usize, from: Area<'_>, to: Area<'_>, count: u64) {
         match (self.kcopyd.as_ref(), self.ctx(slot)) {
-            // SAFETY: the context lives as long as the worker, whose teardown destroys the
-            // client (waiting for the job) first; the pool keeps the devices open while jobs
-            // run (see `BlockDevice`).
-            (Some(kc), Some(ctx)) => unsafe { kc.copy(from, to, count, copied_fn::<T>, ctx) },
+            (Some(kc), Some(ctx)) => {
+                // SAFETY: the context lives as long as the worker, whose teardown destroys
+                // the client (waiting for the job) first; the job's owner keeps the devices
+                // open until the job ends (the thin pool's cells hold the data device).
+                unsafe { kc.copy(from, to, count, copied_fn::<T>, ctx) }
+            }
             _ => {
                 self.job.copied(slot, false);
                 self.wake();
@@ -126,8 +128,10 @@ impl<T: Job> Worker<T> {
     /// Starts zeroing `count` sectors; [`Job::copied`] gets `slot` when it ends.
     pub fn zero(&self, slot: usize, dst: BlockDevice<'_>, sector: u64, count: u64) {
         match (self.kcopyd.as_ref(), self.ctx(slot)) {
-            // SAFETY: as in `copy`.
-            (Some(kc), Some(ctx)) => unsafe { kc.zero(dst, sector, count, copied_fn::<T>, ctx) },
+            (Some(kc), Some(ctx)) => {
+                // SAFETY: as in `copy`.
+                unsafe { kc.zero(dst, sector, count, copied_fn::<T>, ctx) }
+            }
             _ => {
                 self.job.copied(slot, false);
                 self.wake();
