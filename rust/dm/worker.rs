@@ -113,9 +113,9 @@ impl<T: Job> Worker<T> {
     pub fn copy(&self, slot: usize, from: Area<'_>, to: Area<'_>, count: u64) {
         match (self.kcopyd.as_ref(), self.ctx(slot)) {
             (Some(kc), Some(ctx)) => {
-                // SAFETY: the context lives as long as the worker, whose teardown destroys
-                // the client (waiting for the job) first; the job's owner keeps the devices
-                // open until the job ends (the thin pool's cells hold the data device).
+                // The job's owner keeps the devices open until the job ends (the pool's cells
+                // hold the data device).
+                // SAFETY: the context outlives the job (teardown destroys the client first).
                 unsafe { kc.copy(from, to, count, copied_fn::<T>, ctx) }
             }
             _ => {
