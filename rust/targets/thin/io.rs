@@ -698,12 +698,7 @@ fn no_space_timeout_ms() -> u64 {
 impl PoolCore {
     /// Applies `f` to the queue of every active thin device (no allocation, no lock held
     /// while `f` runs).
-    pub(super) fn for_each_thin(&self, f: impl FnMut(&Arc<ThinQueue>)) {
-        self.for_each_queue(f)
-    }
-
-    /// Applies `f` to the queue of every active thin device (no allocation).
-    fn for_each_queue(&self, mut f: impl FnMut(&Arc<ThinQueue>)) {
+    pub(super) fn for_each_queue(&self, mut f: impl FnMut(&Arc<ThinQueue>)) {
         let mut i = 0;
         loop {
             let q = {

@@ -531,7 +531,7 @@ impl Pool {
     /// Suspends every active thin device of the pool (noflush: they give their queued bios
     /// back to dm core), as C's `pool_presuspend`; no thin I/O reaches the pool meanwhile.
     pub fn suspend_thins(&self) {
-        self.core().for_each_thin(|q| {
+        self.core().for_each_queue(|q| {
             let md = q.md.lock();
             if let Some(md) = md.as_ref() {
                 md.suspend_noflush();
@@ -542,7 +542,7 @@ impl Pool {
 
     /// Resumes the thin devices [`Self::suspend_thins`] suspended.
     pub fn resume_thins(&self) {
-        self.core().for_each_thin(|q| {
+        self.core().for_each_queue(|q| {
             let md = q.md.lock();
             if q.internally_suspended.swap(false, Ordering::AcqRel) {
                 if let Some(md) = md.as_ref() {
