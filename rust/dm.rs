@@ -22,6 +22,7 @@ pub mod rcu;
 pub mod registration;
 pub mod stack;
 pub mod status;
+pub mod sync_io;
 pub mod target;
 pub mod time;
 pub mod worker;

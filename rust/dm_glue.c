@@ -6,7 +6,9 @@
 #include <linux/bio.h>
 #include <linux/completion.h>
 #include <linux/device-mapper.h>
+#include <linux/dm-io.h>
 #include <linux/dm-kcopyd.h>
+#include <linux/delay.h>
 #include <linux/err.h>
 #include <linux/file.h>
 #include <linux/fs.h>
@@ -291,4 +293,53 @@ int orion_blkdev_flush(struct block_device *bdev)
 long orion_ptr_err(const void *ptr)
 {
 	return IS_ERR(ptr) ? PTR_ERR(ptr) : 0;
+}
+
+struct dm_io_client *orion_io_client_create(void)
+{
+	return dm_io_client_create();
+}
+
+int orion_sync_io(struct dm_io_client *client, struct block_device *bdev, sector_t sector,
+		  sector_t count, void *vmem, int op)
+{
+	struct dm_io_region where = {
+		.bdev = bdev,
+		.sector = sector,
+		.count = count,
+	};
+	struct dm_io_request req = {
+		.mem.type = DM_IO_VMA,
+		.mem.ptr.vma = vmem,
+		.client = client,
+		.notify.fn = NULL,
+	};
+
+	switch (op) {
+	case ORION_SYNC_READ:
+		req.bi_opf = REQ_OP_READ;
+		break;
+	case ORION_SYNC_WRITE:
+		req.bi_opf = REQ_OP_WRITE;
+		break;
+	default:
+		req.bi_opf = REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA | REQ_SYNC;
+		break;
+	}
+	return dm_io(&req, 1, &where, NULL, IOPRIO_DEFAULT);
+}
+
+unsigned int orion_bdev_logical_block_size(struct block_device *bdev)
+{
+	return bdev_logical_block_size(bdev);
+}
+
+void orion_msleep(unsigned int ms)
+{
+	msleep(ms);
+}
+
+void orion_ti_set_max_io_len(struct dm_target *ti, u32 len)
+{
+	WRITE_ONCE(ti->max_io_len, len);
 }

@@ -113,4 +113,16 @@ const blk_status_t ORION_BLK_STS_NOSPC = BLK_STS_NOSPC;
 const blk_status_t ORION_BLK_STS_DM_REQUEUE = BLK_STS_DM_REQUEUE;
 #endif
 
+/* Synchronous I/O of a vmalloc'd buffer (snapshot exception store). */
+struct dm_io_client;
+#define ORION_SYNC_READ 0
+#define ORION_SYNC_WRITE 1
+#define ORION_SYNC_WRITE_FLUSH_FUA 2
+int orion_sync_io(struct dm_io_client *client, struct block_device *bdev, sector_t sector,
+		  sector_t count, void *vmem, int op);
+struct dm_io_client *orion_io_client_create(void);
+unsigned int orion_bdev_logical_block_size(struct block_device *bdev);
+void orion_msleep(unsigned int ms);
+void orion_ti_set_max_io_len(struct dm_target *ti, u32 len);
+
 #endif /* ORION_DM_GLUE_H */

@@ -16,7 +16,7 @@ module! {
     type: OrionDm,
     name: "orion_dm",
     author: "Orion DM developers",
-    description: "Device-mapper targets in Rust: linear, striped, thin-pool, thin",
+    description: "Device-mapper targets in Rust: linear, striped, thin-pool, thin, snapshot",
     license: "Dual MIT/GPL",
 }
 
@@ -31,8 +31,18 @@ impl kernel::Module for OrionDm {
         regs.add::<targets::striped::Striped>()?;
         regs.add::<targets::thin_pool::ThinPool>()?;
         regs.add::<targets::thin::Thin>()?;
+        regs.add::<targets::snapshot_origin::SnapshotOrigin>()?;
+        regs.add::<targets::snapshot::SnapshotTarget>()?;
+        regs.add::<targets::snapshot::SnapshotMerge>()?;
         Ok(OrionDm {
             _targets: regs.finish()?,
         })
+    }
+}
+
+impl Drop for OrionDm {
+    fn drop(&mut self) {
+        // Values replaced under RCU are freed by callbacks in this module's text.
+        dm::rcu::barrier();
     }
 }

@@ -23,4 +23,4 @@ pub mod space_map;
 pub mod thin;
 pub mod tm;
 
-mod bytes;
+pub(crate) mod bytes;

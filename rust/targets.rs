@@ -5,6 +5,8 @@
 #![forbid(unsafe_code)]
 
 pub mod linear;
+pub mod snapshot;
+pub mod snapshot_origin;
 pub mod striped;
 pub mod thin;
 pub mod thin_pool;

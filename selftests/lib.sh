@@ -81,9 +81,19 @@ dm_reload() {
 	dmsetup suspend "$1" && printf '%s\n' "$2" | dmsetup load "$1" && dmsetup resume "$1"
 }
 
+# orion_type TYPE: our target type beside C's (names that would not fit dm's 15 bytes with
+# the prefix take a short form).
+orion_type() {
+	case $1 in
+	snapshot-origin) echo orion-s-origin ;;
+	snapshot-merge) echo orion-s-merge ;;
+	*) echo "orion-$1" ;;
+	esac
+}
+
 # twin TABLE: the same table with every orion- target type given its C name.
 c_twin() {
-	printf '%s\n' "$1" | sed 's/ orion-/ /'
+	printf '%s\n' "$1" | sed 's/ orion-s-origin/ snapshot-origin/; s/ orion-s-merge/ snapshot-merge/; s/ orion-/ /'
 }
 
 # bad_table TYPE "LEN ARGS" DESC [stricter]: the table is refused by orion-TYPE, and by the
@@ -95,9 +105,9 @@ bad_table() {
 	args=${2#* }
 	[ "$args" = "$2" ] && args=
 	dmesg -c >/dev/null
-	if dmsetup create t.bad --table "0 $len orion-$1 $args" >/dev/null 2>&1; then
+	if dmsetup create t.bad --table "0 $len $(orion_type "$1") $args" >/dev/null 2>&1; then
 		dmsetup remove t.bad
-		tap_not_ok "$1 refuses $3" "orion-$1 accepted: 0 $2"
+		tap_not_ok "$1 refuses $3" "$(orion_type "$1") accepted: 0 $2"
 		return
 	fi
 	ours=$(last_table_error)
@@ -133,8 +143,8 @@ last_table_error() {
 }
 
 # table_of NAME / status_of NAME: the lines with the target type renamed to its C name.
-table_of() { dmsetup table "$1" | sed 's/ orion-/ /'; }
-status_of() { dmsetup status "$1" | sed 's/ orion-/ /'; }
+table_of() { c_twin "$(dmsetup table "$1")"; }
+status_of() { c_twin "$(dmsetup status "$1")"; }
 
 # queue_limits NAME: every queue attribute of the device, one "file=value" a line.
 queue_limits() {
@@ -336,6 +346,8 @@ thin_pair() {
 	plen=$(sectors $od)
 }
 prefix_for() { [ "$1" = o ] && echo orion-; }
+# type_for o|c TYPE: the target type on our side or on C's.
+type_for() { if [ "$1" = o ]; then orion_type "$2"; else echo "$2"; fi; }
 meta_for() { [ "$1" = o ] && echo $om || echo $cm; }
 data_for() { [ "$1" = o ] && echo $od || echo $cd; }
 

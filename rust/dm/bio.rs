@@ -106,6 +106,11 @@ impl Bio {
         self.opf() & (1 << bit) != 0
     }
 
+    /// Whether the bio changes data (`op_is_write`: writes, discards, write-zeroes...).
+    pub fn is_write(&self) -> bool {
+        self.opf() & 1 != 0
+    }
+
     /// Whether the bio asks for a cache flush before its data (REQ_PREFLUSH).
     pub fn is_preflush(&self) -> bool {
         self.has_flag(bindings::req_flag_bits___REQ_PREFLUSH)

@@ -184,6 +184,12 @@ impl BlockDevice<'_> {
         unsafe { bindings::orion_bdev_nr_sectors(self.0) }
     }
 
+    /// The device's logical block size in bytes.
+    pub fn logical_block_size(&self) -> u32 {
+        // SAFETY: the device is open (type invariant).
+        unsafe { bindings::orion_bdev_logical_block_size(self.0) }
+    }
+
     /// The largest discard the device takes, in sectors (0: no discard support).
     pub fn max_discard_sectors(&self) -> u64 {
         // SAFETY: the device is open (type invariant).

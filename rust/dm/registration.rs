@@ -73,7 +73,10 @@ impl Registrations {
     /// Registers `T`, or logs why it was skipped. Fails only on errors other than a taken
     /// or unusable name.
     pub fn add<T: Target>(&mut self) -> Result {
-        let name = CString::try_from_fmt(kernel::fmt!("{}{}", self.prefix, T::NAME))?;
+        let mut name = CString::try_from_fmt(kernel::fmt!("{}{}", self.prefix, T::NAME))?;
+        if name.len() > MAX_NAME_LEN {
+            name = CString::try_from_fmt(kernel::fmt!("{}{}", self.prefix, T::SHORT_NAME))?;
+        }
         if name.len() > MAX_NAME_LEN {
             pr_warn!(
                 "target '{}' skipped: names longer than {} bytes do not fit dm ioctls\n",

@@ -156,6 +156,9 @@ pub trait Target: Sized {
 
     /// The target name, before the module's prefix.
     const NAME: &'static CStr;
+    /// The name used after a prefix when the prefixed [`Self::NAME`] would not fit dm's
+    /// 15-byte type names (`snapshot-origin` beside C's is `orion-s-origin`).
+    const SHORT_NAME: &'static CStr = Self::NAME;
     /// The target version `[major, minor, patch]` shown by `dmsetup targets`.
     const VERSION: [u32; 3];
     /// `DM_TARGET_*` features.
@@ -471,6 +474,13 @@ impl TargetRef {
     pub fn noflush_suspending(&self) -> bool {
         // SAFETY: the target is live by the type invariant.
         unsafe { bindings::dm_noflush_suspending(self.raw()) != 0 }
+    }
+
+    /// Sets the largest bio dm core sends to this target (it splits larger ones), as a
+    /// target may do when it resumes (dm-snap's merge target); 0 lifts the limit.
+    pub fn set_max_io_len(&self, sectors: u32) {
+        // SAFETY: `ti` is valid (type invariant); dm core reads the field when it splits.
+        unsafe { bindings::orion_ti_set_max_io_len(self.raw(), sectors) };
     }
 
     /// The version of the target type.

@@ -1,0 +1,448 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The objects behind the snapshot targets: one [`Origin`] per origin block device (its
+//! snapshots, its worker), one [`CowState`] per COW device (exception table and store, shared
+//! by the tables that hand it over), and one [`Snapshot`] per `snapshot`/`snapshot-merge`
+//! target.
+//!
+//! The registry finds an origin by device number, as dm-snap's origin hash does, so that a
+//! `snapshot-origin` table and the snapshots of the same device meet.
+
+use super::{exceptions::ExceptionTable, io::WorkState, store::Store};
+use crate::dm::{
+    bio::BioList,
+    dev::OpenBdev,
+    event::TableEvent,
+    global::Global,
+    rcu::{self, RcuSlots},
+    time,
+    worker::WorkerBox,
+};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use kernel::{
+    c_str, new_mutex, new_spinlock,
+    prelude::*,
+    sync::{Arc, Mutex, SpinLock},
+};
+
+/// Hash slots counting bios in flight that a COW or merge of their chunk must wait for.
+pub const TRACK_SLOTS: usize = 64;
+/// Exceptions being copied at once per origin (dm-snap's cow_threshold bounds it at 2048).
+pub const PE_SLOTS: usize = 256;
+/// The copy slot of the merge.
+pub const MERGE_SLOT: usize = PE_SLOTS;
+
+/// The tracking slot of a chunk.
+pub fn track_slot(chunk: u64) -> usize {
+    (chunk as usize) & (TRACK_SLOTS - 1)
+}
+
+/// The exceptions and store of one COW device.
+#[pin_data]
+pub struct CowState {
+    /// The COW device, kept open for copies and metadata I/O.
+    pub cow: OpenBdev,
+    /// Its device number.
+    pub cow_dev: u32,
+    /// Chunk size in sectors (a power of two).
+    pub chunk: u32,
+    /// log2 of `chunk`.
+    pub shift: u32,
+    /// Completed exceptions, read under RCU on the I/O path.
+    pub table: ExceptionTable,
+    /// The store; locked by the worker and by status.
+    #[pin]
+    pub store: Mutex<Store>,
+    /// The snapshot has not been invalidated.
+    pub valid: AtomicBool,
+    /// A `PO` snapshot ran out of space (writes to it fail, it stays readable).
+    pub overflowed: AtomicBool,
+    /// The merge stopped on an error.
+    pub merge_failed: AtomicBool,
+    /// Snapshot reads of the origin (and merge writes to the COW) in flight, by chunk slot.
+    pub tracked: [AtomicU32; TRACK_SLOTS],
+    /// Exceptions published but not yet released (tracked reads of their chunk still run),
+    /// by chunk slot: origin writes to such a chunk wait for the release.
+    pub draining: [AtomicU32; TRACK_SLOTS],
+    /// Sequence number of the next exception started (worker only).
+    pub next_seq: AtomicU64,
+    /// Sequence number of the next exception to commit: commits happen in start order.
+    pub complete_seq: AtomicU64,
+}
+
+impl CowState {
+    /// A COW state over `cow`, with `store` already loaded into `table`.
+    pub fn new(
+        cow: OpenBdev,
+        table: ExceptionTable,
+        store: Store,
+        valid: bool,
+    ) -> Result<Arc<Self>> {
+        let chunk = store.chunk();
+        let cow_dev = cow.bdev().dev_number();
+        Arc::pin_init(
+            pin_init!(CowState {
+                cow,
+                cow_dev,
+                chunk,
+                shift: chunk.trailing_zeros(),
+                table,
+                store <- new_mutex!(store),
+                valid: AtomicBool::new(valid),
+                overflowed: AtomicBool::new(false),
+                merge_failed: AtomicBool::new(false),
+                tracked: [const { AtomicU32::new(0) }; TRACK_SLOTS],
+                draining: [const { AtomicU32::new(0) }; TRACK_SLOTS],
+                next_seq: AtomicU64::new(0),
+                complete_seq: AtomicU64::new(0),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Counts a bio in flight on `chunk` (see `tracked`). Followed by a full fence, so a
+    /// worker that publishes an exception and then reads the count sees either this bio or
+    /// the bio sees the exception.
+    pub fn track(&self, chunk: u64) -> usize {
+        let h = track_slot(chunk);
+        self.tracked[h].fetch_add(1, Ordering::SeqCst);
+        core::sync::atomic::fence(Ordering::SeqCst);
+        h
+    }
+
+    /// Ends the count of [`Self::track`].
+    pub fn untrack(&self, slot: usize) {
+        if let Some(t) = self.tracked.get(slot) {
+            t.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether an exception of `chunk`'s slot is published but not released (read after
+    /// finding the exception in the table; the worker counts it before publishing).
+    pub fn is_draining(&self, chunk: u64) -> bool {
+        self.draining[track_slot(chunk)].load(Ordering::Acquire) != 0
+    }
+
+    /// Whether bios on `chunk`'s slot are in flight.
+    pub fn is_tracked(&self, chunk: u64) -> bool {
+        core::sync::atomic::fence(Ordering::SeqCst);
+        self.tracked[track_slot(chunk)].load(Ordering::SeqCst) != 0
+    }
+}
+
+/// One `snapshot` or `snapshot-merge` target.
+#[pin_data]
+pub struct Snapshot {
+    /// The exceptions (shared with the table it was handed over from or to).
+    pub cow: Arc<CowState>,
+    /// The origin.
+    pub origin: Arc<Origin>,
+    /// A `snapshot-merge` target.
+    pub merge: bool,
+    /// The end of the snapshot's table (origin writes past it need no exception).
+    pub end: u64,
+    /// Resumed at least once: origin writes create exceptions in it.
+    pub active: AtomicBool,
+    /// Its exceptions went to another table (or the handover was cancelled): I/O fails.
+    pub retired: AtomicBool,
+    /// Suspended (a handover source must be).
+    pub suspended: AtomicBool,
+    /// `discard_zeroes_cow`.
+    pub discard_zeroes_cow: bool,
+    /// `discard_passdown_origin`.
+    pub discard_passdown_origin: bool,
+    /// Bios `map` deferred to the worker.
+    #[pin]
+    pub queue: SpinLock<BioList>,
+    /// The target's table event, taken out by the destructor.
+    #[pin]
+    pub event: SpinLock<Option<TableEvent>>,
+}
+
+impl Snapshot {
+    /// A snapshot target's object (not yet registered with its origin).
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        cow: Arc<CowState>,
+        origin: Arc<Origin>,
+        merge: bool,
+        end: u64,
+        discard_zeroes_cow: bool,
+        discard_passdown_origin: bool,
+        event: TableEvent,
+    ) -> Result<Arc<Self>> {
+        Arc::pin_init(
+            pin_init!(Snapshot {
+                cow,
+                origin,
+                merge,
+                end,
+                active: AtomicBool::new(false),
+                retired: AtomicBool::new(false),
+                suspended: AtomicBool::new(false),
+                discard_zeroes_cow,
+                discard_passdown_origin,
+                queue <- new_spinlock!(BioList::new()),
+                event <- new_spinlock!(Some(event)),
+            }),
+            GFP_KERNEL,
+        )
+    }
+
+    /// Whether I/O to the snapshot may proceed.
+    pub fn is_valid(&self) -> bool {
+        !self.retired.load(Ordering::Acquire) && self.cow.valid.load(Ordering::Acquire)
+    }
+
+    /// Raises the target's table event.
+    pub fn event(&self) {
+        if let Some(e) = self.event.lock().as_ref() {
+            e.trigger();
+        }
+    }
+
+    /// Invalidates the snapshot (dm-snap's `__invalidate_snapshot`): the store is marked
+    /// invalid on disk and userspace is told. Worker or process context.
+    pub fn invalidate(&self, err: Error) {
+        if !self.cow.valid.swap(false, Ordering::AcqRel) {
+            return;
+        }
+        if err == EIO {
+            pr_err!("device-mapper: snapshots: Invalidating snapshot: Error reading/writing.\n");
+        } else if err == ENOMEM {
+            pr_err!(
+                "device-mapper: snapshots: Invalidating snapshot: Unable to allocate exception.\n"
+            );
+        }
+        self.cow.store.lock().drop_snapshot(self.cow.cow.bdev());
+        self.event();
+    }
+}
+
+/// The state the worker and the map path share for one origin device.
+#[pin_data]
+pub struct OriginCore {
+    /// The origin's device number.
+    pub dev: u32,
+    /// The origin device, kept open for copies.
+    pub bdev: OpenBdev,
+    /// The snapshots, published for `map` (slot 0), largest chunk first.
+    pub snaps: RcuSlots<KVec<Arc<Snapshot>>>,
+    /// Origin writes waiting for the worker.
+    #[pin]
+    pub queue: SpinLock<BioList>,
+    /// Full-chunk snapshot writes back from `end_io`, waiting for their commit.
+    #[pin]
+    pub returned: SpinLock<BioList>,
+    /// Copy completions by slot: 0 none, 1 done, 2 failed.
+    pub done: [AtomicU8; PE_SLOTS + 1],
+    /// The merge should run (a merge target is resumed).
+    pub merge_run: AtomicBool,
+    /// The merge has work in flight (the presuspend of a merge target waits for it).
+    pub merge_busy: AtomicBool,
+    /// The worker's state.
+    #[pin]
+    pub state: Mutex<WorkState>,
+}
+
+/// An origin device with snapshots or a `snapshot-origin` table, and its worker.
+pub struct Origin {
+    /// What the worker and the targets share.
+    pub core: Arc<OriginCore>,
+    /// The worker: COWs, commits, snapshot writes needing a copy, the merge.
+    pub worker: WorkerBox<OriginCore>,
+}
+
+struct Entry {
+    origin: Arc<Origin>,
+    users: usize,
+}
+
+static ORIGINS: Global<KVec<Option<Entry>>> = Global::new(KVec::new());
+
+impl Origin {
+    /// The origin of device `dev`, created on first use; every call is paired with
+    /// [`Origin::put`].
+    pub fn get(dev: u32) -> Result<Arc<Origin>> {
+        ORIGINS.with(|list| {
+            for e in list.iter_mut().flatten() {
+                if e.origin.core.dev == dev {
+                    e.users += 1;
+                    return Ok(e.origin.clone());
+                }
+            }
+            let bdev = OpenBdev::open(dev, true)?;
+            let snaps = RcuSlots::new(1, GFP_KERNEL)?;
+            let work = WorkState::new()?;
+            let core = Arc::pin_init(
+                pin_init!(OriginCore {
+                    dev,
+                    bdev,
+                    snaps,
+                    queue <- new_spinlock!(BioList::new()),
+                    returned <- new_spinlock!(BioList::new()),
+                    done: [const { AtomicU8::new(0) }; PE_SLOTS + 1],
+                    merge_run: AtomicBool::new(false),
+                    merge_busy: AtomicBool::new(false),
+                    state <- new_mutex!(work),
+                }),
+                GFP_KERNEL,
+            )?;
+            let worker = WorkerBox::new(c_str!("ksnapd"), core.clone(), PE_SLOTS + 1)?;
+            let origin = Arc::new(Origin { core, worker }, GFP_KERNEL)?;
+            let entry = Entry {
+                origin: origin.clone(),
+                users: 1,
+            };
+            match list.iter_mut().find(|e| e.is_none()) {
+                Some(slot) => *slot = Some(entry),
+                None => list.push(Some(entry), GFP_KERNEL)?,
+            }
+            Ok(origin)
+        })
+    }
+
+    /// Ends a use begun by [`Origin::get`]; the last one stops the worker.
+    pub fn put(this: &Arc<Origin>) {
+        let last = ORIGINS.with(|list| {
+            for slot in list.iter_mut() {
+                if let Some(e) = slot {
+                    if Arc::ptr_eq(&e.origin, this) {
+                        e.users -= 1;
+                        if e.users == 0 {
+                            return slot.take();
+                        }
+                        return None;
+                    }
+                }
+            }
+            None
+        });
+        // The worker stops outside the registry lock.
+        drop(last);
+    }
+
+    /// Queues a run of the worker.
+    pub fn wake(&self) {
+        self.worker.wake();
+    }
+
+    /// The snapshots sharing `cow_dev`: `(active source, inactive destination, count)`.
+    pub fn sharing(
+        st: &WorkState,
+        cow_dev: u32,
+    ) -> (Option<Arc<Snapshot>>, Option<Arc<Snapshot>>, usize) {
+        let (mut src, mut dest, mut n) = (None, None, 0);
+        for s in st.snaps.iter() {
+            if s.cow.cow_dev != cow_dev {
+                continue;
+            }
+            if s.active.load(Ordering::Acquire) {
+                src = Some(s.clone());
+            } else {
+                dest = Some(s.clone());
+            }
+            n += 1;
+        }
+        (src, dest, n)
+    }
+
+    /// Publishes the worker's list of snapshots to `map`. Sleeps (a grace period).
+    fn publish(&self, st: &WorkState) -> Result {
+        let mut copy = KVec::with_capacity(st.snaps.len(), GFP_KERNEL)?;
+        for s in st.snaps.iter() {
+            copy.push(s.clone(), GFP_KERNEL)?;
+        }
+        let mut w = self.core.snaps.writer()?;
+        let old = w.replace_sync(0, Some(copy), GFP_KERNEL)?;
+        drop(w);
+        // The old list's references are dropped here, in process context.
+        drop(old);
+        Ok(())
+    }
+
+    /// Adds a snapshot: sorted by chunk size, largest first (dm-snap's `__insert_snapshot`).
+    pub fn register(&self, snap: Arc<Snapshot>) -> Result {
+        let mut st = self.core.state.lock();
+        let mut next = KVec::with_capacity(st.snaps.len() + 1, GFP_KERNEL)?;
+        let mut placed = false;
+        for s in st.snaps.iter() {
+            if !placed && s.cow.chunk < snap.cow.chunk {
+                next.push(snap.clone(), GFP_KERNEL)?;
+                placed = true;
+            }
+            next.push(s.clone(), GFP_KERNEL)?;
+        }
+        if !placed {
+            next.push(snap, GFP_KERNEL)?;
+        }
+        st.snaps = next;
+        self.publish(&st)
+    }
+
+    /// Removes a snapshot; returns once no `map` can see it and no exception being copied
+    /// refers to it.
+    pub fn unregister(&self, snap: &Arc<Snapshot>) {
+        {
+            let mut st = self.core.state.lock();
+            let mut next = KVec::with_capacity(st.snaps.len(), GFP_KERNEL);
+            if let Ok(next) = next.as_mut() {
+                for s in st.snaps.iter() {
+                    if !Arc::ptr_eq(s, snap) {
+                        // Capacity was reserved: this push does not allocate.
+                        let _ = next.push(s.clone(), GFP_KERNEL);
+                    }
+                }
+            }
+            match next {
+                Ok(next) => st.snaps = next,
+                Err(_) => {
+                    // Without memory for a copy, retire the snapshot in place: the worker
+                    // and `map` skip it, and it stays listed until the origin goes away.
+                    snap.retired.store(true, Ordering::Release);
+                }
+            }
+            if st
+                .merge
+                .as_ref()
+                .is_some_and(|m| Arc::ptr_eq(&m.snap, snap))
+            {
+                st.merge = None;
+            }
+            if self.publish(&st).is_err() {
+                snap.retired.store(true, Ordering::Release);
+            }
+        }
+        // Wait for the exceptions being copied for it (dm-snap waits the same way).
+        while self.core.state.lock().refers_to(snap) {
+            time::sleep_ms(1);
+        }
+    }
+
+    /// The smallest chunk of the origin's snapshots (2^31 sectors with none), the size
+    /// origin writes are split at.
+    pub fn min_chunk(&self) -> u32 {
+        let st = self.core.state.lock();
+        st.snaps
+            .iter()
+            .map(|s| s.cow.chunk)
+            .filter(|&c| c != 0)
+            .min()
+            .unwrap_or(1 << 31)
+    }
+
+    /// Whether every snapshot that an origin write at `sector` concerns already has an
+    /// exception for it (then the write goes straight to the origin). Lock-free.
+    pub fn write_needs_no_cow(&self, sector: u64) -> bool {
+        let g = rcu::read_lock();
+        let Some(snaps) = self.core.snaps.get(0, &g) else {
+            return true;
+        };
+        snaps.iter().all(|s| {
+            s.merge || !s.active.load(Ordering::Acquire) || !s.is_valid() || sector >= s.end || {
+                let chunk = sector >> s.cow.shift;
+                s.cow.table.lookup(chunk, &g).is_some() && !s.cow.is_draining(chunk)
+            }
+        })
+    }
+}

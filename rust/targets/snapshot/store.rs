@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! Exception stores: where a snapshot keeps the chunks it copied and the record of them.
+//!
+//! Persistent (`P`, `PO`) has the on-disk format of drivers/md/dm-snap-persistent.c: chunk 0
+//! is the header (`SnAp` magic, valid flag, version 1, chunk size in sectors, little-endian);
+//! then metadata areas, each one chunk of `(old_chunk, new_chunk)` pairs (16 bytes each)
+//! followed by the data chunks it describes. A pair with `new_chunk == 0` ends the list.
+//! Copied data is flushed before the area that records it is written (FUA), so a crash never
+//! leaves an exception that points at data that did not reach the disk.
+//!
+//! Transient (`N`) keeps nothing on disk: chunks are handed out from the start of the device.
+
+use crate::dm::{
+    dev::BlockDevice,
+    sync_io::{IoClient, SectorBuf, WriteMode},
+};
+use crate::pdata::bytes::{get_u32, get_u64, put_u32, put_u64};
+use kernel::{c_str, prelude::*};
+
+/// "SnAp", little-endian.
+pub const SNAP_MAGIC: u32 = 0x7041_6e53;
+/// The only on-disk version.
+pub const DISK_VERSION: u32 = 1;
+/// Chunks before the first metadata area.
+const HEADER_CHUNKS: u64 = 1;
+/// Chunk size when the table gives 0 and the device has no header (16 KiB).
+const DEFAULT_CHUNK_SECTORS: u32 = 32;
+/// Bytes of one on-disk exception.
+const EXCEPTION_BYTES: usize = 16;
+
+/// Checks a chunk size against the devices (`dm_exception_store_set_chunk_size`).
+pub fn check_chunk_size(chunk: u32, cow_lbs: u32, origin_lbs: u32) -> Result<(), &'static CStr> {
+    if !chunk.is_power_of_two() {
+        return Err(c_str!("Chunk size is not a power of 2"));
+    }
+    let multiple = |lbs: u32| chunk % (lbs >> 9).max(1) == 0;
+    if !multiple(cow_lbs) || !multiple(origin_lbs) {
+        return Err(c_str!("Chunk size is not a multiple of device blocksize"));
+    }
+    if chunk > (i32::MAX as u32) >> 9 {
+        return Err(c_str!("Chunk size is too high"));
+    }
+    Ok(())
+}
+
+/// What loading a persistent store found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Loaded {
+    /// The device had no header: a new store was written.
+    New,
+    /// Exceptions were read.
+    Valid,
+    /// The header says the snapshot was invalidated.
+    Invalid,
+}
+
+/// A persistent store (`P`/`PO`).
+pub struct Persistent {
+    io: IoClient,
+    chunk: u32,
+    overflow: bool,
+    valid: bool,
+    per_area: u32,
+    /// The metadata area being filled.
+    area: SectorBuf,
+    current_area: u64,
+    /// Exceptions in `area`.
+    committed: u32,
+    /// The next chunk to hand out (metadata chunks are skipped).
+    next_free: u64,
+}
+
+/// A transient store (`N`).
+pub struct Transient {
+    chunk: u32,
+    /// In sectors, as dm-snap-transient counts.
+    next_free: u64,
+}
+
+/// An exception store.
+pub enum Store {
+    /// On-disk exceptions.
+    Persistent(Persistent),
+    /// In-memory exceptions only.
+    Transient(Transient),
+}
+
+/// The store a table line asks for, before the device is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StoreKind {
+    /// `P` (`overflow: false`) or `PO`.
+    Persistent {
+        /// `PO`: a full snapshot reports `Overflow` instead of becoming invalid.
+        overflow: bool,
+    },
+    /// `N`.
+    Transient,
+}
+
+impl StoreKind {
+    /// Parses the store argument as dm-exception-store.c does (case-insensitive first letter,
+    /// `O` as the persistent store's only option).
+    pub fn parse(arg: &[u8]) -> Result<Self, ()> {
+        match arg.first().map(|c| c.to_ascii_uppercase()) {
+            Some(b'P') => match arg.get(1) {
+                None => Ok(StoreKind::Persistent { overflow: false }),
+                Some(c) if c.to_ascii_uppercase() == b'O' => {
+                    Ok(StoreKind::Persistent { overflow: true })
+                }
+                Some(_) => {
+                    pr_err!(
+                        "device-mapper: persistent snapshot: Unsupported persistent store option: {}\n",
+                        kernel::str::BStr::from_bytes(arg.get(1..).unwrap_or(&[]))
+                    );
+                    Err(())
+                }
+            },
+            Some(b'N') => Ok(StoreKind::Transient),
+            _ => Err(()),
+        }
+    }
+}
+
+fn area_location(per_area: u32, area: u64) -> u64 {
+    HEADER_CHUNKS + (per_area as u64 + 1) * area
+}
+
+impl Persistent {
+    fn sector(&self, chunk: u64) -> u64 {
+        chunk * self.chunk as u64
+    }
+
+    fn skip_metadata(&mut self) {
+        let stride = self.per_area as u64 + 1;
+        if self.next_free % stride == HEADER_CHUNKS {
+            self.next_free += 1;
+        }
+    }
+
+    fn write_area(&self, cow: BlockDevice<'_>) -> Result {
+        let at = self.sector(area_location(self.per_area, self.current_area));
+        self.io.write(cow, at, &self.area, WriteMode::FlushFua)
+    }
+
+    fn zero_area(&self, cow: BlockDevice<'_>, area: u64) -> Result {
+        let zero = SectorBuf::zeroed(self.chunk)?;
+        let at = self.sector(area_location(self.per_area, area));
+        self.io.write(cow, at, &zero, WriteMode::Plain)
+    }
+
+    fn write_header(&self, cow: BlockDevice<'_>) -> Result {
+        let mut h = SectorBuf::zeroed(self.chunk)?;
+        let b = h.bytes_mut();
+        put_u32(b, 0, SNAP_MAGIC);
+        put_u32(b, 4, self.valid as u32);
+        put_u32(b, 8, DISK_VERSION);
+        put_u32(b, 12, self.chunk);
+        self.io.write(cow, 0, &h, WriteMode::Plain)
+    }
+
+    /// Opens the store on `cow`: reads the header (writing a new one on a blank device) and
+    /// hands every exception to `add`. `chunk` is the table's chunk size (0: the device's,
+    /// or the default); the header's wins, as in dm-snap-persistent.
+    pub fn load(
+        cow: BlockDevice<'_>,
+        origin_lbs: u32,
+        chunk: u32,
+        overflow: bool,
+        add: &mut dyn FnMut(u64, u64) -> Result,
+    ) -> Result<(Self, Loaded)> {
+        let supplied = chunk != 0;
+        let chunk = if supplied {
+            chunk
+        } else {
+            DEFAULT_CHUNK_SECTORS.max(cow.logical_block_size() >> 9)
+        };
+        let io = IoClient::new()?;
+        let mut hdr = SectorBuf::zeroed(chunk)?;
+        io.read(cow, 0, &mut hdr)?;
+        let h = hdr.bytes();
+        let magic = get_u32(h, 0);
+        let mut ps = Persistent {
+            io,
+            chunk,
+            overflow,
+            valid: true,
+            per_area: 0,
+            area: SectorBuf::zeroed(chunk)?,
+            current_area: 0,
+            committed: 0,
+            next_free: HEADER_CHUNKS + 1,
+        };
+        let new = magic == 0;
+        let (valid, version) = (get_u32(h, 4), get_u32(h, 8));
+        if !new {
+            if magic != SNAP_MAGIC {
+                pr_warn!("device-mapper: persistent snapshot: Invalid or corrupt snapshot\n");
+                return Err(ENXIO);
+            }
+            let disk_chunk = get_u32(h, 12);
+            if disk_chunk != chunk {
+                if supplied {
+                    pr_warn!(
+                        "device-mapper: persistent snapshot: chunk size {} in device metadata overrides table chunk size of {}.\n",
+                        disk_chunk,
+                        chunk
+                    );
+                }
+                if let Err(msg) = check_chunk_size(disk_chunk, cow.logical_block_size(), origin_lbs)
+                {
+                    pr_err!(
+                        "device-mapper: persistent snapshot: invalid on-disk chunk size {}: {}.\n",
+                        disk_chunk,
+                        msg
+                    );
+                    return Err(EINVAL);
+                }
+                ps.chunk = disk_chunk;
+                ps.area = SectorBuf::zeroed(disk_chunk)?;
+            }
+        }
+        ps.per_area = ps.chunk * 512 / EXCEPTION_BYTES as u32;
+        if new {
+            if let Err(e) = ps.write_header(cow) {
+                pr_warn!("device-mapper: persistent snapshot: write_header failed\n");
+                return Err(e);
+            }
+            if let Err(e) = ps.zero_area(cow, 0) {
+                pr_warn!("device-mapper: persistent snapshot: zero_disk_area(0) failed\n");
+                return Err(e);
+            }
+            return Ok((ps, Loaded::New));
+        }
+        if version != DISK_VERSION {
+            pr_warn!(
+                "device-mapper: persistent snapshot: unable to handle snapshot disk version {}\n",
+                version as i32
+            );
+            return Err(EINVAL);
+        }
+        if valid == 0 {
+            ps.valid = false;
+            return Ok((ps, Loaded::Invalid));
+        }
+        ps.read_exceptions(cow, add)?;
+        Ok((ps, Loaded::Valid))
+    }
+
+    fn read_exceptions(
+        &mut self,
+        cow: BlockDevice<'_>,
+        add: &mut dyn FnMut(u64, u64) -> Result,
+    ) -> Result {
+        let mut buf = SectorBuf::zeroed(self.chunk)?;
+        let mut area = 0u64;
+        loop {
+            let at = self.sector(area_location(self.per_area, area));
+            self.io.read(cow, at, &mut buf)?;
+            let mut full = true;
+            for i in 0..self.per_area as usize {
+                let old = get_u64(buf.bytes(), i * EXCEPTION_BYTES);
+                let new = get_u64(buf.bytes(), i * EXCEPTION_BYTES + 8);
+                if new == 0 {
+                    self.committed = i as u32;
+                    full = false;
+                    break;
+                }
+                if self.next_free <= new {
+                    self.next_free = new + 1;
+                }
+                add(old, new)?;
+            }
+            if !full {
+                core::mem::swap(&mut self.area, &mut buf);
+                self.current_area = area;
+                break;
+            }
+            area += 1;
+        }
+        self.skip_metadata();
+        Ok(())
+    }
+
+    /// Hands out the next free chunk, or `None` when the device is full.
+    pub fn prepare(&mut self, cow_sectors: u64) -> Option<u64> {
+        if cow_sectors < (self.next_free + 1) * self.chunk as u64 {
+            return None;
+        }
+        let c = self.next_free;
+        self.next_free += 1;
+        self.skip_metadata();
+        Some(c)
+    }
+
+    /// Records `exceptions` durably (their data is already written). On failure the store is
+    /// no longer valid.
+    pub fn commit(&mut self, cow: BlockDevice<'_>, exceptions: &[(u64, u64)]) -> Result {
+        let mut dirty = false;
+        for &(old, new) in exceptions {
+            let off = self.committed as usize * EXCEPTION_BYTES;
+            put_u64(self.area.bytes_mut(), off, old);
+            put_u64(self.area.bytes_mut(), off + 8, new);
+            self.committed += 1;
+            dirty = true;
+            if self.committed == self.per_area {
+                // The next area is zeroed first, so the list ends there after a crash.
+                if self.valid && self.zero_area(cow, self.current_area + 1).is_err() {
+                    self.valid = false;
+                }
+                if self.valid && self.write_area(cow).is_err() {
+                    self.valid = false;
+                }
+                self.committed = 0;
+                self.current_area += 1;
+                self.area.clear();
+                dirty = false;
+            }
+        }
+        if dirty && self.valid && self.write_area(cow).is_err() {
+            self.valid = false;
+        }
+        if self.valid {
+            Ok(())
+        } else {
+            Err(EIO)
+        }
+    }
+
+    /// Marks the snapshot invalid on disk.
+    pub fn drop_snapshot(&mut self, cow: BlockDevice<'_>) {
+        self.valid = false;
+        if self.write_header(cow).is_err() {
+            pr_warn!("device-mapper: persistent snapshot: write header failed\n");
+        }
+    }
+
+    /// The last exception not yet merged and how many exceptions before it are consecutive
+    /// with it (in both chunks), within its area; `None` when everything is merged.
+    pub fn prepare_merge(&mut self, cow: BlockDevice<'_>) -> Result<Option<(u64, u64, u32)>> {
+        if self.committed == 0 {
+            if self.current_area == 0 {
+                return Ok(None);
+            }
+            self.current_area -= 1;
+            let at = self.sector(area_location(self.per_area, self.current_area));
+            self.io.read(cow, at, &mut self.area)?;
+            self.committed = self.per_area;
+        }
+        let at = |i: u32| {
+            let b = self.area.bytes();
+            let off = i as usize * EXCEPTION_BYTES;
+            (get_u64(b, off), get_u64(b, off + 8))
+        };
+        let (old, new) = at(self.committed - 1);
+        let mut n = 1u32;
+        while n < self.committed {
+            let (o, w) = at(self.committed - 1 - n);
+            if o != old.wrapping_sub(n as u64) || w != new.wrapping_sub(n as u64) {
+                break;
+            }
+            n += 1;
+        }
+        Ok(Some((old, new, n)))
+    }
+
+    /// Forgets the last `n` exceptions (their chunks are back in the origin).
+    pub fn commit_merge(&mut self, cow: BlockDevice<'_>, n: u32) -> Result {
+        let n = n.min(self.committed);
+        for i in 0..n {
+            let off = (self.committed - 1 - i) as usize * EXCEPTION_BYTES;
+            put_u64(self.area.bytes_mut(), off, 0);
+            put_u64(self.area.bytes_mut(), off + 8, 0);
+        }
+        self.write_area(cow)?;
+        self.committed -= n;
+        // What next_free would be had every exception been committed in order (dm-snap
+        // keeps it for the status only).
+        self.next_free =
+            area_location(self.per_area, self.current_area) + self.committed as u64 + 1;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// A transient store with chunk size `chunk` (0: not set, refused by the target).
+    pub fn transient(chunk: u32) -> Self {
+        Store::Transient(Transient {
+            chunk,
+            next_free: 0,
+        })
+    }
+
+    /// The chunk size in sectors.
+    pub fn chunk(&self) -> u32 {
+        match self {
+            Store::Persistent(p) => p.chunk,
+            Store::Transient(t) => t.chunk,
+        }
+    }
+
+    /// `PO`: overflow reported instead of invalidation.
+    pub fn overflow_allowed(&self) -> bool {
+        matches!(self, Store::Persistent(p) if p.overflow)
+    }
+
+    /// Whether the store can merge (persistent only).
+    pub fn can_merge(&self) -> bool {
+        matches!(self, Store::Persistent(_))
+    }
+
+    /// Hands out a free chunk for a new exception.
+    pub fn prepare(&mut self, cow_sectors: u64) -> Option<u64> {
+        match self {
+            Store::Persistent(p) => p.prepare(cow_sectors),
+            Store::Transient(t) => {
+                let chunk = t.chunk as u64;
+                if chunk == 0 || cow_sectors < t.next_free + chunk {
+                    return None;
+                }
+                let c = t.next_free / chunk;
+                t.next_free += chunk;
+                Some(c)
+            }
+        }
+    }
+
+    /// Records completed exceptions.
+    pub fn commit(&mut self, cow: BlockDevice<'_>, exceptions: &[(u64, u64)]) -> Result {
+        match self {
+            Store::Persistent(p) => p.commit(cow, exceptions),
+            Store::Transient(_) => Ok(()),
+        }
+    }
+
+    /// Marks the store invalid.
+    pub fn drop_snapshot(&mut self, cow: BlockDevice<'_>) {
+        if let Store::Persistent(p) = self {
+            p.drop_snapshot(cow);
+        }
+    }
+
+    /// See [`Persistent::prepare_merge`]; a transient store has nothing to merge.
+    pub fn prepare_merge(&mut self, cow: BlockDevice<'_>) -> Result<Option<(u64, u64, u32)>> {
+        match self {
+            Store::Persistent(p) => p.prepare_merge(cow),
+            Store::Transient(_) => Ok(None),
+        }
+    }
+
+    /// See [`Persistent::commit_merge`].
+    pub fn commit_merge(&mut self, cow: BlockDevice<'_>, n: u32) -> Result {
+        match self {
+            Store::Persistent(p) => p.commit_merge(cow, n),
+            Store::Transient(_) => Err(EINVAL),
+        }
+    }
+
+    /// `(total, allocated, metadata)` sectors, as the status reports them.
+    pub fn usage(&self, cow_sectors: u64) -> (u64, u64, u64) {
+        match self {
+            Store::Persistent(p) => (
+                cow_sectors,
+                p.next_free * p.chunk as u64,
+                (p.current_area + 1 + HEADER_CHUNKS) * p.chunk as u64,
+            ),
+            Store::Transient(t) => (cow_sectors, t.next_free, 0),
+        }
+    }
+
+    /// The store part of the table line (` P 8`, ` PO 8`, ` N 8`).
+    pub fn table_args(&self) -> (&'static str, u32) {
+        match self {
+            Store::Persistent(p) if p.overflow => ("PO", p.chunk),
+            Store::Persistent(p) => ("P", p.chunk),
+            Store::Transient(t) => ("N", t.chunk),
+        }
+    }
+}
