@@ -174,7 +174,7 @@ fn construct(
         )));
     }
     let store_err = CtrError::inval(c_str!("Couldn't create exception store"));
-    let kind = StoreKind::parse(kind_arg.as_bytes()).map_err(|_| store_err)?;
+    let kind = StoreKind::parse(kind_arg.as_bytes()).map_err(|()| store_err)?;
     let chunk = parse_u64(chunk_arg.as_bytes())
         .and_then(|v| u32::try_from(v).ok())
         .ok_or(store_err)?;

@@ -105,7 +105,7 @@ impl StoreKind {
         match arg.first().map(|c| c.to_ascii_uppercase()) {
             Some(b'P') => match arg.get(1) {
                 None => Ok(StoreKind::Persistent { overflow: false }),
-                Some(c) if c.to_ascii_uppercase() == b'O' => {
+                Some(c) if c.eq_ignore_ascii_case(&b'O') => {
                     Ok(StoreKind::Persistent { overflow: true })
                 }
                 Some(_) => {
