@@ -191,7 +191,7 @@ fn construct(
     }
     let origin = Origin::get(origin_dev.dev_number())
         .map_err(|e| CtrError::new(e, c_str!("Snapshot origin struct allocation failed")))?;
-    let guard = OriginUse(Some(origin.clone()));
+    let mut guard = OriginUse(Some(origin.clone()));
     // Exception handover (dm-snap's `__validate_exception_handover`).
     let src = {
         let st = origin.core.state.lock();
@@ -243,7 +243,7 @@ fn construct(
     match t {
         Ok(t) => {
             // The target's drop now releases the origin.
-            core::mem::forget(guard);
+            guard.0 = None;
             Ok(t)
         }
         Err(_) => Err(CtrError::nomem(c_str!(

@@ -73,7 +73,13 @@ impl Target for SnapshotOrigin {
         if bio.is_preflush() || !bio.is_write() {
             return MapResult::Remapped;
         }
-        let split = this.split.load(Ordering::Relaxed).max(1);
+        // C splits at the smallest chunk as of the last resume only; a snapshot created
+        // after it (a tool that resumes the origin first) would miss chunks of a longer write.
+        let split = match this.origin.live_min_chunk() {
+            Some(c) => c.min(this.split.load(Ordering::Relaxed)),
+            None => this.split.load(Ordering::Relaxed),
+        }
+        .max(1);
         let avail = split - ((bio.sector() as u32) & (split - 1));
         if bio.sectors() > u64::from(avail) {
             bio.accept_partial(avail);

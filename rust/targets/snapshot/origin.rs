@@ -431,6 +431,18 @@ impl Origin {
             .unwrap_or(1 << 31)
     }
 
+    /// The smallest chunk of the snapshots `map` sees now, if any. Lock-free.
+    pub fn live_min_chunk(&self) -> Option<u32> {
+        let g = rcu::read_lock();
+        self.core
+            .snaps
+            .get(0, &g)?
+            .iter()
+            .map(|s| s.cow.chunk)
+            .filter(|&c| c != 0)
+            .min()
+    }
+
     /// Whether every snapshot that an origin write at `sector` concerns already has an
     /// exception for it (then the write goes straight to the origin). Lock-free.
     pub fn write_needs_no_cow(&self, sector: u64) -> bool {
