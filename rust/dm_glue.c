@@ -161,6 +161,57 @@ void orion_kcopyd_zero(struct dm_kcopyd_client *kc, struct block_device *dst,
 	dm_kcopyd_zero(kc, 1, &to, 0, fn, context);
 }
 
+void orion_kcopyd_copy_multi(struct dm_kcopyd_client *kc, struct block_device *src,
+			     sector_t src_sector, unsigned int n, struct block_device *const *dsts,
+			     const sector_t *dst_sectors, sector_t count, bool ignore_errors,
+			     orion_copy_fn fn, void *context)
+{
+	struct dm_io_region from = { .bdev = src, .sector = src_sector, .count = count };
+	struct dm_io_region to[DM_KCOPYD_MAX_REGIONS];
+	unsigned int i;
+
+	if (n > DM_KCOPYD_MAX_REGIONS)
+		n = DM_KCOPYD_MAX_REGIONS;
+	for (i = 0; i < n; i++) {
+		to[i].bdev = dsts[i];
+		to[i].sector = dst_sectors[i];
+		to[i].count = count;
+	}
+	dm_kcopyd_copy(kc, &from, n, to, ignore_errors ? BIT(DM_KCOPYD_IGNORE_ERROR) : 0, fn,
+		       context);
+}
+
+int orion_dm_io_write_bio(struct dm_io_client *client, struct bio *bio, unsigned int n,
+			  struct block_device *const *bdevs, const sector_t *sectors,
+			  orion_io_fn fn, void *context)
+{
+	struct dm_io_region where[ORION_MAX_IO_REGIONS];
+	blk_opf_t flags = bio->bi_opf & (REQ_FUA | REQ_PREFLUSH);
+	struct dm_io_request req = {
+		.bi_opf = REQ_OP_WRITE | flags,
+		.mem.type = DM_IO_BIO,
+		.mem.ptr.bio = bio,
+		.notify.fn = fn,
+		.notify.context = context,
+		.client = client,
+	};
+	unsigned int i;
+
+	if (n > ORION_MAX_IO_REGIONS)
+		return -EINVAL;
+	if (bio_op(bio) == REQ_OP_DISCARD) {
+		req.bi_opf = REQ_OP_DISCARD | flags;
+		req.mem.type = DM_IO_KMEM;
+		req.mem.ptr.addr = NULL;
+	}
+	for (i = 0; i < n; i++) {
+		where[i].bdev = bdevs[i];
+		where[i].sector = bio->bi_iter.bi_size ? sectors[i] : 0;
+		where[i].count = bio_sectors(bio);
+	}
+	return dm_io(&req, n, where, NULL, IOPRIO_DEFAULT);
+}
+
 /* A worker: an ordered WQ_MEM_RECLAIM workqueue with an immediate and a delayed work item. */
 struct orion_worker {
 	struct workqueue_struct *wq;

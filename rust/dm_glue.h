@@ -125,4 +125,17 @@ unsigned int orion_bdev_logical_block_size(struct block_device *bdev);
 void orion_msleep(unsigned int ms);
 void orion_ti_set_max_io_len(struct dm_target *ti, u32 len);
 
+/* A copy to several destinations (mirror recovery); errors per destination in write_err. */
+void orion_kcopyd_copy_multi(struct dm_kcopyd_client *kc, struct block_device *src,
+			     sector_t src_sector, unsigned int n, struct block_device *const *dsts,
+			     const sector_t *dst_sectors, sector_t count, bool ignore_errors,
+			     orion_copy_fn fn, void *context);
+
+/* An asynchronous write of a bio's data (or its flush or discard) to several devices. */
+typedef void (*orion_io_fn)(unsigned long error_bits, void *context);
+#define ORION_MAX_IO_REGIONS 9
+int orion_dm_io_write_bio(struct dm_io_client *client, struct bio *bio, unsigned int n,
+			  struct block_device *const *bdevs, const sector_t *sectors,
+			  orion_io_fn fn, void *context);
+
 #endif /* ORION_DM_GLUE_H */

@@ -6,6 +6,9 @@
 //! `linear`); with no prefix each target takes its standard name unless another module
 //! already provides it.
 
+// pin_init! of the larger target objects (the mirror set) nests deeper than the default.
+#![recursion_limit = "256"]
+
 use kernel::prelude::*;
 
 pub mod dm;
@@ -16,7 +19,7 @@ module! {
     type: OrionDm,
     name: "orion_dm",
     author: "Orion DM developers",
-    description: "Device-mapper targets in Rust: linear, striped, thin-pool, thin, snapshot",
+    description: "Device-mapper targets in Rust: linear, striped, thin-pool, thin, snapshot, mirror",
     license: "Dual MIT/GPL",
 }
 
@@ -34,6 +37,7 @@ impl kernel::Module for OrionDm {
         regs.add::<targets::snapshot_origin::SnapshotOrigin>()?;
         regs.add::<targets::snapshot::SnapshotTarget>()?;
         regs.add::<targets::snapshot::SnapshotMerge>()?;
+        regs.add::<targets::mirror::Mirror>()?;
         Ok(OrionDm {
             _targets: regs.finish()?,
         })

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 pub mod linear;
+pub mod mirror;
 pub mod snapshot;
 pub mod snapshot_origin;
 pub mod striped;

@@ -119,6 +119,20 @@ impl<'a> Args<'a> {
         Ok(group)
     }
 
+    /// Takes the next `n` arguments (at most those left) as a group.
+    pub fn group_of(&mut self, n: usize) -> Args<'a> {
+        let n = n.min(self.len());
+        // INVARIANT: the group is a sub-range of our remaining, valid arguments.
+        let group = Args {
+            argv: self.argv,
+            argc: self.pos + n,
+            pos: self.pos,
+            _p: PhantomData,
+        };
+        self.pos += n;
+        group
+    }
+
     /// Fails with `msg` unless every argument has been consumed.
     pub fn expect_end(&self, msg: &'static CStr) -> Result<(), CtrError> {
         if self.is_empty() {

@@ -257,6 +257,8 @@ pub enum IoStatus {
     /// dm core takes the bio back and maps it again after the device resumes (only while the
     /// device is suspending without flushing, see `TargetRef::noflush_suspending`).
     Requeue,
+    /// The operation is not supported (`BLK_STS_NOTSUPP`).
+    NotSupported,
 }
 
 impl IoStatus {
@@ -266,6 +268,7 @@ impl IoStatus {
             IoStatus::IoErr => bindings::ORION_BLK_STS_IOERR,
             IoStatus::NoSpace => bindings::ORION_BLK_STS_NOSPC,
             IoStatus::Requeue => bindings::ORION_BLK_STS_DM_REQUEUE,
+            IoStatus::NotSupported => bindings::ORION_BLK_STS_NOTSUPP,
         }
     }
 }
@@ -293,6 +296,14 @@ impl OwnedBio {
     pub(crate) unsafe fn from_raw(bio: NonNull<bindings::bio>) -> Self {
         // INVARIANT: per the caller's promise.
         OwnedBio(bio)
+    }
+
+    /// Gives up ownership: the caller must hand the pointer back to `from_raw` (or to C code
+    /// that ends the bio).
+    pub(crate) fn into_raw(self) -> NonNull<bindings::bio> {
+        let b = self.0;
+        core::mem::forget(self);
+        b
     }
 
     /// The target's 8-byte per-bio tag, zero when `map` first saw the bio.

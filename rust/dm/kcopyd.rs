@@ -59,6 +59,11 @@ impl KcopydClient {
         })
     }
 
+    /// The C client.
+    pub(crate) fn raw(&self) -> *mut bindings::dm_kcopyd_client {
+        self.kc.as_ptr()
+    }
+
     /// Starts copying `count` sectors; `notify(ctx)` runs when the job ends.
     ///
     /// # Safety

@@ -82,6 +82,11 @@ impl IoClient {
         })
     }
 
+    /// The C client.
+    pub(crate) fn raw(&self) -> *mut bindings::dm_io_client {
+        self.client.as_ptr()
+    }
+
     fn io(
         &self,
         bdev: BlockDevice<'_>,

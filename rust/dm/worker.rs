@@ -12,12 +12,15 @@
 
 use super::{
     bindings,
+    bio::{IoStatus, OwnedBio},
     dev::BlockDevice,
     kcopyd::{Area, KcopydClient},
+    sync_io::IoClient,
+    time,
 };
 use core::{
     ptr::NonNull,
-    sync::atomic::{AtomicBool, Ordering},
+    sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering},
 };
 use kernel::{ffi::c_void, prelude::*, sync::Arc};
 
@@ -30,6 +33,23 @@ pub trait Job: Send + Sync + Sized + 'static {
     /// Reports the end of the copy or zeroing started for `slot`. Runs in kcopyd's context
     /// and must not sleep; the worker is woken right after.
     fn copied(&self, slot: usize, ok: bool);
+
+    /// Like [`Self::copied`], with the errors: the source failed to read, and a bit per
+    /// destination that failed to write. The default reports to `copied`.
+    fn copied_errors(&self, slot: usize, read_err: bool, write_err: u64) {
+        self.copied(slot, !read_err && write_err == 0)
+    }
+
+    /// Gives back the bio written by [`Worker::write_bio`] for `slot`, with a bit per
+    /// destination that failed. Runs in I/O completion context (must not sleep); the worker
+    /// is woken right after. The default ends the bio, with an error if any write failed.
+    fn written(&self, _slot: usize, bio: OwnedBio, errors: u64) {
+        bio.end(if errors == 0 {
+            IoStatus::Ok
+        } else {
+            IoStatus::IoErr
+        });
+    }
 }
 
 /// The kcopyd callback's view of one slot.
@@ -48,7 +68,12 @@ struct CopyCtx {
 pub struct Worker<T: Job> {
     cw: NonNull<bindings::orion_worker>,
     kcopyd: Option<KcopydClient>,
+    io: Option<IoClient>,
     ctxs: KVec<CopyCtx>,
+    /// The bio of each slot's write in flight.
+    bios: KVec<AtomicPtr<bindings::bio>>,
+    /// Writes whose completion has not returned yet (the drop waits for them).
+    writes_in_flight: AtomicUsize,
     stopping: AtomicBool,
     job: Arc<T>,
 }
@@ -78,8 +103,33 @@ unsafe extern "C" fn copied_fn<T: Job>(read_err: i32, write_err: usize, ctx: *mu
     let c = unsafe { &*ctx.cast::<CopyCtx>() };
     // SAFETY: `c.worker` is the live worker that owns `c` (type invariant of `Worker`).
     let w = unsafe { &*c.worker.cast::<Worker<T>>() };
-    w.job.copied(c.slot, read_err == 0 && write_err == 0);
+    w.job.copied_errors(c.slot, read_err != 0, write_err as u64);
     w.wake();
+}
+
+/// # Safety
+///
+/// - `ctx` is a `CopyCtx` of a live `Worker<T>` whose slot holds the bio of a write started
+///   by [`Worker::write_bio`]; the worker's drop waits for `writes_in_flight` to reach zero.
+unsafe extern "C" fn written_fn<T: Job>(error_bits: usize, ctx: *mut c_void) {
+    // SAFETY: per this function's contract.
+    let c = unsafe { &*ctx.cast::<CopyCtx>() };
+    // SAFETY: `c.worker` is the live worker that owns `c`; it stays alive until the
+    // decrement below (its drop waits for it).
+    let w = unsafe { &*c.worker.cast::<Worker<T>>() };
+    let bio = w
+        .bios
+        .get(c.slot)
+        .map(|b| b.swap(core::ptr::null_mut(), Ordering::AcqRel));
+    if let Some(bio) = bio.and_then(NonNull::new) {
+        // SAFETY: `write_bio` stored an owned bio in the slot and gave up its ownership;
+        // taking it out of the slot makes this the only owner.
+        let bio = unsafe { OwnedBio::from_raw(bio) };
+        w.job.written(c.slot, bio, error_bits as u64);
+    }
+    w.wake();
+    // Last access to the worker.
+    w.writes_in_flight.fetch_sub(1, Ordering::Release);
 }
 
 impl<T: Job> Worker<T> {
@@ -125,6 +175,105 @@ impl<T: Job> Worker<T> {
         }
     }
 
+    /// Starts copying `count` sectors from `from` to every area of `to` (at most 8); the
+    /// errors go to [`Job::copied_errors`]. With `ignore_errors` a failed destination does
+    /// not stop the others.
+    pub fn copy_multi(
+        &self,
+        slot: usize,
+        from: Area<'_>,
+        to: &[Area<'_>],
+        count: u64,
+        ignore_errors: bool,
+    ) {
+        const MAX: usize = bindings::DM_KCOPYD_MAX_REGIONS as usize;
+        let n = to.len();
+        match (self.kcopyd.as_ref(), self.ctx(slot)) {
+            (Some(kc), Some(ctx)) if n > 0 && n <= MAX => {
+                let mut devs = [core::ptr::null_mut(); MAX];
+                let mut sectors = [0u64; MAX];
+                for (i, a) in to.iter().enumerate().take(MAX) {
+                    devs[i] = a.dev.as_raw();
+                    sectors[i] = a.sector;
+                }
+                // SAFETY: the client is live; the context outlives the job (teardown
+                // destroys the client first); the owner keeps the devices open until the job
+                // ends; the arrays hold `n` entries and are copied by the call.
+                unsafe {
+                    bindings::orion_kcopyd_copy_multi(
+                        kc.raw(),
+                        from.dev.as_raw(),
+                        from.sector,
+                        n as u32,
+                        devs.as_ptr(),
+                        sectors.as_ptr(),
+                        count,
+                        ignore_errors,
+                        Some(copied_fn::<T>),
+                        ctx,
+                    )
+                }
+            }
+            _ => {
+                self.job.copied_errors(slot, true, 0);
+                self.wake();
+            }
+        }
+    }
+
+    /// Whether `slot` has no write in flight.
+    pub fn slot_free(&self, slot: usize) -> bool {
+        self.bios
+            .get(slot)
+            .is_some_and(|b| b.load(Ordering::Acquire).is_null())
+    }
+
+    /// Writes `bio` (its data, or its flush or discard) to every area of `to` (at most 9)
+    /// at once; [`Job::written`] gets the bio back with `slot` when all have ended. The bio
+    /// comes back at once as `Err` if the slot is busy or the write cannot start.
+    pub fn write_bio(&self, slot: usize, bio: OwnedBio, to: &[Area<'_>]) -> Result<(), OwnedBio> {
+        const MAX: usize = bindings::ORION_MAX_IO_REGIONS as usize;
+        let (Some(io), Some(ctx), Some(held)) =
+            (self.io.as_ref(), self.ctx(slot), self.bios.get(slot))
+        else {
+            return Err(bio);
+        };
+        if to.is_empty() || to.len() > MAX || !held.load(Ordering::Acquire).is_null() {
+            return Err(bio);
+        }
+        let mut devs = [core::ptr::null_mut(); MAX];
+        let mut sectors = [0u64; MAX];
+        for (i, a) in to.iter().enumerate().take(MAX) {
+            devs[i] = a.dev.as_raw();
+            sectors[i] = a.sector;
+        }
+        let raw = bio.into_raw();
+        held.store(raw.as_ptr(), Ordering::Release);
+        self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: the client is live; the bio is owned by the slot until `written_fn` takes
+        // it; the context outlives the write (the drop waits for `writes_in_flight`); the
+        // devices stay open while the owner's bios are in flight; the arrays hold the
+        // areas and are read by the call.
+        let r = unsafe {
+            bindings::orion_dm_io_write_bio(
+                io.raw(),
+                raw.as_ptr(),
+                to.len() as u32,
+                devs.as_ptr(),
+                sectors.as_ptr(),
+                Some(written_fn::<T>),
+                ctx,
+            )
+        };
+        if r < 0 {
+            self.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
+            let b = held.swap(core::ptr::null_mut(), Ordering::AcqRel);
+            // SAFETY: the write did not start, so the slot still owns the bio we stored.
+            return Err(unsafe { OwnedBio::from_raw(NonNull::new(b).unwrap_or(raw)) });
+        }
+        Ok(())
+    }
+
     /// Starts zeroing `count` sectors; [`Job::copied`] gets `slot` when it ends.
     pub fn zero(&self, slot: usize, dst: BlockDevice<'_>, sector: u64, count: u64) {
         match (self.kcopyd.as_ref(), self.ctx(slot)) {
@@ -159,17 +308,24 @@ impl<T: Job> WorkerBox<T> {
     /// A worker for `job` on a new workqueue called `name`, with `slots` copy slots (0 for
     /// none: then no kcopyd client is made).
     pub fn new(name: &CStr, job: Arc<T>, slots: usize) -> Result<Self> {
-        let kcopyd = if slots > 0 {
-            Some(KcopydClient::new()?)
+        let (kcopyd, io) = if slots > 0 {
+            (Some(KcopydClient::new()?), Some(IoClient::new()?))
         } else {
-            None
+            (None, None)
         };
         let mut ctxs = KVec::with_capacity(slots, GFP_KERNEL)?;
+        let mut bios = KVec::with_capacity(slots, GFP_KERNEL)?;
+        for _ in 0..slots {
+            bios.push(AtomicPtr::new(core::ptr::null_mut()), GFP_KERNEL)?;
+        }
         let mut w = KBox::new(
             Worker {
                 cw: NonNull::dangling(),
                 kcopyd,
+                io,
                 ctxs: KVec::new(),
+                bios,
+                writes_in_flight: AtomicUsize::new(0),
                 stopping: AtomicBool::new(false),
                 job,
             },
@@ -219,6 +375,11 @@ impl<T: Job> Drop for WorkerBox<T> {
     fn drop(&mut self) {
         let w: &Worker<T> = self;
         w.stopping.store(true, Ordering::Release);
+        // Writes hand their bio back before the owner can end; their completions may still
+        // be running.
+        while w.writes_in_flight.load(Ordering::Acquire) != 0 {
+            time::sleep_ms(1);
+        }
         // SAFETY: `ptr` is the live worker; from here only shared references exist until the
         // C worker and the client are gone, and then this is the only pointer to it.
         unsafe {

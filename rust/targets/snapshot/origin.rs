@@ -271,7 +271,11 @@ impl Origin {
                     return Ok(e.origin.clone());
                 }
             }
-            let bdev = OpenBdev::open(dev, true)?;
+            // Written by merges; a read-only origin (no merge possible) is opened for reading.
+            let bdev = match OpenBdev::open(dev, true) {
+                Ok(b) => b,
+                Err(_) => OpenBdev::open(dev, false)?,
+            };
             let snaps = RcuSlots::new(1, GFP_KERNEL)?;
             let work = WorkState::new()?;
             let core = Arc::pin_init(
