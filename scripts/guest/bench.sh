@@ -51,3 +51,146 @@ for backing in nullb ram; do
 done
 echo
 echo "IOPS from one fio run of ${RUNTIME}s per cell (4 KiB jobs; 1 MiB for seqread); ratio = orion / C."
+
+# Snapshots on brd: an origin of 64 MiB with N persistent snapshots (chunk 4 KiB, as LVM2's
+# default), C's on ram0/ram2, ours on ram1/ram3. "first write" writes 16 MiB of 4 KiB
+# random blocks once each to a fresh origin (every write copies on write into each
+# snapshot); "snapshot read" reads a snapshot whose first 16 MiB were copied.
+SNAP_RUNS=${ORION_BENCH_SNAP_RUNS:-3}
+snap_up() {
+	side=$1 n=$2
+	if [ "$side" = o ]; then
+		org=/dev/ram1 cowd=/dev/ram3 ot=orion-s-origin st=orion-snapshot
+	else
+		org=/dev/ram0 cowd=/dev/ram2 ot=snapshot-origin st=snapshot
+	fi
+	dmsetup create ${side}_org --table "0 131072 $ot $org"
+	i=0
+	while [ $i -lt "$n" ]; do
+		dmsetup create ${side}_cow$i --table "0 49152 linear $cowd $((i * 49152))"
+		dd if=/dev/zero of=/dev/mapper/${side}_cow$i bs=4k count=1 oflag=direct 2>/dev/null
+		dmsetup suspend ${side}_org
+		dmsetup create ${side}_snap$i --table "0 131072 $st $org /dev/mapper/${side}_cow$i P 8"
+		dmsetup resume ${side}_org
+		i=$((i + 1))
+	done
+}
+snap_down() {
+	for d in $(dmsetup ls | awk -v p="^$1_" '$1 ~ p && $1 ~ /snap/ { print $1 }'); do dmsetup remove "$d"; done
+	dmsetup remove $1_org
+	for d in $(dmsetup ls | awk -v p="^$1_cow" '$1 ~ p { print $1 }'); do dmsetup remove "$d"; done
+}
+# snap_job SIDE NSNAP JOB: one measurement on a fresh stack.
+snap_job() {
+	snap_up "$1" "$2"
+	case "$3" in
+	write-qd1) fio --name=b --filename=/dev/mapper/$1_org --direct=1 --rw=randwrite --bs=4k \
+		--size=16M --ioengine=psync --minimal | awk -F';' '{ print $49 }' ;;
+	write-qd32) fio --name=b --filename=/dev/mapper/$1_org --direct=1 --rw=randwrite --bs=4k \
+		--size=16M --ioengine=libaio --iodepth=32 --minimal | awk -F';' '{ print $49 }' ;;
+	read-qd32)
+		dd if=/dev/urandom of=/dev/mapper/$1_org bs=1M count=16 oflag=direct 2>/dev/null
+		fio --name=b --filename=/dev/mapper/$1_snap0 --direct=1 --rw=randread --bs=4k --size=32M \
+			--ioengine=libaio --iodepth=32 --time_based --runtime="$RUNTIME" --ramp_time=1 \
+			--minimal | awk -F';' '{ print $8 }'
+		;;
+	esac
+	snap_down "$1"
+}
+# median of the arguments, and their min-max.
+med() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+echo
+echo "### snapshots (brd)"
+echo
+echo "| job | snapshots | C IOPS | orion IOPS | ratio median (min-max) | verdict |"
+echo "|-----|-----------|--------|------------|------------------------|---------|"
+for row in "write-qd1 1" "write-qd32 1" "write-qd32 4" "read-qd32 1"; do
+	set -- $row
+	cs="" os="" rs=""
+	k=0
+	while [ $k -lt "$SNAP_RUNS" ]; do
+		c=$(snap_job c "$2" "$1")
+		o=$(snap_job o "$2" "$1")
+		cs="$cs $c" os="$os $o" rs="$rs $(ratio "$o" "$c")"
+		k=$((k + 1))
+	done
+	m=$(med $rs)
+	lo=${m#*(}
+	lo=${lo%-*}
+	hi=${m##*-}
+	hi=${hi%)}
+	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
+	echo "| first $1 | $2 | $(med $cs) | $(med $os) | $m | $verdict |" | sed 's/first read-qd32/snapshot read-qd32/'
+done
+echo
+echo "Snapshot rows: $SNAP_RUNS runs per cell, C and ours interleaved; the ratio is taken per run pair."
+
+# Mirrors on brd: 64 MiB legs, C's at the start of ram0-ram2, ours 64 MiB further on the
+# same ramdisks. I/O rows use nosync mirrors (no resync running); "resync" is the time a
+# core-log mirror takes to become in sync, in MB/s.
+mir_up() {
+	side=$1 n=$2 sync=$3
+	if [ "$side" = o ]; then off=131072 t=orion-mirror; else off=0 t=mirror; fi
+	legs="" i=0
+	while [ $i -lt "$n" ]; do
+		legs="$legs /dev/ram$i $off"
+		i=$((i + 1))
+	done
+	if [ "$sync" = nosync ]; then log="core 2 1024 nosync"; else log="core 1 1024"; fi
+	dmsetup create ${side}_mir --table "0 131072 $t $log $n$legs"
+}
+uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
+mir_job() {
+	ms=$1
+	case "$3" in
+	resync)
+		t0=$(uptime_cs)
+		mir_up "$1" "$2" sync
+		while :; do
+			set -- $(dmsetup status ${ms}_mir)
+			for a; do case $a in */*) st=$a ;; esac; done
+			[ "${st%/*}" = "${st#*/}" ] && break
+			sleep 0.05
+		done
+		t1=$(uptime_cs)
+		awk -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", 64 * 100 / (t > 0 ? t : 1) }'
+		;;
+	*)
+		mir_up "$1" "$2" nosync
+		case "$3" in
+		write-qd32) a="--rw=randwrite" ;;
+		read-qd32) a="--rw=randread" ;;
+		esac
+		fio --name=b --filename=/dev/mapper/${1}_mir --direct=1 $a --bs=4k --size=64M \
+			--ioengine=libaio --iodepth=32 --time_based --runtime="$RUNTIME" --ramp_time=1 \
+			--minimal | awk -F';' '{ print $8 + $49 }'
+		;;
+	esac
+	dmsetup remove ${ms}_mir
+}
+echo
+echo "### mirrors (brd)"
+echo
+echo "| job | legs | C | orion | ratio median (min-max) | verdict |"
+echo "|-----|------|---|-------|------------------------|---------|"
+for row in "write-qd32 2" "write-qd32 3" "read-qd32 2" "read-qd32 3" "resync 2"; do
+	set -- $row
+	job=$1 n=$2
+	cs="" os="" rs=""
+	k=0
+	while [ $k -lt "$SNAP_RUNS" ]; do
+		c=$(mir_job c "$n" "$job")
+		o=$(mir_job o "$n" "$job")
+		cs="$cs $c" os="$os $o" rs="$rs $(ratio "$o" "$c")"
+		k=$((k + 1))
+	done
+	m=$(med $rs)
+	lo=${m#*(}
+	lo=${lo%-*}
+	hi=${m##*-}
+	hi=${hi%)}
+	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
+	echo "| $job | $n | $(med $cs) | $(med $os) | $m | $verdict |"
+done
+echo
+echo "Mirror rows: IOPS (resync: MB/s), $SNAP_RUNS runs per cell, C and ours interleaved."
