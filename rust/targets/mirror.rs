@@ -18,8 +18,7 @@ use crate::dm::{
     dev::Dev,
     status::StatusWriter,
     target::{
-        Constructor, CtrError, DeviceVisitor, EndIoResult, MapResult, StatusType, Target,
-        TargetRef,
+        Constructor, CtrError, DeviceVisitor, EndIoResult, MapResult, StatusType, Target, TargetRef,
     },
 };
 use core::sync::atomic::Ordering;
@@ -72,7 +71,9 @@ fn make_log(
         if disk {
             pr_warn!("device-mapper: dirty region log: wrong number of arguments to disk dirty region log\n");
         } else {
-            pr_warn!("device-mapper: dirty region log: wrong number of arguments to dirty region log\n");
+            pr_warn!(
+                "device-mapper: dirty region log: wrong number of arguments to dirty region log\n"
+            );
         }
         return Err(fail);
     }
@@ -98,7 +99,10 @@ fn make_log(
     let region_size = parse_u32(size_arg)
         .filter(|&r| r >= 2 && u64::from(r) <= ti.len() && r.is_power_of_two())
         .ok_or_else(|| {
-            pr_warn!("device-mapper: dirty region log: invalid region size {}\n", size_arg);
+            pr_warn!(
+                "device-mapper: dirty region log: invalid region size {}\n",
+                size_arg
+            );
             fail
         })?;
     let count = ti.len().div_ceil(u64::from(region_size));
@@ -207,9 +211,7 @@ impl Target for Mirror {
                 match args.next().map(|f| f.as_bytes()) {
                     Some(b"handle_errors") => handle_errors = true,
                     Some(b"keep_log") => keep_log = true,
-                    _ => {
-                        return Err(CtrError::inval(c_str!("Unrecognised feature requested")))
-                    }
+                    _ => return Err(CtrError::inval(c_str!("Unrecognised feature requested"))),
                 }
             }
             if !handle_errors && keep_log {
@@ -330,7 +332,11 @@ impl Target for Mirror {
         out: &mut StatusWriter<'_>,
     ) {
         let c = &this.core;
-        let log_name = this.log_dev.as_ref().map(|d| d.name()).unwrap_or(c_str!(""));
+        let log_name = this
+            .log_dev
+            .as_ref()
+            .map(|d| d.name())
+            .unwrap_or(c_str!(""));
         match kind {
             StatusType::Info => {
                 out.emit(format_args!("{} ", c.legs.len()));

@@ -265,7 +265,7 @@ impl MirrorCore {
                 continue;
             }
             let q = l.inflight.load(Ordering::Relaxed);
-            if best.is_none_or(|(_, bq)| q < bq) {
+            if best.map_or(true, |(_, bq)| q < bq) {
                 best = Some((i, q));
             }
         }
@@ -482,7 +482,9 @@ impl MirrorCore {
             if let Some((r, true)) = st.recovering {
                 let ok = done == 1;
                 if done == 2 {
-                    pr_err!("device-mapper: raid1: Unable to read primary mirror during recovery\n");
+                    pr_err!(
+                        "device-mapper: raid1: Unable to read primary mirror during recovery\n"
+                    );
                     self.fail_leg(self.default_leg.load(Ordering::Acquire), SYNC_ERROR);
                 } else if done == 3 {
                     let bits = self.recovery_write_err.load(Ordering::Acquire);
