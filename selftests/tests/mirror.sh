@@ -41,6 +41,7 @@ synced() {
 	dmsetup status t.$1m
 	return 1
 }
+events() { dmsetup info "$1" | awk '/Event number/ { print $3 }'; }
 mirror_table() { table_of "$1" | sed -E 's/[0-9]+:[0-9]+/D/g'; }
 mirror_status() { status_of "$1" | sed -E 's/[0-9]+:[0-9]+/D/g'; }
 same_mirror_status() { check_eq "$1" "$(mirror_status t.cm)" "$(mirror_status t.om)"; }
@@ -161,6 +162,7 @@ for mode in "" "1 handle_errors"; do
 		ddpid=$!
 		sleep 2
 		mirror_status t.${s}m >/tmp/t.${s}failed
+		events t.${s}m >/tmp/t.${s}events
 		if [ -n "$mode" ]; then
 			dmsetup suspend --noflush t.${s}m
 			dmsetup load t.${s}m --table "0 $sz linear /dev/mapper/t.${s}l0 0"
@@ -172,7 +174,20 @@ for mode in "" "1 handle_errors"; do
 	what="leg failure ${mode:-without handle_errors}"
 	check_eq "$what: status as C's" "$(cat /tmp/t.cfailed)" "$(cat /tmp/t.ofailed)"
 	check_eq "$what: the writes succeed, as C's" "$(cat /tmp/t.crc)" "$(cat /tmp/t.orc)"
+	check_eq "$what: table events as C's" "$(cat /tmp/t.cevents)" "$(cat /tmp/t.oevents)"
 	check "$what: the first leg has the data" cmp -n $((1 << 20)) /dev/mapper/t.ol0 /tmp/t.A
+	if [ -z "$mode" ]; then
+		# Repair: the failed leg replaced by a new one, which is resynchronised.
+		for s in o c; do
+			dm_create t.${s}l2 "0 $sz linear $(leg_dev $s 2) 0"
+			dm_reload t.${s}m "0 $sz $(type_for $s mirror) core 1 1024 2 /dev/mapper/t.${s}l0 0 /dev/mapper/t.${s}l2 0"
+		done
+		check "repaired with a new leg: ours resyncs" synced o
+		check "repaired with a new leg: C resyncs" synced c
+		same_mirror_status "repaired: status as C's"
+		check "the new leg holds the data" same_bytes /dev/mapper/t.ol0 /dev/mapper/t.ol2 $((sz * 512))
+		dmsetup remove t.om t.cm t.ol2 t.cl2
+	fi
 	down
 done
 

@@ -163,6 +163,9 @@ impl MirrorCore {
         event: TableEvent,
     ) -> Result<Arc<Self>> {
         let nr_regions = log.region_count;
+        // Already in sync (nosync): C's worker notices it before the table is bound, so no
+        // event is raised for it.
+        let in_sync = sync.count() == nr_regions;
         let mut pending = KVVec::with_capacity(nr_regions as usize, GFP_KERNEL)?;
         for _ in 0..nr_regions {
             pending.push(AtomicU32::new(0), GFP_KERNEL)?;
@@ -179,7 +182,7 @@ impl MirrorCore {
                 default_leg: AtomicUsize::new(0),
                 sync,
                 pending,
-                in_sync: AtomicBool::new(false),
+                in_sync: AtomicBool::new(in_sync),
                 leg_failure: AtomicBool::new(false),
                 suspending: AtomicBool::new(false),
                 recovery_done: AtomicU32::new(0),
