@@ -108,15 +108,7 @@ impl<'a> Args<'a> {
         if n > self.len() {
             return Err(CtrError::inval(msg));
         }
-        // INVARIANT: the group is a sub-range of our remaining, valid arguments.
-        let group = Args {
-            argv: self.argv,
-            argc: self.pos + n,
-            pos: self.pos,
-            _p: PhantomData,
-        };
-        self.pos += n;
-        Ok(group)
+        Ok(self.group_of(n))
     }
 
     /// Takes the next `n` arguments (at most those left) as a group.

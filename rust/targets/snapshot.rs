@@ -471,85 +471,41 @@ impl SnapTarget {
     }
 }
 
+/// `snapshot` (`MERGE` false) and `snapshot-merge` (`MERGE` true): one implementation, as
+/// dm-snap's two target types share theirs.
+pub struct SnapshotType<const MERGE: bool>;
+
 /// `snapshot`.
-pub struct SnapshotTarget;
-
-#[vtable]
-impl Target for SnapshotTarget {
-    type Private = KBox<SnapTarget>;
-
-    const NAME: &'static CStr = c_str!("snapshot");
-    const VERSION: [u32; 3] = [1, 16, 0];
-
-    fn ctr(ti: &mut Constructor<'_>, args: Args<'_>) -> Result<KBox<SnapTarget>, CtrError> {
-        construct(ti, args, false)
-    }
-
-    fn map(this: &SnapTarget, ti: &TargetRef, bio: &MapBio) -> MapResult {
-        this.map_snapshot(ti, bio)
-    }
-
-    fn defer(this: &SnapTarget, _ti: &TargetRef, bio: OwnedBio) {
-        this.defer(bio);
-    }
-
-    fn end_io(this: &SnapTarget, ti: &TargetRef, bio: &Bio, status: &mut BlkStatus) -> EndIoResult {
-        this.end_io(ti, bio, status)
-    }
-
-    fn end_io_defer(this: &SnapTarget, _ti: &TargetRef, bio: OwnedBio) {
-        this.snap.origin.core.returned(bio);
-        this.snap.origin.wake();
-    }
-
-    fn status(
-        this: &SnapTarget,
-        ti: &TargetRef,
-        kind: StatusType,
-        _flags: u32,
-        out: &mut StatusWriter<'_>,
-    ) {
-        this.status(ti, kind, out);
-    }
-
-    fn postsuspend(this: &SnapTarget, _ti: &TargetRef) {
-        this.snap.suspended.store(true, Ordering::Release);
-    }
-
-    fn preresume(this: &SnapTarget, _ti: &TargetRef) -> Result {
-        this.preresume()
-    }
-
-    fn resume(this: &SnapTarget, _ti: &TargetRef) {
-        this.resume();
-    }
-
-    fn iterate_devices(this: &SnapTarget, ti: &TargetRef, visitor: &mut DeviceVisitor<'_>) {
-        this.iterate_devices(ti, visitor);
-    }
-
-    fn io_hints(this: &SnapTarget, _ti: &TargetRef, limits: &mut QueueLimits) {
-        this.io_hints(limits);
-    }
-}
-
+pub type SnapshotTarget = SnapshotType<false>;
 /// `snapshot-merge`.
-pub struct SnapshotMerge;
+pub type SnapshotMerge = SnapshotType<true>;
 
 #[vtable]
-impl Target for SnapshotMerge {
+impl<const MERGE: bool> Target for SnapshotType<MERGE> {
     type Private = KBox<SnapTarget>;
 
-    const NAME: &'static CStr = c_str!("snapshot-merge");
-    const SHORT_NAME: &'static CStr = c_str!("s-merge");
-    const VERSION: [u32; 3] = [1, 5, 0];
+    const NAME: &'static CStr = if MERGE {
+        c_str!("snapshot-merge")
+    } else {
+        c_str!("snapshot")
+    };
+    const SHORT_NAME: &'static CStr = if MERGE {
+        c_str!("s-merge")
+    } else {
+        c_str!("snapshot")
+    };
+    const VERSION: [u32; 3] = if MERGE { [1, 5, 0] } else { [1, 16, 0] };
 
     fn ctr(ti: &mut Constructor<'_>, args: Args<'_>) -> Result<KBox<SnapTarget>, CtrError> {
-        construct(ti, args, true)
+        construct(ti, args, MERGE)
     }
 
     fn map(this: &SnapTarget, ti: &TargetRef, bio: &MapBio) -> MapResult {
-        this.map_merge(ti, bio)
+        if MERGE {
+            this.map_merge(ti, bio)
+        } else {
+            this.map_snapshot(ti, bio)
+        }
     }
 
     fn defer(this: &SnapTarget, _ti: &TargetRef, bio: OwnedBio) {
@@ -576,7 +532,9 @@ impl Target for SnapshotMerge {
     }
 
     fn presuspend(this: &SnapTarget, _ti: &TargetRef) {
-        stop_merge(&this.snap.origin);
+        if MERGE {
+            stop_merge(&this.snap.origin);
+        }
     }
 
     fn postsuspend(this: &SnapTarget, _ti: &TargetRef) {
@@ -589,10 +547,13 @@ impl Target for SnapshotMerge {
 
     fn resume(this: &SnapTarget, ti: &TargetRef) {
         this.resume();
-        // A merge target acts as the origin: split at the smallest chunk of all snapshots.
-        ti.set_max_io_len(this.snap.origin.min_chunk());
-        this.snap.origin.core.start_merge(&this.snap);
-        this.snap.origin.wake();
+        if MERGE {
+            // A merge target acts as the origin: split at the smallest chunk of all
+            // snapshots.
+            ti.set_max_io_len(this.snap.origin.min_chunk());
+            this.snap.origin.core.start_merge(&this.snap);
+            this.snap.origin.wake();
+        }
     }
 
     fn iterate_devices(this: &SnapTarget, ti: &TargetRef, visitor: &mut DeviceVisitor<'_>) {

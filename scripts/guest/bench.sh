@@ -97,20 +97,16 @@ snap_job() {
 	esac
 	snap_down "$1"
 }
-# median of the arguments, and their min-max.
-med() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
-echo
-echo "### snapshots (brd)"
-echo
-echo "| job | snapshots | C IOPS | orion IOPS | ratio median (min-max) | verdict |"
-echo "|-----|-----------|--------|------------|------------------------|---------|"
-for row in "write-qd1 1" "write-qd32 1" "write-qd32 4" "read-qd32 1"; do
-	set -- $row
+# row LABEL FN N JOB: SNAP_RUNS runs of `FN c N JOB` and `FN o N JOB`, interleaved; the
+# table row with the medians, the median ratio (per run pair) with its spread, and whether
+# the spread stays on one side of 1.
+row() {
+	label=$1 fn=$2 n=$3 job=$4
 	cs="" os="" rs=""
 	k=0
 	while [ $k -lt "$SNAP_RUNS" ]; do
-		c=$(snap_job c "$2" "$1")
-		o=$(snap_job o "$2" "$1")
+		c=$($fn c "$n" "$job")
+		o=$($fn o "$n" "$job")
 		cs="$cs $c" os="$os $o" rs="$rs $(ratio "$o" "$c")"
 		k=$((k + 1))
 	done
@@ -120,8 +116,19 @@ for row in "write-qd1 1" "write-qd32 1" "write-qd32 4" "read-qd32 1"; do
 	hi=${m##*-}
 	hi=${hi%)}
 	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
-	echo "| first $1 | $2 | $(med $cs) | $(med $os) | $m | $verdict |" | sed 's/first read-qd32/snapshot read-qd32/'
-done
+	echo "| $label | $n | $(med $cs) | $(med $os) | $m | $verdict |"
+}
+# median of the arguments, and their min-max.
+med() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+echo
+echo "### snapshots (brd)"
+echo
+echo "| job | snapshots | C IOPS | orion IOPS | ratio median (min-max) | verdict |"
+echo "|-----|-----------|--------|------------|------------------------|---------|"
+row "first write-qd1" snap_job 1 write-qd1
+row "first write-qd32" snap_job 1 write-qd32
+row "first write-qd32" snap_job 4 write-qd32
+row "snapshot read-qd32" snap_job 1 read-qd32
 echo
 echo "Snapshot rows: $SNAP_RUNS runs per cell, C and ours interleaved; the ratio is taken per run pair."
 
@@ -173,24 +180,8 @@ echo "### mirrors (brd)"
 echo
 echo "| job | legs | C | orion | ratio median (min-max) | verdict |"
 echo "|-----|------|---|-------|------------------------|---------|"
-for row in "write-qd32 2" "write-qd32 3" "read-qd32 2" "read-qd32 3" "resync 2"; do
-	set -- $row
-	job=$1 n=$2
-	cs="" os="" rs=""
-	k=0
-	while [ $k -lt "$SNAP_RUNS" ]; do
-		c=$(mir_job c "$n" "$job")
-		o=$(mir_job o "$n" "$job")
-		cs="$cs $c" os="$os $o" rs="$rs $(ratio "$o" "$c")"
-		k=$((k + 1))
-	done
-	m=$(med $rs)
-	lo=${m#*(}
-	lo=${lo%-*}
-	hi=${m##*-}
-	hi=${hi%)}
-	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
-	echo "| $job | $n | $(med $cs) | $(med $os) | $m | $verdict |"
+for r in "write-qd32 2" "write-qd32 3" "read-qd32 2" "read-qd32 3" "resync 2"; do
+	row ${r% *} mir_job ${r#* } ${r% *}
 done
 echo
 echo "Mirror rows: IOPS (resync: MB/s), $SNAP_RUNS runs per cell, C and ours interleaved."

@@ -50,6 +50,23 @@ struct Pending {
 }
 
 impl Pending {
+    fn new(snap: &Arc<Snapshot>, old: u64, new: u64, seq: u64) -> Self {
+        Pending {
+            snap: snap.clone(),
+            old,
+            new,
+            seq,
+            copied: None,
+            committed: None,
+            draining: false,
+            full_expected: false,
+            full: None,
+            origin_bios: BioList::new(),
+            snap_bios: BioList::new(),
+            zero: None,
+        }
+    }
+
     fn ready(&self) -> bool {
         self.committed.is_none()
             && self.zero.is_none()
@@ -330,20 +347,9 @@ impl OriginCore {
         };
         let seq = s.cow.next_seq.fetch_add(1, Ordering::Relaxed);
         if let Some(p) = st.pes.get_mut(slot) {
-            *p = Some(Pending {
-                snap: s.clone(),
-                old: chunk,
-                new,
-                seq,
-                copied: None,
-                committed: None,
-                draining: false,
-                full_expected: !copy,
-                full: None,
-                origin_bios: BioList::new(),
-                snap_bios: BioList::new(),
-                zero: None,
-            });
+            let mut pe = Pending::new(s, chunk, new, seq);
+            pe.full_expected = !copy;
+            *p = Some(pe);
         }
         if copy {
             let from = chunk << s.cow.shift;
@@ -440,20 +446,9 @@ impl OriginCore {
             };
             let sector = bio.sector();
             if let Some(p) = st.pes.get_mut(slot) {
-                *p = Some(Pending {
-                    snap: s.clone(),
-                    old: u64::MAX,
-                    new: 0,
-                    seq: 0,
-                    copied: None,
-                    committed: None,
-                    draining: false,
-                    full_expected: false,
-                    full: None,
-                    origin_bios: BioList::new(),
-                    snap_bios: BioList::new(),
-                    zero: Some(bio),
-                });
+                let mut pe = Pending::new(s, u64::MAX, 0, 0);
+                pe.zero = Some(bio);
+                *p = Some(pe);
             }
             w.zero(slot, cow.cow.bdev(), sector, cow.chunk as u64);
             return Ok(());
