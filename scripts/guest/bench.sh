@@ -7,6 +7,8 @@ export DM_DISABLE_UDEV=1
 RUNTIME=${ORION_BENCH_RUNTIME:-4}
 
 modprobe dm-bufio
+modprobe dm-snapshot
+modprobe dm-mirror
 insmod /lib/modules/$(uname -r)/extra/orion_dm.ko prefix=orion-
 modprobe null_blk nr_devices=4 gb=1 queue_mode=2 memory_backed=0 >/dev/null
 modprobe brd rd_nr=4 rd_size=262144 max_part=0
