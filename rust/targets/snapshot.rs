@@ -339,7 +339,7 @@ impl SnapTarget {
         let _ = ti;
         if s.is_valid() {
             let chunk = bio.sector() >> s.cow.shift;
-            if let Some(new) = s.cow.table.lookup(chunk, &rcu::read_lock()) {
+            if let Some(new) = s.cow.table.find(chunk) {
                 self.remap_cow(bio, new);
                 return MapResult::Remapped;
             }

@@ -29,16 +29,17 @@ leg_args() {
 }
 # synced S: the mirror t.Sm reports every region in sync.
 synced() {
+	side=$1
 	i=0
 	while [ $i -lt 600 ]; do
-		set -- $(dmsetup status t.$1m)
+		set -- $(dmsetup status t.${side}m)
 		n=$4
 		shift 4
 		for a; do case $a in */*) [ "${a%/*}" = "${a#*/}" ] && return 0 ;; esac; done
 		sleep 0.1
 		i=$((i + 1))
 	done
-	dmsetup status t.$1m
+	dmsetup status t.${side}m
 	return 1
 }
 events() { dmsetup info "$1" | awk '/Event number/ { print $3 }'; }

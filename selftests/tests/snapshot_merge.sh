@@ -12,14 +12,15 @@ cow_for() { [ "$1" = o ] && echo /dev/ram2 || echo /dev/ram3; }
 # merged S: the merge of S's origin device has finished (nothing left but the header and
 # the first area).
 merged() {
+	side=$1
 	i=0
 	while [ $i -lt 600 ]; do
-		set -- $(dmsetup status t.$1org)
-		[ "${4%%/*}" = "$5" ] && return 0
+		set -- $(dmsetup status t.${side}org)
+		[ -n "$5" ] && [ "${4%%/*}" = "$5" ] && return 0
 		sleep 0.1
 		i=$((i + 1))
 	done
-	dmsetup status t.$1org
+	dmsetup status t.${side}org
 	return 1
 }
 

@@ -85,6 +85,13 @@ impl ExceptionTable {
             .map(|r| r.new + (chunk - r.old))
     }
 
+    /// The COW chunk of `chunk`, looked up in a read-side section of its own (which ends
+    /// before this returns, so the caller may sleep or submit I/O afterwards).
+    pub fn find(&self, chunk: u64) -> Option<u64> {
+        let g = crate::dm::rcu::read_lock();
+        self.lookup(chunk, &g)
+    }
+
     /// Becomes the table's writer (`EBUSY` if there is one).
     pub fn writer(&self) -> Result<TableWriter<'_>> {
         Ok(TableWriter {

@@ -15,7 +15,6 @@ use super::origin::{CowState, OriginCore, Snapshot, MERGE_SLOT, PE_SLOTS};
 use crate::dm::{
     bio::{BioList, IoStatus, OwnedBio},
     kcopyd::Area,
-    rcu,
     worker::{Job, Worker},
 };
 use core::sync::atomic::Ordering;
@@ -396,7 +395,7 @@ impl OriginCore {
                 wait.get_or_insert(slot);
                 continue;
             }
-            if s.cow.table.lookup(chunk, &rcu::read_lock()).is_some() {
+            if s.cow.table.find(chunk).is_some() {
                 continue;
             }
             match self.start_exception(st, w, &s, chunk, true)? {
@@ -458,7 +457,7 @@ impl OriginCore {
             return Ok(());
         }
         let chunk = bio.sector() >> cow.shift;
-        if let Some(new) = cow.table.lookup(chunk, &rcu::read_lock()) {
+        if let Some(new) = cow.table.find(chunk) {
             remap_to_cow(cow, new, &bio);
             bio.submit();
             return Ok(());
@@ -509,7 +508,7 @@ impl OriginCore {
         let cow = &s.cow;
         if s.is_valid() {
             let chunk = bio.sector() >> cow.shift;
-            if let Some(new) = cow.table.lookup(chunk, &rcu::read_lock()) {
+            if let Some(new) = cow.table.find(chunk) {
                 if let Some(m) = st.merge.as_mut() {
                     if Arc::ptr_eq(&m.snap, s) && chunk >= m.first && chunk - m.first < m.num {
                         m.queued.push(bio);
