@@ -122,10 +122,21 @@ enum Cmd {
         #[arg(long, default_value_t = 10)]
         report: usize,
     },
-    /// Walks a log of a thin pool's disk forward onto a replay device and at each cut
-    /// point checks the pool's metadata, loads the pool and its thin device over a
-    /// transient snapshot of it and verifies the thin device (and the thin snapshot).
+    /// Walks a log of a disk forward onto a replay device and at each cut point brings the
+    /// stack on it up over a transient snapshot of it and checks it: a thin pool (metadata
+    /// check, pool and thin device loaded, the thin device and a thin snapshot verified) or
+    /// a device-mapper snapshot (the origin verified, the persistent snapshot loaded and
+    /// verified).
     Walk(Box<WalkArgs>),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum StackArg {
+    /// A thin pool: metadata area, then data area; the workload wrote a thin device.
+    Thin,
+    /// A device-mapper snapshot: origin area, then COW area; the workload wrote the origin
+    /// through snapshot-origin and a persistent snapshot was taken at the snapshot mark.
+    Snapshot,
 }
 
 #[derive(Args)]
@@ -141,30 +152,45 @@ struct WalkArgs {
     /// The journal the workload wrote.
     #[arg(long)]
     state: PathBuf,
-    /// The metadata area: the disk's first sectors.
+    /// The stack on the disk.
+    #[arg(long, value_enum, default_value = "thin")]
+    stack: StackArg,
+    /// Thin: the metadata area, the disk's first sectors.
     #[arg(long)]
-    meta_sectors: u64,
-    /// The data area after it, in sectors.
+    meta_sectors: Option<u64>,
+    /// Thin: the data area after it, in sectors.
     #[arg(long)]
-    data_sectors: u64,
-    /// The thin device's length in sectors.
+    data_sectors: Option<u64>,
+    /// Thin: the thin device's length in sectors.
     #[arg(long)]
-    thin_sectors: u64,
-    /// The pool's block size in sectors.
+    thin_sectors: Option<u64>,
+    /// Thin: the pool's block size in sectors.
     #[arg(long, default_value_t = 128)]
     block_size: u64,
-    /// The pool's target type.
+    /// Thin: the pool's target type.
     #[arg(long, default_value = "thin-pool")]
     pool_target: String,
-    /// The thin device's target type.
+    /// Thin: the thin device's target type.
     #[arg(long, default_value = "thin")]
     thin_target: String,
-    /// The thin device the workload wrote.
+    /// Thin: the thin device the workload wrote.
     #[arg(long, default_value_t = 0)]
     thin_id: u64,
-    /// The thin snapshot taken during the workload.
+    /// Thin: the thin snapshot taken during the workload.
     #[arg(long)]
     snapshot_id: Option<u64>,
+    /// Snapshot: the origin area, the disk's first sectors.
+    #[arg(long)]
+    origin_sectors: Option<u64>,
+    /// Snapshot: the COW area after it, in sectors.
+    #[arg(long)]
+    cow_sectors: Option<u64>,
+    /// Snapshot: the chunk size in sectors.
+    #[arg(long, default_value_t = 8)]
+    chunk: u64,
+    /// Snapshot: the snapshot's target type.
+    #[arg(long, default_value = "snapshot")]
+    snapshot_target: String,
     /// The mark logged once the snapshot was taken.
     #[arg(long, default_value = "snap")]
     snapshot_mark: String,
@@ -180,9 +206,11 @@ struct WalkArgs {
     /// The seed of the choice of cut points.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// The metadata check: program and arguments, the metadata device appended.
-    #[arg(long, default_value = "thin_check")]
-    check: String,
+    /// The metadata check: program and arguments, the metadata device (thin) or COW device
+    /// (snapshot) appended; "" for none. By default thin_check for a thin pool, none for a
+    /// snapshot.
+    #[arg(long)]
+    check: Option<String>,
     /// The byte the data area was filled with before the test.
     #[arg(long, default_value = "0xa5", value_parser = parse_byte)]
     marker_byte: u8,
@@ -199,6 +227,71 @@ impl DiscardArg {
         match self {
             DiscardArg::Zero => replay::Discard::Zero,
             DiscardArg::Skip => replay::Discard::Skip,
+        }
+    }
+}
+
+impl WalkArgs {
+    /// The layout the options describe.
+    fn layout(&self) -> Result<walk::Layout, Failure> {
+        let need = |v: Option<u64>, opt: &str| {
+            v.ok_or_else(|| Failure::Usage(format!("--stack {} needs --{opt}", self.stack_name())))
+        };
+        let given = |opts: &[(&str, bool)]| match opts.iter().find(|(_, set)| *set) {
+            Some((opt, _)) => Err(Failure::Usage(format!(
+                "--{opt} is not an option of --stack {}",
+                self.stack_name()
+            ))),
+            None => Ok(()),
+        };
+        Ok(match self.stack {
+            StackArg::Thin => {
+                given(&[
+                    ("origin-sectors", self.origin_sectors.is_some()),
+                    ("cow-sectors", self.cow_sectors.is_some()),
+                ])?;
+                walk::Layout::Thin(walk::ThinLayout {
+                    meta_sectors: need(self.meta_sectors, "meta-sectors")?,
+                    data_sectors: need(self.data_sectors, "data-sectors")?,
+                    block_size: self.block_size,
+                    pool_target: self.pool_target.clone(),
+                    thin_target: self.thin_target.clone(),
+                    thin_id: self.thin_id,
+                    thin_sectors: need(self.thin_sectors, "thin-sectors")?,
+                    snapshot_id: self.snapshot_id,
+                })
+            }
+            StackArg::Snapshot => {
+                given(&[
+                    ("meta-sectors", self.meta_sectors.is_some()),
+                    ("data-sectors", self.data_sectors.is_some()),
+                    ("thin-sectors", self.thin_sectors.is_some()),
+                    ("snapshot-id", self.snapshot_id.is_some()),
+                ])?;
+                walk::Layout::Snapshot(walk::SnapshotLayout {
+                    origin_sectors: need(self.origin_sectors, "origin-sectors")?,
+                    cow_sectors: need(self.cow_sectors, "cow-sectors")?,
+                    chunk: self.chunk,
+                    target: self.snapshot_target.clone(),
+                })
+            }
+        })
+    }
+
+    /// The metadata check's words.
+    fn check(&self) -> Vec<String> {
+        let default = match self.stack {
+            StackArg::Thin => "thin_check",
+            StackArg::Snapshot => "",
+        };
+        let check = self.check.as_deref().unwrap_or(default);
+        check.split_whitespace().map(String::from).collect()
+    }
+
+    fn stack_name(&self) -> &'static str {
+        match self.stack {
+            StackArg::Thin => "thin",
+            StackArg::Snapshot => "snapshot",
         }
     }
 }
@@ -352,48 +445,31 @@ fn run(cli: Cli) -> Result<(), Failure> {
             println!("OK");
         }
         Cmd::Walk(args) => {
+            let layout = args.layout()?;
+            let check = args.check();
             let WalkArgs {
                 log,
                 replay,
                 cow,
                 state,
-                meta_sectors,
-                data_sectors,
-                thin_sectors,
-                block_size,
-                pool_target,
-                thin_target,
-                thin_id,
-                snapshot_id,
                 snapshot_mark,
                 start_mark,
                 flush_prefix,
                 max_cuts,
                 seed,
-                check,
                 marker_byte,
                 prefix,
                 discard,
+                ..
             } = *args;
             let journal = Journal::load(&state)?;
             let log = Log::open(&log)?;
             let replay = Device::open(&replay, true)?;
             let opts = walk::Options {
-                layout: walk::Layout {
-                    meta_sectors,
-                    data_sectors,
-                    block_size,
-                    pool_target,
-                    thin_target,
-                    thin_id,
-                    thin_sectors,
-                    snapshot: snapshot_id.map(|id| walk::Snapshot {
-                        id,
-                        mark: snapshot_mark,
-                    }),
-                },
+                layout,
+                snapshot_mark,
                 cow,
-                check: check.split_whitespace().map(String::from).collect(),
+                check,
                 start_mark,
                 flush_prefix,
                 max_cuts,
@@ -420,6 +496,16 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map(|(p, t)| format!("{} {:.1} s", p.name(), t.as_secs_f64()))
                 .collect();
             println!("walk: time: {}", times.join(", "));
+            println!(
+                "walk: {} devices still open once the devices above them were removed \
+                 (longest wait {} ms{})",
+                s.late.count,
+                s.late.longest.as_millis(),
+                s.late
+                    .first
+                    .as_deref()
+                    .map_or(String::new(), |f| format!("; the first: {f}"))
+            );
             if !s.is_clean() {
                 return Err(Failure::Bad("some cut points failed".into()));
             }

@@ -1,16 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! The walk: replays a log forward, once, and at each cut point brings a thin pool back up
-//! from the device as a power cut there would have left it, and checks it.
+//! The walk: replays a log forward, once, and at each cut point brings the stack under test
+//! back up from the device as a power cut there would have left it, and checks it.
 //!
-//! At a cut point the replay device holds the pool's disk (metadata area, then data area).
-//! A transient dm-snapshot of it (COW on a scratch device) takes whatever the new pool
-//! writes, so the walk can go on from the untouched replay. Over the snapshot: two linear
-//! devices (metadata, data); the metadata must pass the check command (`thin_check`);
-//! then a pool and its thin device are loaded on them and [`verify`] reads
-//! the thin device against the journal, at the last `flush-N` mark before the cut. After
-//! the snapshot mark, the thin snapshot taken at that flush must hold exactly that flush's
-//! data. Everything is torn down before the next stretch is replayed.
+//! At a cut point the replay device holds the disk: two areas, one after the other. A
+//! transient dm-snapshot of it (COW on a scratch device) takes whatever the stack under
+//! test writes, so the walk can go on from the untouched replay; over the snapshot, a
+//! linear device for each area. The stack is one of two kinds ([`Layout`]):
+//!
+//! - a thin pool: the areas are its metadata and data devices. The metadata must pass the
+//!   check command (`thin_check`); a pool and its thin device are loaded on them, and
+//!   [`verify`] reads the thin device. After the snapshot mark, the thin snapshot taken at
+//!   that flush is loaded too.
+//! - a device-mapper snapshot: the areas are the origin (written through `snapshot-origin`)
+//!   and the COW device of a persistent snapshot of it. The origin device is read as it is;
+//!   after the snapshot mark, the snapshot (`snapshot ORIGIN COW P CHUNK`) is loaded on the
+//!   two and must hold the origin as it was at that flush. There is no metadata check
+//!   unless one is given (it reads the COW device).
+//!
+//! The device the workload wrote is verified against the journal at the last `flush-N`
+//! mark before the cut (acknowledged data present, nothing foreign); the snapshot exactly at
+//! its flush. Everything is torn down before the next stretch is replayed.
 //!
 //! One process does all of it with device-mapper ioctls: under QEMU's TCG every process
 //! start costs about 0.05–0.1 s, and a walk of 500 cut points with `dmsetup` calls spent
@@ -19,6 +29,9 @@
 //! background, one level of the stack at a time with the devices of a level at once, while
 //! the next cut point is replayed and brought up on the other set of names and the other
 //! exception store (two snapshots sharing one would take over each other's exceptions).
+//! A device still open once the devices above it are gone (a target that closes what it
+//! opened after its destructor returned, or never) is waited for a while and counted
+//! ([`LateReleases`]).
 
 use crate::cuts;
 use crate::dev::Device;
@@ -36,18 +49,9 @@ use std::process::Command;
 use std::thread::ScopedJoinHandle;
 use std::time::{Duration, Instant};
 
-/// The thin snapshot taken during the workload.
+/// A thin pool on the disk: its metadata area, then its data area.
 #[derive(Clone, Debug)]
-pub struct Snapshot {
-    /// Its thin device id.
-    pub id: u64,
-    /// The mark logged once it was created, right after its flush's mark.
-    pub mark: String,
-}
-
-/// How the pool sits on the disk and what to load on it.
-#[derive(Clone, Debug)]
-pub struct Layout {
+pub struct ThinLayout {
     /// The metadata area: the first sectors of the disk.
     pub meta_sectors: u64,
     /// The data area, right after it.
@@ -62,8 +66,83 @@ pub struct Layout {
     pub thin_id: u64,
     /// Its length in sectors.
     pub thin_sectors: u64,
-    /// The thin snapshot, if one was taken.
-    pub snapshot: Option<Snapshot>,
+    /// The thin device id of the snapshot taken at the snapshot mark, if one was.
+    pub snapshot_id: Option<u64>,
+}
+
+/// A device-mapper snapshot on the disk: the origin area, then the COW area.
+#[derive(Clone, Debug)]
+pub struct SnapshotLayout {
+    /// The origin area (written by the workload through `snapshot-origin`): the first
+    /// sectors of the disk.
+    pub origin_sectors: u64,
+    /// The COW area right after it: the snapshot's persistent exception store.
+    pub cow_sectors: u64,
+    /// The snapshot's chunk size in sectors.
+    pub chunk: u64,
+    /// The snapshot's target type (`snapshot`, `orion-snapshot`).
+    pub target: String,
+}
+
+/// The stack on the disk, and what to load on it at a cut point.
+#[derive(Clone, Debug)]
+pub enum Layout {
+    /// A thin pool and its thin device (and a thin snapshot of it).
+    Thin(ThinLayout),
+    /// An origin and a persistent device-mapper snapshot of it.
+    Snapshot(SnapshotLayout),
+}
+
+/// A target to load: length in sectors, type and parameters.
+type Table<'a> = (u64, &'a str, String);
+
+impl ThinLayout {
+    /// The pool over the metadata and data devices `meta` and `data` (`major:minor`).
+    fn pool(&self, meta: &str, data: &str) -> Table<'_> {
+        let params = format!("{meta} {data} {} 0", self.block_size);
+        (self.data_sectors, &self.pool_target, params)
+    }
+
+    /// Thin device `id` of pool `pool`.
+    fn thin(&self, pool: &str, id: u64) -> Table<'_> {
+        (self.thin_sectors, &self.thin_target, format!("{pool} {id}"))
+    }
+}
+
+impl SnapshotLayout {
+    /// The persistent snapshot of `origin` with its exceptions on `cow` (`major:minor`).
+    fn snapshot(&self, origin: &str, cow: &str) -> Table<'_> {
+        let params = format!("{origin} {cow} P {}", self.chunk);
+        (self.origin_sectors, &self.target, params)
+    }
+}
+
+impl Layout {
+    /// The disk's two areas in order: the names of the linear devices over them, and their
+    /// lengths in sectors.
+    pub fn areas(&self) -> [(&'static str, u64); 2] {
+        match self {
+            Layout::Thin(l) => [("meta", l.meta_sectors), ("data", l.data_sectors)],
+            Layout::Snapshot(l) => [("origin", l.origin_sectors), ("cow", l.cow_sectors)],
+        }
+    }
+
+    /// The area the metadata check reads: the pool's metadata, the exception store.
+    pub fn checked_area(&self) -> &'static str {
+        match self {
+            Layout::Thin(_) => "meta",
+            Layout::Snapshot(_) => "cow",
+        }
+    }
+
+    /// How a snapshot that does not load fails the cut point: a thin snapshot is one more
+    /// device of a pool that loaded, a device-mapper snapshot is the stack under test.
+    pub fn snapshot_load_failure(&self) -> Failure {
+        match self {
+            Layout::Thin(_) => Failure::Snapshot,
+            Layout::Snapshot(_) => Failure::Activate,
+        }
+    }
 }
 
 /// What the walk does.
@@ -71,10 +150,13 @@ pub struct Layout {
 pub struct Options {
     /// The layout.
     pub layout: Layout,
+    /// The mark logged once the snapshot was taken, right after its flush's mark.
+    pub snapshot_mark: String,
     /// The snapshots' exception stores (their content is not kept); with two, cut points
     /// alternate between them and each one's devices are removed while the next is checked.
     pub cow: Vec<PathBuf>,
-    /// The metadata check: a program and arguments; the metadata device comes last.
+    /// The metadata check: a program and arguments, the checked area's device last
+    /// ([`Layout::checked_area`]); none when empty.
     pub check: Vec<String>,
     /// The mark the walk starts at (the first cut point).
     pub start_mark: String,
@@ -97,7 +179,8 @@ pub struct Options {
 pub enum Failure {
     /// The metadata check failed.
     Check,
-    /// The pool or the thin device did not load.
+    /// The stack under test did not load: the pool or the thin device, or the
+    /// device-mapper snapshot.
     Activate,
     /// Acknowledged data is missing (a block holds zeroes, an older generation or anything
     /// else than what flush N acknowledged or a later write).
@@ -105,7 +188,8 @@ pub enum Failure {
     /// Data that was never written there is read (marker, foreign, misplaced, torn, a
     /// generation from after the cut).
     Foreign,
-    /// The thin snapshot does not hold its flush's data, or does not load.
+    /// The snapshot does not hold its flush's data exactly, cannot be read, or (a thin
+    /// snapshot) does not load.
     Snapshot,
 }
 
@@ -140,12 +224,14 @@ pub struct Summary {
     pub cuts: u64,
     /// The first and last of them.
     pub span: (u64, u64),
-    /// Cut points after the snapshot mark.
+    /// Cut points after the snapshot mark, where the snapshot was checked.
     pub with_snapshot: u64,
     /// Failing cut points of each kind, in [`Failure::ALL`] order.
     pub failed: [u64; 5],
     /// Time spent in each [`Phase`].
     pub times: [Duration; 6],
+    /// Devices that were still open once the devices above them were removed.
+    pub late: LateReleases,
 }
 
 /// What a walk spends its time on.
@@ -153,13 +239,13 @@ pub struct Summary {
 pub enum Phase {
     /// Replaying the log.
     Replay,
-    /// Making the snapshot of the disk and the metadata and data devices on it.
+    /// Making the snapshot of the disk and the devices of its areas.
     Disk,
     /// Checking the metadata.
     Check,
-    /// Loading the pool and the thin devices.
+    /// Loading the stack under test.
     Load,
-    /// Verifying the thin devices.
+    /// Verifying the written device and the snapshot.
     Verify,
     /// Waiting for the removal of the devices (which runs in the background).
     Teardown,
@@ -182,7 +268,7 @@ impl Phase {
             Phase::Replay => "replay",
             Phase::Disk => "disk stack",
             Phase::Check => "metadata check",
-            Phase::Load => "pool and thin load",
+            Phase::Load => "target load",
             Phase::Verify => "verify",
             Phase::Teardown => "waiting for teardown",
         }
@@ -208,11 +294,58 @@ fn dm_error(e: DmError) -> Error {
     }
 }
 
+/// How long the removal of a device that is still open once the devices above it are gone
+/// waits for it to be closed before the walk fails.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// Devices still open (`EBUSY` on removal) once the devices above them were removed: a
+/// target under test that closes the devices it opened after its destructor returned.
+#[derive(Clone, Debug, Default)]
+pub struct LateReleases {
+    /// How many.
+    pub count: u64,
+    /// The longest wait for one to be closed.
+    pub longest: Duration,
+    /// The first of them: its name and cut point.
+    pub first: Option<String>,
+}
+
+impl LateReleases {
+    fn add(&mut self, other: LateReleases) {
+        self.count += other.count;
+        self.longest = self.longest.max(other.longest);
+        if self.first.is_none() {
+            self.first = other.first;
+        }
+    }
+}
+
 /// Device-mapper devices made for one cut point, by level: a level's devices sit on the
 /// previous level's.
 #[derive(Default)]
 struct Stack {
+    /// The cut point.
+    cut: u64,
     levels: Vec<Vec<String>>,
+}
+
+/// Removes device `name`, waiting up to [`RELEASE_WAIT`] while it is busy; how long it
+/// waited, if it had to.
+fn remove(ctl: &Control, name: &str) -> std::result::Result<Option<Duration>, DmError> {
+    let _ = std::fs::remove_file(node(name));
+    let id = DevId::Name(name.to_owned());
+    let t = Instant::now();
+    let mut waited = false;
+    loop {
+        match ctl.remove(&id) {
+            Ok(()) => return Ok(waited.then(|| t.elapsed())),
+            Err(e) if e.err.raw_os_error() == Some(libc::EBUSY) && t.elapsed() < RELEASE_WAIT => {
+                waited = true;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 impl Stack {
@@ -247,28 +380,33 @@ impl Stack {
         Ok(format!("{}:{}", info.major, info.minor))
     }
 
-    /// Removes every device, the top level first, the devices of a level at once.
-    fn teardown(self, ctl: &Control) -> Result<()> {
+    /// Removes every device, the top level first, the devices of a level at once; those
+    /// that were still open once the level above was gone.
+    fn teardown(self, ctl: &Control) -> Result<LateReleases> {
+        let mut late = LateReleases::default();
         for level in self.levels.into_iter().rev() {
             std::thread::scope(|s| {
                 let removals: Vec<_> = level
                     .iter()
-                    .map(|name| {
-                        s.spawn(move || {
-                            let _ = std::fs::remove_file(node(name));
-                            ctl.remove(&DevId::Name(name.clone()))
-                        })
-                    })
+                    .map(|name| (name, s.spawn(move || remove(ctl, name))))
                     .collect();
-                for r in removals {
-                    r.join()
+                for (name, r) in removals {
+                    let waited = r
+                        .join()
                         .map_err(|_| invalid!("a device removal panicked"))?
                         .map_err(dm_error)?;
+                    if let Some(t) = waited {
+                        late.add(LateReleases {
+                            count: 1,
+                            longest: t,
+                            first: Some(format!("{name} at cut {}", self.cut)),
+                        });
+                    }
                 }
-                Ok(())
+                Ok::<_, Error>(())
             })?;
         }
-        Ok(())
+        Ok(late)
     }
 }
 
@@ -282,6 +420,36 @@ struct At {
     entry: u64,
     flush: u64,
     snapshot: Option<u64>,
+}
+
+/// The marks replayed so far: the last flush's number and, once the snapshot mark was
+/// replayed, the flush it came after.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Marks {
+    flush: Option<u64>,
+    snapshot: Option<u64>,
+}
+
+impl Marks {
+    /// Takes mark `m` into account: `flush_prefix` and a number mark a flush,
+    /// `snapshot_mark` the snapshot.
+    fn see(&mut self, m: &str, flush_prefix: &str, snapshot_mark: &str) {
+        let n = m.strip_prefix(flush_prefix);
+        if let Some(n) = n.and_then(|n| n.parse().ok()) {
+            self.flush = Some(n);
+        }
+        if m == snapshot_mark {
+            self.snapshot = self.flush;
+        }
+    }
+}
+
+/// The stack under test, loaded at a cut point.
+struct Loaded<'a> {
+    /// The device the workload wrote.
+    written: String,
+    /// The snapshot of it, if there is one: its level in the stack and its table.
+    snapshot: Option<(usize, Table<'a>)>,
 }
 
 struct Walker<'a> {
@@ -322,7 +490,7 @@ fn problems(r: &Report) -> String {
     )
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
     fn fail(&mut self, f: Failure, at: At, what: &str) -> Result<()> {
         self.summary.failed[Failure::ALL.iter().position(|&k| k == f).unwrap_or(0)] += 1;
         writeln!(
@@ -352,74 +520,97 @@ impl Walker<'_> {
         r
     }
 
-    /// Brings the pool up at cut point `at` on devices named `prefix`..., over a snapshot
-    /// with its exceptions on `cow`, and checks it; the devices to remove.
-    fn check_cut(&mut self, ctl: &Control, at: At, prefix: &str, cow: &Path) -> Result<Stack> {
-        let l = &self.opts.layout;
-        let name = |what: &str| format!("{prefix}{what}");
+    /// Runs the metadata check, if there is one, on device `name`; whether it passed.
+    fn check_metadata(&mut self, at: At, name: &str) -> Result<bool> {
+        let Some((prog, args)) = self.opts.check.split_first() else {
+            return Ok(true);
+        };
         let t = Instant::now();
-        let mut stack = Stack::default();
-        let disk = (
-            l.meta_sectors + l.data_sectors,
-            "snapshot",
-            format!("{} {} N 8", self.replay_path, cow.display()),
-        );
-        let snap = stack.add(ctl, 0, &name("disk"), disk).map_err(dm_error)?;
-        let meta = (l.meta_sectors, "linear", format!("{snap} 0"));
-        let meta = stack.add(ctl, 1, &name("meta"), meta).map_err(dm_error)?;
-        let data = (
-            l.data_sectors,
-            "linear",
-            format!("{snap} {}", l.meta_sectors),
-        );
-        let data = stack.add(ctl, 1, &name("data"), data).map_err(dm_error)?;
-        self.summary.add(Phase::Disk, t);
-
-        let t = Instant::now();
-        let (prog, args) = self
-            .opts
-            .check
-            .split_first()
-            .ok_or_else(|| invalid!("no check command"))?;
         let check = Command::new(prog)
             .args(args)
-            .arg(node(&name("meta")))
+            .arg(node(name))
             .output()
             .map_err(|e| invalid!("cannot run {prog}: {e}"))?;
         self.summary.add(Phase::Check, t);
-        if !check.status.success() {
-            let text = String::from_utf8_lossy(&check.stderr).into_owned()
-                + &String::from_utf8_lossy(&check.stdout);
-            let what = format!("{prog}: {}: {}", check.status, one_line(&text, 400));
-            self.fail(Failure::Check, at, &what)?;
+        if check.status.success() {
+            return Ok(true);
+        }
+        let text = String::from_utf8_lossy(&check.stderr).into_owned()
+            + &String::from_utf8_lossy(&check.stdout);
+        let what = format!("{prog}: {}: {}", check.status, one_line(&text, 400));
+        self.fail(Failure::Check, at, &what)?;
+        Ok(false)
+    }
+
+    /// Loads the stack under test on the areas' devices `areas` (`major:minor`), naming
+    /// its devices with `name`.
+    fn load(
+        &self,
+        ctl: &Control,
+        stack: &mut Stack,
+        name: &dyn Fn(&str) -> String,
+        areas: &[String; 2],
+    ) -> std::result::Result<Loaded<'a>, DmError> {
+        let opts: &'a Options = self.opts;
+        match &opts.layout {
+            Layout::Thin(l) => {
+                let pool = stack.add(ctl, 2, &name("pool"), l.pool(&areas[0], &areas[1]))?;
+                stack.add(ctl, 3, &name("thin"), l.thin(&pool, l.thin_id))?;
+                Ok(Loaded {
+                    written: name("thin"),
+                    snapshot: l.snapshot_id.map(|id| (3, l.thin(&pool, id))),
+                })
+            }
+            // The origin area is what the workload wrote through snapshot-origin, which
+            // passes its I/O straight down; only the snapshot needs loading.
+            Layout::Snapshot(l) => Ok(Loaded {
+                written: name("origin"),
+                snapshot: Some((2, l.snapshot(&areas[0], &areas[1]))),
+            }),
+        }
+    }
+
+    /// Brings the stack up at cut point `at` on devices named `prefix`..., over a snapshot
+    /// of the disk with its exceptions on `cow`, and checks it; the devices to remove.
+    fn check_cut(&mut self, ctl: &Control, at: At, prefix: &str, cow: &Path) -> Result<Stack> {
+        let layout = &self.opts.layout;
+        let name = |what: &str| format!("{prefix}{what}");
+        let t = Instant::now();
+        let mut stack = Stack {
+            cut: at.entry,
+            ..Stack::default()
+        };
+        let disk = (
+            layout.areas().iter().map(|&(_, len)| len).sum(),
+            "snapshot",
+            format!("{} {} N 8", self.replay_path, cow.display()),
+        );
+        let disk = stack.add(ctl, 0, &name("disk"), disk).map_err(dm_error)?;
+        let mut areas: [String; 2] = Default::default();
+        let mut start = 0;
+        for (dev, (what, len)) in areas.iter_mut().zip(layout.areas()) {
+            let table = (len, "linear", format!("{disk} {start}"));
+            *dev = stack.add(ctl, 1, &name(what), table).map_err(dm_error)?;
+            start += len;
+        }
+        self.summary.add(Phase::Disk, t);
+
+        if !self.check_metadata(at, &name(layout.checked_area()))? {
             return Ok(stack);
         }
 
         let t = Instant::now();
-        let pool = (
-            l.data_sectors,
-            l.pool_target.as_str(),
-            format!("{meta} {data} {} 0", l.block_size),
-        );
-        let loaded = stack.add(ctl, 2, &name("pool"), pool).and_then(|pool| {
-            let thin = (
-                l.thin_sectors,
-                l.thin_target.as_str(),
-                format!("{pool} {}", l.thin_id),
-            );
-            stack.add(ctl, 3, &name("thin"), thin)?;
-            Ok(pool)
-        });
+        let loaded = self.load(ctl, &mut stack, &name, &areas);
         self.summary.add(Phase::Load, t);
-        let pool = match loaded {
-            Ok(pool) => pool,
+        let loaded = match loaded {
+            Ok(loaded) => loaded,
             Err(e) => {
                 self.fail(Failure::Activate, at, &e.to_string())?;
                 return Ok(stack);
             }
         };
         let mut fails = Vec::new();
-        let r = self.verify(&name("thin"), at.flush, false)?;
+        let r = self.verify(&loaded.written, at.flush, false)?;
         let other: u64 = r.counts[2..].iter().sum();
         if r.missing_acked > 0 {
             fails.push((Failure::Lost, problems(&r)));
@@ -427,27 +618,21 @@ impl Walker<'_> {
         if other > 0 {
             fails.push((Failure::Foreign, problems(&r)));
         }
-        if let (Some(s), Some(flush)) = (&l.snapshot, at.snapshot) {
+        if let (Some((level, table)), Some(flush)) = (loaded.snapshot, at.snapshot) {
             self.summary.with_snapshot += 1;
             let t = Instant::now();
-            let thin = (
-                l.thin_sectors,
-                l.thin_target.as_str(),
-                format!("{pool} {}", s.id),
-            );
-            let made = stack.add(ctl, 3, &name("snap"), thin);
+            let made = stack.add(ctl, level, &name("snap"), table);
             self.summary.add(Phase::Load, t);
+            let what = |s: String| format!("snapshot of flush-{flush}: {s}");
             match made {
-                Err(e) => {
-                    fails.push((Failure::Snapshot, format!("snapshot of flush-{flush}: {e}")))
-                }
-                Ok(_) => {
-                    let r = self.verify(&name("snap"), flush, true)?;
-                    if !r.is_clean() {
-                        let what = format!("snapshot of flush-{flush}: {}", problems(&r));
-                        fails.push((Failure::Snapshot, what));
-                    }
-                }
+                Err(e) => fails.push((layout.snapshot_load_failure(), what(e.to_string()))),
+                // A snapshot that loads but cannot be read (one marked invalid) fails the
+                // cut point; it does not end the walk.
+                Ok(_) => match self.verify(&name("snap"), flush, true) {
+                    Err(e) => fails.push((Failure::Snapshot, what(e.to_string()))),
+                    Ok(r) if !r.is_clean() => fails.push((Failure::Snapshot, what(problems(&r)))),
+                    Ok(_) => {}
+                },
             }
         }
         for (f, what) in fails {
@@ -458,7 +643,7 @@ impl Walker<'_> {
 }
 
 /// Walks `log` onto `replay` (which holds the disk as it was before the log began), checking
-/// the pool at each cut point against `journal`; failures are written to `out`. Should the
+/// the stack at each cut point against `journal`; failures are written to `out`. Should the
 /// walk itself fail (a device that cannot be made or removed), it leaves its devices behind.
 pub fn walk(
     log: &Log,
@@ -501,17 +686,19 @@ pub fn walk(
     };
     let mut replayer = Replayer::new(log, replay, opts.discard);
     let mut next = 0usize;
-    let (mut flush, mut snapshot) = (None, None);
+    let mut marks = Marks::default();
     let ctl = &ctl;
     std::thread::scope(|scope| {
-        let mut pending: Option<ScopedJoinHandle<'_, Result<()>>> = None;
-        let wait = |pending: Option<ScopedJoinHandle<'_, Result<()>>>, s: &mut Summary| {
+        let mut pending: Option<ScopedJoinHandle<'_, Result<LateReleases>>> = None;
+        let wait = |pending: Option<ScopedJoinHandle<'_, Result<LateReleases>>>,
+                    s: &mut Summary| {
             let t = Instant::now();
-            let r = pending.map_or(Ok(()), |p| {
+            let r = pending.map_or(Ok(LateReleases::default()), |p| {
                 p.join().map_err(|_| invalid!("the teardown panicked"))?
             });
             s.add(Phase::Teardown, t);
-            r
+            s.late.add(r?);
+            Ok::<_, Error>(())
         };
         for (k, &cut) in cut_points.iter().enumerate() {
             let t = Instant::now();
@@ -519,25 +706,19 @@ pub fn walk(
                 let e = &entries[next];
                 replayer.apply(e)?;
                 if let Some(m) = &e.header.mark {
-                    let n = m.strip_prefix(opts.flush_prefix.as_str());
-                    if let Some(n) = n.and_then(|n| n.parse().ok()) {
-                        flush = Some(n);
-                    }
-                    if opts.layout.snapshot.as_ref().is_some_and(|s| &s.mark == m) {
-                        snapshot = flush;
-                    }
+                    marks.see(m, &opts.flush_prefix, &opts.snapshot_mark);
                 }
                 next += 1;
             }
             replayer.finish()?;
             w.summary.add(Phase::Replay, t);
-            let flush = flush.ok_or_else(|| {
+            let flush = marks.flush.ok_or_else(|| {
                 invalid!("no {}N mark at or before entry {cut}", opts.flush_prefix)
             })?;
             let at = At {
                 entry: cut,
                 flush,
-                snapshot,
+                snapshot: marks.snapshot,
             };
             let side = k % opts.cow.len();
             let prefix = format!("{}{}", opts.prefix, ["a-", "b-"][side]);
@@ -554,4 +735,87 @@ pub fn walk(
         wait(pending.take(), &mut w.summary)
     })?;
     Ok(w.summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn thin(snapshot_id: Option<u64>) -> Layout {
+        Layout::Thin(ThinLayout {
+            meta_sectors: 8192,
+            data_sectors: 131072,
+            block_size: 128,
+            pool_target: "orion-thin-pool".into(),
+            thin_target: "orion-thin".into(),
+            thin_id: 0,
+            thin_sectors: 16384,
+            snapshot_id,
+        })
+    }
+
+    fn snapshot() -> Layout {
+        Layout::Snapshot(SnapshotLayout {
+            origin_sectors: 32768,
+            cow_sectors: 40960,
+            chunk: 8,
+            target: "orion-snapshot".into(),
+        })
+    }
+
+    #[test]
+    fn flush_and_snapshot_marks() {
+        let mut m = Marks::default();
+        let see = |m: &mut Marks, mark| m.see(mark, "flush-", "snap");
+        // A snapshot mark before any flush mark names no flush.
+        see(&mut m, "snap");
+        assert_eq!(m, Marks::default());
+        see(&mut m, "flush-0");
+        see(&mut m, "other");
+        see(&mut m, "flush-x");
+        assert_eq!(m.flush, Some(0));
+        see(&mut m, "flush-75");
+        see(&mut m, "snap");
+        see(&mut m, "flush-76");
+        assert_eq!(
+            m,
+            Marks {
+                flush: Some(76),
+                snapshot: Some(75)
+            }
+        );
+    }
+
+    #[test]
+    fn thin_stack() {
+        let l = thin(Some(1));
+        assert_eq!(l.areas(), [("meta", 8192), ("data", 131072)]);
+        assert_eq!(l.checked_area(), "meta");
+        assert_eq!(l.snapshot_load_failure(), Failure::Snapshot);
+        let Layout::Thin(t) = &l else { unreachable!() };
+        assert_eq!(
+            t.pool("253:1", "253:2"),
+            (131072, "orion-thin-pool", "253:1 253:2 128 0".to_string())
+        );
+        assert_eq!(
+            t.thin("253:3", 1),
+            (16384, "orion-thin", "253:3 1".to_string())
+        );
+    }
+
+    #[test]
+    fn snapshot_stack() {
+        let l = snapshot();
+        assert_eq!(l.areas(), [("origin", 32768), ("cow", 40960)]);
+        assert_eq!(l.checked_area(), "cow");
+        // The snapshot is the stack under test: not loading is an activation failure.
+        assert_eq!(l.snapshot_load_failure(), Failure::Activate);
+        let Layout::Snapshot(s) = &l else {
+            unreachable!()
+        };
+        assert_eq!(
+            s.snapshot("253:1", "253:2"),
+            (32768, "orion-snapshot", "253:1 253:2 P 8".to_string())
+        );
+    }
 }

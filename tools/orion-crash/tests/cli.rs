@@ -408,3 +408,44 @@ fn workload_log_every_cut_verifies_and_damage_is_caught() {
         );
     }
 }
+
+#[test]
+fn walk_options_by_stack() {
+    let common = ["walk", "log", "replay", "--cow", "cow", "--state", "state"];
+    let walk = |extra: &[&str]| run(&[&common[..], extra].concat());
+    // The thin stack (the default) needs its areas and takes no snapshot-stack areas; the
+    // snapshot stack the reverse. Options are checked before any file is opened.
+    let (rc, _, err) = walk(&["--data-sectors", "8", "--thin-sectors", "8"]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(err.contains("--stack thin needs --meta-sectors"), "{err}");
+    let (rc, _, err) = walk(&["--stack", "snapshot", "--origin-sectors", "8"]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(
+        err.contains("--stack snapshot needs --cow-sectors"),
+        "{err}"
+    );
+    let snap = [
+        "--stack",
+        "snapshot",
+        "--origin-sectors",
+        "8",
+        "--cow-sectors",
+        "8",
+    ];
+    let (rc, _, err) = walk(&[&snap[..], &["--snapshot-id", "1"]].concat());
+    assert_eq!(rc, 2, "{err}");
+    assert!(
+        err.contains("--snapshot-id is not an option of --stack snapshot"),
+        "{err}"
+    );
+    let (rc, _, err) = walk(&["--stack", "thin", "--cow-sectors", "8"]);
+    assert_eq!(rc, 2, "{err}");
+    assert!(
+        err.contains("--cow-sectors is not an option of --stack thin"),
+        "{err}"
+    );
+    // Complete options get as far as the journal.
+    let (rc, _, err) = walk(&snap);
+    assert_eq!(rc, 3, "{err}");
+    assert!(err.contains("state"), "{err}");
+}
