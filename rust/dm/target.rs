@@ -290,6 +290,18 @@ impl Constructor<'_> {
         self.len() == 0
     }
 
+    /// The device number of a device named by path or `major:minor`, without opening it.
+    ///
+    /// A target that opens one device read-only and another with the table's mode must
+    /// check first that they differ: opening the same device again with a wider mode makes
+    /// dm core replace (and free) the first `dm_dev` (`upgrade_mode`).
+    pub fn device_number(&self, path: &CStr) -> Result<u32> {
+        let mut dev: bindings::dev_t = 0;
+        // SAFETY: `path` is NUL-terminated and `dev` is a valid out pointer.
+        to_result(unsafe { bindings::dm_devt_from_path(path.as_char_ptr(), &mut dev) })?;
+        Ok(dev)
+    }
+
     /// Opens a device named by path or `major:minor`, with the table's mode.
     pub fn get_device(&self, path: &CStr) -> Result<Dev> {
         let ti = self.ti.as_ptr();

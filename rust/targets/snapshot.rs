@@ -165,14 +165,15 @@ fn construct(
         ti.get_device_read_only(origin_path)
     }
     .map_err(|e| CtrError::new(e, c_str!("Cannot get origin device")))?;
-    let cow_dev = ti
-        .get_device(cow_path)
-        .map_err(|e| CtrError::new(e, c_str!("Cannot get COW device")))?;
-    if cow_dev.dev_number() == origin_dev.dev_number() {
+    // Checked before the COW device is opened: opening the origin again with the table's
+    // mode would make dm core replace the origin's read-only `dm_dev`.
+    let cow_err = |e| CtrError::new(e, c_str!("Cannot get COW device"));
+    if ti.device_number(cow_path).map_err(cow_err)? == origin_dev.dev_number() {
         return Err(CtrError::inval(c_str!(
             "COW device cannot be the same as origin device"
         )));
     }
+    let cow_dev = ti.get_device(cow_path).map_err(cow_err)?;
     let store_err = CtrError::inval(c_str!("Couldn't create exception store"));
     let kind = StoreKind::parse(kind_arg.as_bytes()).map_err(|()| store_err)?;
     let chunk = parse_u64(chunk_arg.as_bytes())

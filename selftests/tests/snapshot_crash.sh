@@ -36,6 +36,7 @@ CHUNK=8
 WRITES=${CRASH_WRITES:-1200}
 FLUSH_EVERY=8
 MAX_CUTS=${CRASH_MAX_CUTS:-400}
+CROSS_CUTS=${CRASH_CROSS_CUTS:-200}
 BACKGROUND_FLUSH_MS=20
 STATE=/tmp/t.state
 origin_len=$((ORIGIN_MIB * 2048))
@@ -91,9 +92,11 @@ problems() {
 	END { if (seen) print l + 0, o + 0; else print "x x" }' "$1"
 }
 
-# crash_run LABEL ORIGIN_TARGET SNAPSHOT_TARGET
+# crash_run LABEL ORIGIN_TARGET SNAPSHOT_TARGET OTHER_SNAPSHOT_TARGET: the last is the other
+# side's snapshot target, walked over the same log to show it loads this side's COW device
+# after every cut as well.
 crash_run() {
-	label=$1 origin_t=$2 snap_t=$3
+	label=$1 origin_t=$2 snap_t=$3 other_t=$4
 	t0=$(date +%s)
 	ramdisks 5 128
 	prepare $base && prepare $replay || die "cannot prepare the ramdisks"
@@ -162,6 +165,18 @@ crash_run() {
 	report "$label: no marker, foreign, misplaced, torn or later data read from the origin at any cut point" foreign
 	report "$label: the snapshot holds exactly flush $snap_at's data at all ${after_snap:-0} cut points after the mark" snapshot
 
+	# The other side's target over this side's COW device, cut by cut.
+	prepare $replay || die "cannot prepare the replay ramdisk"
+	orion-crash walk $logdev $replay --cow $cow --cow $cow2 --state $STATE --stack snapshot \
+		--origin-sectors $origin_len --cow-sectors $cow_len --chunk $CHUNK \
+		--snapshot-target "$other_t" --snapshot-mark snap --start-mark flush-0 \
+		--max-cuts $CROSS_CUTS --seed 2 --marker-byte 0xa5 >/tmp/t.walk 2>&1
+	summary=$(grep '^walk: ' /tmp/t.walk)
+	after_snap=$(echo "$summary" | sed -n 's/.*, \([0-9]*\) after the snapshot mark$/\1/p')
+	check "$label, read by $other_t: ${after_snap:-no} cut points after the mark" test "${after_snap:-0}" -ge 100
+	report "$label, read by $other_t: the snapshot loads at all ${after_snap:-0} of them" activate
+	report "$label, read by $other_t: it holds exactly flush $snap_at's data at all of them" snapshot
+
 	# The verifier must reject what is wrong: the snapshot of the disk cut at flush-R
 	# checked as if it had been taken at flush S + 2 (it holds older data there), and the
 	# origin, which moved on, checked as the snapshot (what a snapshot whose exceptions
@@ -193,6 +208,6 @@ crash_run() {
 	rmmod brd
 }
 
-crash_run "C snapshot" snapshot-origin snapshot
 load_orion orion-
-crash_run "orion snapshot" orion-s-origin orion-snapshot
+crash_run "C snapshot" snapshot-origin snapshot orion-snapshot
+crash_run "orion snapshot" orion-s-origin orion-snapshot snapshot
