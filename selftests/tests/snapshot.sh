@@ -235,7 +235,15 @@ bad_table snapshot "65536 /dev/ram0 /dev/ram4 P 12" "a chunk size that is not a 
 bad_table snapshot "65536 /dev/ram0 /dev/ram4 P x8" "a chunk size that is not a number"
 bad_table snapshot "65536 /dev/ram0 /dev/ram4 P 4194304" "a chunk size too high"
 bad_table snapshot "65536 /dev/ram0 /dev/ram4 PX 8" "an unknown persistent store option"
-bad_table snapshot "65536 /dev/ram0 /dev/ram0 P 8" "the origin as its COW device"
+# The origin as its COW device is not run on C: 6.12's snapshot_ctr opens the device again
+# with the table's mode, which frees the origin's dm_dev, then reads it (KASAN reports a
+# use-after-free; without KASAN it logs "dm_put_device call missing"). Ours refuses it
+# with the message C means to give.
+dmesg -c >/dev/null
+check_fails "snapshot refuses the origin as its COW device" \
+	dmsetup create t.bad --table "0 65536 orion-snapshot /dev/ram0 /dev/ram0 P 8"
+check_eq "... with C's intended message" "COW device cannot be the same as origin device (-22)" \
+	"$(last_table_error)"
 bad_table snapshot "65536 /dev/ram0 /dev/ram4 P 8 3 a b c" "three feature arguments"
 bad_table snapshot "65536 /dev/ram0 /dev/ram4 P 8 1 discard_all" "an unknown feature"
 bad_table snapshot "65536 /dev/ram0 /dev/ram4 P 8 1 discard_passdown_origin" "passdown without discard_zeroes_cow"
