@@ -16,8 +16,10 @@ check "module still loaded after refused rmmod" grep -q '^orion_dm ' /proc/modul
 dmsetup remove t.mod
 check "rmmod clean once no device uses it" rmmod orion_dm
 
-# Without a prefix, linear and striped are taken by dm-mod: every name is skipped and the
-# load fails, with one line per skipped target.
+# Without a prefix, linear and striped are taken by dm-mod and the others by C's modules,
+# loaded here (earlier tests may have unloaded them): every name is skipped and the load
+# fails, with one line per skipped target.
+modprobe dm-thin-pool && modprobe dm-snapshot && modprobe dm-mirror || die "cannot load C's targets"
 dmesg -c >/dev/null
 check_fails "load with no prefix fails when every name is taken" insmod "$ORION_KO"
 dmesg >/tmp/t.log
