@@ -9,8 +9,8 @@
 //! ([`replay`]) gives the disk as a power cut at that point would have left it. The
 //! verifier ([`verify`]) then reads the device back and checks that nothing acknowledged
 //! was lost and nothing that was never written (or written elsewhere) is read. For a thin
-//! pool or a device-mapper snapshot, [`walk`] does all of that at each of hundreds of cut
-//! points ([`cuts`]) in one pass over the log, bringing the stack up afresh on each.
+//! pool, a device-mapper snapshot or a mirror, [`walk`] does all of that at each of hundreds
+//! of cut points ([`cuts`]) in one pass over the log, bringing the stack up afresh on each.
 
 pub mod cuts;
 pub mod dev;

@@ -12,6 +12,7 @@ use orion_crash::log::Log;
 use orion_crash::{replay, verify, walk, workload, Error};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 #[derive(Parser)]
 #[command(
@@ -124,9 +125,10 @@ enum Cmd {
     },
     /// Walks a log of a disk forward onto a replay device and at each cut point brings the
     /// stack on it up over a transient snapshot of it and checks it: a thin pool (metadata
-    /// check, pool and thin device loaded, the thin device and a thin snapshot verified) or
-    /// a device-mapper snapshot (the origin verified, the persistent snapshot loaded and
-    /// verified).
+    /// check, pool and thin device loaded, the thin device and a thin snapshot verified), a
+    /// device-mapper snapshot (the origin verified, the persistent snapshot loaded and
+    /// verified) or a mirror (loaded on its disk log, resynced, the mirror and each leg
+    /// verified, the legs compared).
     Walk(Box<WalkArgs>),
 }
 
@@ -137,6 +139,8 @@ enum StackArg {
     /// A device-mapper snapshot: origin area, then COW area; the workload wrote the origin
     /// through snapshot-origin and a persistent snapshot was taken at the snapshot mark.
     Snapshot,
+    /// A mirror: disk log area, then each leg's area; the workload wrote the mirror.
+    Mirror,
 }
 
 #[derive(Args)]
@@ -191,12 +195,35 @@ struct WalkArgs {
     /// Snapshot: the snapshot's target type.
     #[arg(long, default_value = "snapshot")]
     snapshot_target: String,
+    /// Mirror: the disk log's area, the disk's first sectors.
+    #[arg(long)]
+    log_sectors: Option<u64>,
+    /// Mirror: each leg's area, one after the other after the log's, in sectors.
+    #[arg(long)]
+    leg_sectors: Option<u64>,
+    /// Mirror: how many legs [default: 2].
+    #[arg(long)]
+    legs: Option<usize>,
+    /// Mirror: the region size in sectors [default: 1024].
+    #[arg(long)]
+    region_size: Option<u64>,
+    /// Mirror: the mirror's target type [default: mirror].
+    #[arg(long)]
+    mirror_target: Option<String>,
+    /// Mirror: how long the mirror may take to report every region in sync, in seconds
+    /// [default: 60].
+    #[arg(long)]
+    resync_timeout: Option<u64>,
     /// The mark logged once the snapshot was taken.
     #[arg(long, default_value = "snap")]
     snapshot_mark: String,
     /// The mark of the first cut point.
     #[arg(long, default_value = "flush-0")]
     start_mark: String,
+    /// The mark of the last cut point (the first of that name at or after the start mark)
+    /// [default: the log's last entry].
+    #[arg(long)]
+    end_mark: Option<String>,
     /// The marks after each flush are this prefix and the flush's number.
     #[arg(long, default_value = "flush-")]
     flush_prefix: String,
@@ -206,9 +233,9 @@ struct WalkArgs {
     /// The seed of the choice of cut points.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// The metadata check: program and arguments, the metadata device (thin) or COW device
-    /// (snapshot) appended; "" for none. By default thin_check for a thin pool, none for a
-    /// snapshot.
+    /// The metadata check: program and arguments, the metadata device (thin), COW device
+    /// (snapshot) or log device (mirror) appended; "" for none. By default thin_check for a
+    /// thin pool, none for the others.
     #[arg(long)]
     check: Option<String>,
     /// The byte the data area was filled with before the test.
@@ -232,47 +259,71 @@ impl DiscardArg {
 }
 
 impl WalkArgs {
+    /// The options of one stack only: their names, whether each was given, and the stack
+    /// that takes it.
+    fn specific(&self) -> [(&'static str, bool, StackArg); 12] {
+        use StackArg::{Mirror, Snapshot, Thin};
+        [
+            ("meta-sectors", self.meta_sectors.is_some(), Thin),
+            ("data-sectors", self.data_sectors.is_some(), Thin),
+            ("thin-sectors", self.thin_sectors.is_some(), Thin),
+            ("snapshot-id", self.snapshot_id.is_some(), Thin),
+            ("origin-sectors", self.origin_sectors.is_some(), Snapshot),
+            ("cow-sectors", self.cow_sectors.is_some(), Snapshot),
+            ("log-sectors", self.log_sectors.is_some(), Mirror),
+            ("leg-sectors", self.leg_sectors.is_some(), Mirror),
+            ("legs", self.legs.is_some(), Mirror),
+            ("region-size", self.region_size.is_some(), Mirror),
+            ("mirror-target", self.mirror_target.is_some(), Mirror),
+            ("resync-timeout", self.resync_timeout.is_some(), Mirror),
+        ]
+    }
+
     /// The layout the options describe.
     fn layout(&self) -> Result<walk::Layout, Failure> {
+        let usage = Failure::Usage;
+        let stack = self.stack_name();
         let need = |v: Option<u64>, opt: &str| {
-            v.ok_or_else(|| Failure::Usage(format!("--stack {} needs --{opt}", self.stack_name())))
+            v.ok_or_else(|| usage(format!("--stack {stack} needs --{opt}")))
         };
-        let given = |opts: &[(&str, bool)]| match opts.iter().find(|(_, set)| *set) {
-            Some((opt, _)) => Err(Failure::Usage(format!(
-                "--{opt} is not an option of --stack {}",
-                self.stack_name()
-            ))),
-            None => Ok(()),
-        };
+        let foreign = self
+            .specific()
+            .into_iter()
+            .find(|&(_, given, of)| given && of != self.stack);
+        if let Some((opt, ..)) = foreign {
+            return Err(usage(format!(
+                "--{opt} is not an option of --stack {stack}"
+            )));
+        }
         Ok(match self.stack {
-            StackArg::Thin => {
-                given(&[
-                    ("origin-sectors", self.origin_sectors.is_some()),
-                    ("cow-sectors", self.cow_sectors.is_some()),
-                ])?;
-                walk::Layout::Thin(walk::ThinLayout {
-                    meta_sectors: need(self.meta_sectors, "meta-sectors")?,
-                    data_sectors: need(self.data_sectors, "data-sectors")?,
-                    block_size: self.block_size,
-                    pool_target: self.pool_target.clone(),
-                    thin_target: self.thin_target.clone(),
-                    thin_id: self.thin_id,
-                    thin_sectors: need(self.thin_sectors, "thin-sectors")?,
-                    snapshot_id: self.snapshot_id,
-                })
-            }
-            StackArg::Snapshot => {
-                given(&[
-                    ("meta-sectors", self.meta_sectors.is_some()),
-                    ("data-sectors", self.data_sectors.is_some()),
-                    ("thin-sectors", self.thin_sectors.is_some()),
-                    ("snapshot-id", self.snapshot_id.is_some()),
-                ])?;
-                walk::Layout::Snapshot(walk::SnapshotLayout {
-                    origin_sectors: need(self.origin_sectors, "origin-sectors")?,
-                    cow_sectors: need(self.cow_sectors, "cow-sectors")?,
-                    chunk: self.chunk,
-                    target: self.snapshot_target.clone(),
+            StackArg::Thin => walk::Layout::Thin(walk::ThinLayout {
+                meta_sectors: need(self.meta_sectors, "meta-sectors")?,
+                data_sectors: need(self.data_sectors, "data-sectors")?,
+                block_size: self.block_size,
+                pool_target: self.pool_target.clone(),
+                thin_target: self.thin_target.clone(),
+                thin_id: self.thin_id,
+                thin_sectors: need(self.thin_sectors, "thin-sectors")?,
+                snapshot_id: self.snapshot_id,
+            }),
+            StackArg::Snapshot => walk::Layout::Snapshot(walk::SnapshotLayout {
+                origin_sectors: need(self.origin_sectors, "origin-sectors")?,
+                cow_sectors: need(self.cow_sectors, "cow-sectors")?,
+                chunk: self.chunk,
+                target: self.snapshot_target.clone(),
+            }),
+            StackArg::Mirror => {
+                let legs = self.legs.unwrap_or(2);
+                if legs < 2 {
+                    return Err(usage(format!("a mirror has two legs or more, not {legs}")));
+                }
+                walk::Layout::Mirror(walk::MirrorLayout {
+                    log_sectors: need(self.log_sectors, "log-sectors")?,
+                    leg_sectors: need(self.leg_sectors, "leg-sectors")?,
+                    legs,
+                    region_size: self.region_size.unwrap_or(1024),
+                    target: self.mirror_target.as_deref().unwrap_or("mirror").to_owned(),
+                    resync_timeout: Duration::from_secs(self.resync_timeout.unwrap_or(60)),
                 })
             }
         })
@@ -282,7 +333,7 @@ impl WalkArgs {
     fn check(&self) -> Vec<String> {
         let default = match self.stack {
             StackArg::Thin => "thin_check",
-            StackArg::Snapshot => "",
+            StackArg::Snapshot | StackArg::Mirror => "",
         };
         let check = self.check.as_deref().unwrap_or(default);
         check.split_whitespace().map(String::from).collect()
@@ -292,6 +343,7 @@ impl WalkArgs {
         match self.stack {
             StackArg::Thin => "thin",
             StackArg::Snapshot => "snapshot",
+            StackArg::Mirror => "mirror",
         }
     }
 }
@@ -454,6 +506,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 state,
                 snapshot_mark,
                 start_mark,
+                end_mark,
                 flush_prefix,
                 max_cuts,
                 seed,
@@ -471,6 +524,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 cow,
                 check,
                 start_mark,
+                end_mark,
                 flush_prefix,
                 max_cuts,
                 seed,

@@ -3,10 +3,10 @@
 //! The walk: replays a log forward, once, and at each cut point brings the stack under test
 //! back up from the device as a power cut there would have left it, and checks it.
 //!
-//! At a cut point the replay device holds the disk: two areas, one after the other. A
+//! At a cut point the replay device holds the disk: its areas, one after the other. A
 //! transient dm-snapshot of it (COW on a scratch device) takes whatever the stack under
 //! test writes, so the walk can go on from the untouched replay; over the snapshot, a
-//! linear device for each area. The stack is one of two kinds ([`Layout`]):
+//! linear device for each area. The stack is one of three kinds ([`Layout`]):
 //!
 //! - a thin pool: the areas are its metadata and data devices. The metadata must pass the
 //!   check command (`thin_check`); a pool and its thin device are loaded on them, and
@@ -17,10 +17,17 @@
 //!   after the snapshot mark, the snapshot (`snapshot ORIGIN COW P CHUNK`) is loaded on the
 //!   two and must hold the origin as it was at that flush. There is no metadata check
 //!   unless one is given (it reads the COW device).
+//! - a mirror (dm-raid1): the areas are its disk log and its legs. The mirror is loaded on
+//!   them with the disk log, trusting it (the default `sync`), and must report every
+//!   region in sync within a time limit: regions the log holds dirty are copied from the
+//!   first leg. Then every leg, and the mirror, is verified, and each leg must hold the
+//!   first leg's bytes exactly. There is no metadata check unless one is given (it reads
+//!   the log).
 //!
-//! The device the workload wrote is verified against the journal at the last `flush-N`
-//! mark before the cut (acknowledged data present, nothing foreign); the snapshot exactly at
-//! its flush. Everything is torn down before the next stretch is replayed.
+//! The device the workload wrote (and a mirror's legs) is verified against the journal at
+//! the last `flush-N` mark before the cut (acknowledged data present, nothing foreign); the
+//! snapshot exactly at its flush. Everything is torn down before the next stretch is
+//! replayed.
 //!
 //! One process does all of it with device-mapper ioctls: under QEMU's TCG every process
 //! start costs about 0.05–0.1 s, and a walk of 500 cut points with `dmsetup` calls spent
@@ -41,7 +48,8 @@ use crate::journal::Journal;
 use crate::log::{Header, Log};
 use crate::replay::{Discard, Replayer};
 use crate::rng::Rng;
-use crate::verify::{self, Kind, Report};
+use crate::stamp::BLOCK;
+use crate::verify::{self, Difference, Kind, Report};
 use orion_lvm::dm::ioctl::{make_node, Control, DevId, DmError, Target};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -84,6 +92,23 @@ pub struct SnapshotLayout {
     pub target: String,
 }
 
+/// A mirror on the disk: its disk log area, then each leg's area.
+#[derive(Clone, Debug)]
+pub struct MirrorLayout {
+    /// The disk log's area: the first sectors of the disk.
+    pub log_sectors: u64,
+    /// Each leg's area, one after the other after the log's; the mirror's length.
+    pub leg_sectors: u64,
+    /// How many legs.
+    pub legs: usize,
+    /// The region size in sectors.
+    pub region_size: u64,
+    /// The mirror's target type (`mirror`, `orion-mirror`).
+    pub target: String,
+    /// How long the mirror may take to report every region in sync once loaded.
+    pub resync_timeout: Duration,
+}
+
 /// The stack on the disk, and what to load on it at a cut point.
 #[derive(Clone, Debug)]
 pub enum Layout {
@@ -91,6 +116,8 @@ pub enum Layout {
     Thin(ThinLayout),
     /// An origin and a persistent device-mapper snapshot of it.
     Snapshot(SnapshotLayout),
+    /// A mirror with a disk log.
+    Mirror(MirrorLayout),
 }
 
 /// A target to load: length in sectors, type and parameters.
@@ -117,30 +144,102 @@ impl SnapshotLayout {
     }
 }
 
+impl MirrorLayout {
+    /// The name of leg `i`'s area.
+    fn leg(i: usize) -> String {
+        format!("leg{i}")
+    }
+
+    /// The mirror with its disk log on `log` and its legs on `legs` (`major:minor`), in
+    /// sync where the log says so.
+    fn mirror(&self, log: &str, legs: &[String]) -> Table<'_> {
+        let legs: String = legs.iter().map(|l| format!(" {l} 0")).collect();
+        let params = format!("disk 2 {log} {} {}{legs}", self.region_size, self.legs);
+        (self.leg_sectors, &self.target, params)
+    }
+}
+
+/// What a mirror's status line says of its resync.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MirrorStatus {
+    /// Regions in sync.
+    pub in_sync: u64,
+    /// Regions.
+    pub regions: u64,
+    /// A character a leg: `A` alive, else the kind of error it had (`D` write, `S` sync,
+    /// `R` read, `F` flush, `U` unknown).
+    pub health: String,
+    /// The log's status arguments (`disk DEV A`, `core`): a disk log's last is its health.
+    pub log: Vec<String>,
+}
+
+impl MirrorStatus {
+    /// Parses the status line of a `mirror` target: `<#legs> <dev>... <in sync>/<regions>
+    /// 1 <health> <#log args> <log args>...`.
+    pub fn parse(status: &str) -> Option<MirrorStatus> {
+        let w: Vec<&str> = status.split_whitespace().collect();
+        let legs: usize = w.first()?.parse().ok()?;
+        let (in_sync, regions) = w.get(1 + legs)?.split_once('/')?;
+        let health = w.get(3 + legs).filter(|h| h.len() == legs)?;
+        let log_args: usize = w.get(4 + legs)?.parse().ok()?;
+        let log = w.get(5 + legs..5 + legs + log_args)?;
+        if *w.get(2 + legs)? != "1" || w.len() != 5 + legs + log_args {
+            return None;
+        }
+        Some(MirrorStatus {
+            in_sync: in_sync.parse().ok()?,
+            regions: regions.parse().ok()?,
+            health: (*health).to_owned(),
+            log: log.iter().map(|a| (*a).to_owned()).collect(),
+        })
+    }
+
+    /// Every leg is alive, and so is the log.
+    pub fn healthy(&self) -> bool {
+        let log_failed = self.log.first().map(String::as_str) == Some("disk")
+            && self.log.last().map(String::as_str) != Some("A");
+        self.health.chars().all(|c| c == 'A') && !log_failed
+    }
+
+    /// Every region is in sync.
+    pub fn synced(&self) -> bool {
+        self.in_sync == self.regions
+    }
+}
+
 impl Layout {
-    /// The disk's two areas in order: the names of the linear devices over them, and their
+    /// The disk's areas in order: the names of the linear devices over them, and their
     /// lengths in sectors.
-    pub fn areas(&self) -> [(&'static str, u64); 2] {
+    pub fn areas(&self) -> Vec<(String, u64)> {
+        let area = |name: &str, len| (name.to_owned(), len);
         match self {
-            Layout::Thin(l) => [("meta", l.meta_sectors), ("data", l.data_sectors)],
-            Layout::Snapshot(l) => [("origin", l.origin_sectors), ("cow", l.cow_sectors)],
+            Layout::Thin(l) => vec![area("meta", l.meta_sectors), area("data", l.data_sectors)],
+            Layout::Snapshot(l) => {
+                vec![area("origin", l.origin_sectors), area("cow", l.cow_sectors)]
+            }
+            Layout::Mirror(l) => std::iter::once(area("log", l.log_sectors))
+                .chain((0..l.legs).map(|i| (MirrorLayout::leg(i), l.leg_sectors)))
+                .collect(),
         }
     }
 
-    /// The area the metadata check reads: the pool's metadata, the exception store.
+    /// The area the metadata check reads: the pool's metadata, the exception store, the
+    /// mirror's log.
     pub fn checked_area(&self) -> &'static str {
         match self {
             Layout::Thin(_) => "meta",
             Layout::Snapshot(_) => "cow",
+            Layout::Mirror(_) => "log",
         }
     }
 
     /// How a snapshot that does not load fails the cut point: a thin snapshot is one more
-    /// device of a pool that loaded, a device-mapper snapshot is the stack under test.
+    /// device of a pool that loaded, a device-mapper snapshot is the stack under test (a
+    /// mirror has none).
     pub fn snapshot_load_failure(&self) -> Failure {
         match self {
             Layout::Thin(_) => Failure::Snapshot,
-            Layout::Snapshot(_) => Failure::Activate,
+            Layout::Snapshot(_) | Layout::Mirror(_) => Failure::Activate,
         }
     }
 }
@@ -160,6 +259,9 @@ pub struct Options {
     pub check: Vec<String>,
     /// The mark the walk starts at (the first cut point).
     pub start_mark: String,
+    /// The mark it ends at (the last cut point; the first of that name at or after the start),
+    /// if not at the log's end.
+    pub end_mark: Option<String>,
     /// The prefix of the marks logged after each flush (`flush-` for `flush-N`).
     pub flush_prefix: String,
     /// The most cut points.
@@ -179,15 +281,19 @@ pub struct Options {
 pub enum Failure {
     /// The metadata check failed.
     Check,
-    /// The stack under test did not load: the pool or the thin device, or the
-    /// device-mapper snapshot.
+    /// The stack under test did not load: the pool or the thin device, the device-mapper
+    /// snapshot, or the mirror.
     Activate,
+    /// The mirror did not report every region in sync in time, or reported a failed leg.
+    Resync,
     /// Acknowledged data is missing (a block holds zeroes, an older generation or anything
     /// else than what flush N acknowledged or a later write).
     Lost,
     /// Data that was never written there is read (marker, foreign, misplaced, torn, a
     /// generation from after the cut).
     Foreign,
+    /// A mirror's legs differ once it reports every region in sync.
+    Diverged,
     /// The snapshot does not hold its flush's data exactly, cannot be read, or (a thin
     /// snapshot) does not load.
     Snapshot,
@@ -195,11 +301,13 @@ pub enum Failure {
 
 impl Failure {
     /// Every kind, in report order.
-    pub const ALL: [Failure; 5] = [
+    pub const ALL: [Failure; 7] = [
         Failure::Check,
         Failure::Activate,
+        Failure::Resync,
         Failure::Lost,
         Failure::Foreign,
+        Failure::Diverged,
         Failure::Snapshot,
     ];
 
@@ -208,8 +316,10 @@ impl Failure {
         match self {
             Failure::Check => "check",
             Failure::Activate => "activate",
+            Failure::Resync => "resync",
             Failure::Lost => "lost",
             Failure::Foreign => "foreign",
+            Failure::Diverged => "diverged",
             Failure::Snapshot => "snapshot",
         }
     }
@@ -227,9 +337,9 @@ pub struct Summary {
     /// Cut points after the snapshot mark, where the snapshot was checked.
     pub with_snapshot: u64,
     /// Failing cut points of each kind, in [`Failure::ALL`] order.
-    pub failed: [u64; 5],
+    pub failed: [u64; Failure::ALL.len()],
     /// Time spent in each [`Phase`].
-    pub times: [Duration; 6],
+    pub times: [Duration; Phase::ALL.len()],
     /// Devices that were still open once the devices above them were removed.
     pub late: LateReleases,
 }
@@ -245,7 +355,9 @@ pub enum Phase {
     Check,
     /// Loading the stack under test.
     Load,
-    /// Verifying the written device and the snapshot.
+    /// Waiting for a mirror's resync.
+    Resync,
+    /// Verifying the written device and the snapshot (or the mirror's legs).
     Verify,
     /// Waiting for the removal of the devices (which runs in the background).
     Teardown,
@@ -253,11 +365,12 @@ pub enum Phase {
 
 impl Phase {
     /// Every phase, in [`Summary::times`] order.
-    pub const ALL: [Phase; 6] = [
+    pub const ALL: [Phase; 7] = [
         Phase::Replay,
         Phase::Disk,
         Phase::Check,
         Phase::Load,
+        Phase::Resync,
         Phase::Verify,
         Phase::Teardown,
     ];
@@ -269,6 +382,7 @@ impl Phase {
             Phase::Disk => "disk stack",
             Phase::Check => "metadata check",
             Phase::Load => "target load",
+            Phase::Resync => "resync",
             Phase::Verify => "verify",
             Phase::Teardown => "waiting for teardown",
         }
@@ -448,6 +562,9 @@ impl Marks {
 struct Loaded<'a> {
     /// The device the workload wrote.
     written: String,
+    /// It is a mirror: how long it may take to report every region in sync, and its legs'
+    /// areas, which must then hold what the workload wrote and the first leg's bytes.
+    mirror: Option<(Duration, Vec<String>)>,
     /// The snapshot of it, if there is one: its level in the stack and its table.
     snapshot: Option<(usize, Table<'a>)>,
 }
@@ -549,7 +666,7 @@ impl<'a> Walker<'a> {
         ctl: &Control,
         stack: &mut Stack,
         name: &dyn Fn(&str) -> String,
-        areas: &[String; 2],
+        areas: &[String],
     ) -> std::result::Result<Loaded<'a>, DmError> {
         let opts: &'a Options = self.opts;
         match &opts.layout {
@@ -558,6 +675,7 @@ impl<'a> Walker<'a> {
                 stack.add(ctl, 3, &name("thin"), l.thin(&pool, l.thin_id))?;
                 Ok(Loaded {
                     written: name("thin"),
+                    mirror: None,
                     snapshot: l.snapshot_id.map(|id| (3, l.thin(&pool, id))),
                 })
             }
@@ -565,9 +683,78 @@ impl<'a> Walker<'a> {
             // passes its I/O straight down; only the snapshot needs loading.
             Layout::Snapshot(l) => Ok(Loaded {
                 written: name("origin"),
+                mirror: None,
                 snapshot: Some((2, l.snapshot(&areas[0], &areas[1]))),
             }),
+            Layout::Mirror(l) => {
+                stack.add(ctl, 2, &name("mirror"), l.mirror(&areas[0], &areas[1..]))?;
+                Ok(Loaded {
+                    written: name("mirror"),
+                    mirror: Some((
+                        l.resync_timeout,
+                        (0..l.legs).map(MirrorLayout::leg).collect(),
+                    )),
+                    snapshot: None,
+                })
+            }
         }
+    }
+
+    /// Waits until mirror `name` reports every region in sync, for `limit` at most; what
+    /// went wrong if it did not, or reported a failed leg or log.
+    fn resync(&mut self, ctl: &Control, name: &str, limit: Duration) -> Result<Option<String>> {
+        let t = Instant::now();
+        let id = DevId::Name(name.to_owned());
+        let mut pause = Duration::from_millis(1);
+        let outcome = loop {
+            let status = ctl.status(&id).map_err(dm_error)?;
+            let line = status.first().map_or("", |t| t.params.as_str());
+            match MirrorStatus::parse(line) {
+                None => break Some(format!("unreadable mirror status {line:?}")),
+                Some(s) if !s.healthy() => break Some(format!("a leg or the log failed: {line}")),
+                Some(s) if s.synced() => break None,
+                Some(s) if t.elapsed() >= limit => {
+                    break Some(format!(
+                        "{} of {} regions in sync after {:.1} s: {line}",
+                        s.in_sync,
+                        s.regions,
+                        t.elapsed().as_secs_f64()
+                    ))
+                }
+                Some(_) => {
+                    std::thread::sleep(pause);
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+            }
+        };
+        self.summary.add(Phase::Resync, t);
+        Ok(outcome)
+    }
+
+    /// Compares the device of each area in `legs` (named with `name`) with the first's;
+    /// what differs.
+    fn diverged(&mut self, legs: &[String], name: &dyn Fn(&str) -> String) -> Result<Vec<String>> {
+        let t = Instant::now();
+        let mut found = Vec::new();
+        if let Some((first, rest)) = legs.split_first() {
+            let a = Device::open(&node(&name(first)), false)?;
+            for leg in rest {
+                let b = Device::open(&node(&name(leg)), false)?;
+                if let Difference {
+                    blocks: n @ 1..,
+                    first: Some(block),
+                } = verify::compare(&a, &b)?
+                {
+                    found.push(format!(
+                        "{leg} differs from {first} in {n} blocks, the first block {block} \
+                         (byte {})",
+                        block * BLOCK as u64
+                    ));
+                }
+            }
+        }
+        self.summary.add(Phase::Verify, t);
+        Ok(found)
     }
 
     /// Brings the stack up at cut point `at` on devices named `prefix`..., over a snapshot
@@ -586,11 +773,11 @@ impl<'a> Walker<'a> {
             format!("{} {} N 8", self.replay_path, cow.display()),
         );
         let disk = stack.add(ctl, 0, &name("disk"), disk).map_err(dm_error)?;
-        let mut areas: [String; 2] = Default::default();
+        let mut areas = Vec::new();
         let mut start = 0;
-        for (dev, (what, len)) in areas.iter_mut().zip(layout.areas()) {
+        for (what, len) in layout.areas() {
             let table = (len, "linear", format!("{disk} {start}"));
-            *dev = stack.add(ctl, 1, &name(what), table).map_err(dm_error)?;
+            areas.push(stack.add(ctl, 1, &name(&what), table).map_err(dm_error)?);
             start += len;
         }
         self.summary.add(Phase::Disk, t);
@@ -610,13 +797,42 @@ impl<'a> Walker<'a> {
             }
         };
         let mut fails = Vec::new();
-        let r = self.verify(&loaded.written, at.flush, false)?;
-        let other: u64 = r.counts[2..].iter().sum();
-        if r.missing_acked > 0 {
-            fails.push((Failure::Lost, problems(&r)));
+        // The devices to verify: the one the workload wrote and, once a mirror is in sync,
+        // its legs, each named in the report.
+        let mut verified = vec![(None, loaded.written.clone())];
+        let mut legs: &[String] = &[];
+        if let Some((limit, leg_areas)) = &loaded.mirror {
+            let area = loaded.written.strip_prefix(prefix).map(str::to_owned);
+            verified[0].0 = area;
+            match self.resync(ctl, &loaded.written, *limit)? {
+                Some(what) => fails.push((Failure::Resync, what)),
+                None => legs = leg_areas,
+            }
         }
-        if other > 0 {
-            fails.push((Failure::Foreign, problems(&r)));
+        verified.extend(legs.iter().map(|l| (Some(l.clone()), name(l))));
+        let (mut lost, mut other) = (Vec::new(), Vec::new());
+        for (area, dev) in &verified {
+            let r = self.verify(dev, at.flush, false)?;
+            let what = match area {
+                Some(area) => format!("{area}: {}", problems(&r)),
+                None => problems(&r),
+            };
+            if r.missing_acked > 0 {
+                lost.push(what.clone());
+            }
+            if r.counts[2..].iter().sum::<u64>() > 0 {
+                other.push(what);
+            }
+        }
+        if !lost.is_empty() {
+            fails.push((Failure::Lost, lost.join("; ")));
+        }
+        if !other.is_empty() {
+            fails.push((Failure::Foreign, other.join("; ")));
+        }
+        let diverged = self.diverged(legs, &name)?;
+        if !diverged.is_empty() {
+            fails.push((Failure::Diverged, diverged.join("; ")));
         }
         if let (Some((level, table)), Some(flush)) = (loaded.snapshot, at.snapshot) {
             self.summary.with_snapshot += 1;
@@ -642,6 +858,26 @@ impl<'a> Walker<'a> {
     }
 }
 
+/// The stretch of the log the cut points are chosen from: the index of the first `start`
+/// mark, and the end (exclusive) after the first `end` mark at or after it, or the log's.
+fn span(headers: &[Header], start: &str, end: Option<&str>) -> Result<(usize, usize)> {
+    let find = |from: usize, m: &str| {
+        headers[from..]
+            .iter()
+            .position(|h| h.mark.as_deref() == Some(m))
+            .map(|i| from + i)
+    };
+    let first = find(0, start).ok_or_else(|| invalid!("the log has no mark {start:?}"))?;
+    let last = match end {
+        None => headers.len(),
+        Some(m) => {
+            let e = find(first, m);
+            e.ok_or_else(|| invalid!("the log has no mark {m:?} after the mark {start:?}"))? + 1
+        }
+    };
+    Ok((first, last))
+}
+
 /// Walks `log` onto `replay` (which holds the disk as it was before the log began), checking
 /// the stack at each cut point against `journal`; failures are written to `out`. Should the
 /// walk itself fail (a device that cannot be made or removed), it leaves its devices behind.
@@ -660,12 +896,13 @@ pub fn walk(
     }
     let entries = log.entries().collect::<Result<Vec<_>>>()?;
     let headers: Vec<Header> = entries.iter().map(|e| e.header.clone()).collect();
-    let start = entries
-        .iter()
-        .find(|e| e.header.mark.as_deref() == Some(opts.start_mark.as_str()))
-        .ok_or_else(|| invalid!("the log has no mark {:?}", opts.start_mark))?
-        .index;
-    let cut_points = cuts::select(&headers, start, opts.max_cuts, &mut Rng::new(opts.seed));
+    let (start, end) = span(&headers, &opts.start_mark, opts.end_mark.as_deref())?;
+    let cut_points = cuts::select(
+        &headers[..end],
+        start as u64,
+        opts.max_cuts,
+        &mut Rng::new(opts.seed),
+    );
     let ctl = Control::open().map_err(|source| Error::Io {
         what: "cannot open /dev/mapper/control".into(),
         source,
@@ -763,6 +1000,21 @@ mod tests {
         })
     }
 
+    fn mirror(legs: usize) -> Layout {
+        Layout::Mirror(MirrorLayout {
+            log_sectors: 2048,
+            leg_sectors: 32768,
+            legs,
+            region_size: 1024,
+            target: "orion-mirror".into(),
+            resync_timeout: Duration::from_secs(20),
+        })
+    }
+
+    fn areas(a: &[(&str, u64)]) -> Vec<(String, u64)> {
+        a.iter().map(|&(n, l)| (n.to_owned(), l)).collect()
+    }
+
     #[test]
     fn flush_and_snapshot_marks() {
         let mut m = Marks::default();
@@ -787,9 +1039,27 @@ mod tests {
     }
 
     #[test]
+    fn span_between_marks() {
+        let h: Vec<Header> = [None, Some("b"), Some("a"), None, Some("b"), Some("a"), None]
+            .iter()
+            .map(|m| Header {
+                mark: m.map(str::to_owned),
+                ..Header::default()
+            })
+            .collect();
+        assert_eq!(span(&h, "a", None).unwrap(), (2, 7));
+        // The first end mark after the start, not the one before it.
+        assert_eq!(span(&h, "a", Some("b")).unwrap(), (2, 5));
+        assert_eq!(span(&h, "b", Some("a")).unwrap(), (1, 3));
+        assert_eq!(span(&h, "a", Some("a")).unwrap(), (2, 3));
+        assert!(span(&h, "c", None).is_err());
+        assert!(span(&h, "a", Some("c")).is_err());
+    }
+
+    #[test]
     fn thin_stack() {
         let l = thin(Some(1));
-        assert_eq!(l.areas(), [("meta", 8192), ("data", 131072)]);
+        assert_eq!(l.areas(), areas(&[("meta", 8192), ("data", 131072)]));
         assert_eq!(l.checked_area(), "meta");
         assert_eq!(l.snapshot_load_failure(), Failure::Snapshot);
         let Layout::Thin(t) = &l else { unreachable!() };
@@ -806,7 +1076,7 @@ mod tests {
     #[test]
     fn snapshot_stack() {
         let l = snapshot();
-        assert_eq!(l.areas(), [("origin", 32768), ("cow", 40960)]);
+        assert_eq!(l.areas(), areas(&[("origin", 32768), ("cow", 40960)]));
         assert_eq!(l.checked_area(), "cow");
         // The snapshot is the stack under test: not loading is an activation failure.
         assert_eq!(l.snapshot_load_failure(), Failure::Activate);
@@ -817,5 +1087,77 @@ mod tests {
             s.snapshot("253:1", "253:2"),
             (32768, "orion-snapshot", "253:1 253:2 P 8".to_string())
         );
+    }
+
+    #[test]
+    fn mirror_stack() {
+        let l = mirror(3);
+        assert_eq!(
+            l.areas(),
+            areas(&[
+                ("log", 2048),
+                ("leg0", 32768),
+                ("leg1", 32768),
+                ("leg2", 32768)
+            ])
+        );
+        assert_eq!(l.checked_area(), "log");
+        let Layout::Mirror(m) = &l else {
+            unreachable!()
+        };
+        let legs = ["253:2".to_string(), "253:3".into(), "253:4".into()];
+        // A disk log with the default sync: the mirror trusts what the log says is clean.
+        assert_eq!(
+            m.mirror("253:1", &legs),
+            (
+                32768,
+                "orion-mirror",
+                "disk 2 253:1 1024 3 253:2 0 253:3 0 253:4 0".to_string()
+            )
+        );
+        let Layout::Mirror(m) = mirror(2) else {
+            unreachable!()
+        };
+        assert_eq!(
+            m.mirror("253:1", &legs[..2]).2,
+            "disk 2 253:1 1024 2 253:2 0 253:3 0"
+        );
+    }
+
+    #[test]
+    fn mirror_status() {
+        let s = MirrorStatus::parse("2 253:2 253:3 12/32 1 AA 3 disk 253:1 A").unwrap();
+        assert_eq!(
+            s,
+            MirrorStatus {
+                in_sync: 12,
+                regions: 32,
+                health: "AA".into(),
+                log: vec!["disk".into(), "253:1".into(), "A".into()],
+            }
+        );
+        assert!(s.healthy() && !s.synced());
+        let s = MirrorStatus::parse("3 253:2 253:3 253:4 32/32 1 AAA 1 core").unwrap();
+        assert!(s.healthy() && s.synced());
+        // A failed leg, a failed disk log (write, flush).
+        for bad in [
+            "2 253:2 253:3 32/32 1 AD 3 disk 253:1 A",
+            "2 253:2 253:3 32/32 1 AA 3 disk 253:1 D",
+            "2 253:2 253:3 32/32 1 AA 3 disk 253:1 F",
+        ] {
+            let s = MirrorStatus::parse(bad).unwrap();
+            assert!(s.synced() && !s.healthy(), "{bad}");
+        }
+        for bad in [
+            "",
+            "2 253:2 253:3 32/32 1 AAA 3 disk 253:1 A",
+            "2 253:2 253:3 32-32 1 AA 3 disk 253:1 A",
+            "2 253:2 253:3 32/32 2 AA 3 disk 253:1 A",
+            "2 253:2 253:3 32/32 1 AA 3 disk 253:1",
+            "2 253:2 253:3 32/32 1 AA 3 disk 253:1 A x",
+            "x 253:2 253:3 32/32 1 AA 1 core",
+        ] {
+            assert_eq!(MirrorStatus::parse(bad), None, "{bad:?}");
+        }
     }
 }

@@ -449,3 +449,99 @@ fn walk_options_by_stack() {
     assert_eq!(rc, 3, "{err}");
     assert!(err.contains("state"), "{err}");
 }
+
+#[test]
+fn walk_options_of_the_mirror_stack() {
+    let common = ["walk", "log", "replay", "--cow", "cow", "--state", "state"];
+    let walk = |extra: &[&str]| run(&[&common[..], extra].concat());
+    let mirror = [
+        "--stack",
+        "mirror",
+        "--log-sectors",
+        "2048",
+        "--leg-sectors",
+        "32768",
+    ];
+    let refused = |extra: &[&str], want: &str| {
+        let (rc, _, err) = walk(extra);
+        assert_eq!(rc, 2, "{extra:?}: {err}");
+        assert!(err.contains(want), "{extra:?}: {err}");
+    };
+    // The mirror stack needs its areas, takes no other stack's, and the other stacks take
+    // none of its options.
+    refused(
+        &["--stack", "mirror", "--leg-sectors", "8"],
+        "--stack mirror needs --log-sectors",
+    );
+    refused(
+        &["--stack", "mirror", "--log-sectors", "8"],
+        "--stack mirror needs --leg-sectors",
+    );
+    refused(
+        &[&mirror[..], &["--data-sectors", "8"]].concat(),
+        "--data-sectors is not an option of --stack mirror",
+    );
+    refused(
+        &[&mirror[..], &["--cow-sectors", "8"]].concat(),
+        "--cow-sectors is not an option of --stack mirror",
+    );
+    for (opt, value) in [
+        ("--log-sectors", "8"),
+        ("--leg-sectors", "8"),
+        ("--legs", "2"),
+        ("--region-size", "1024"),
+        ("--mirror-target", "mirror"),
+        ("--resync-timeout", "10"),
+    ] {
+        let want = format!("{opt} is not an option of --stack thin");
+        refused(
+            &[
+                "--meta-sectors",
+                "8",
+                "--data-sectors",
+                "8",
+                "--thin-sectors",
+                "8",
+                opt,
+                value,
+            ],
+            &want,
+        );
+        let want = format!("{opt} is not an option of --stack snapshot");
+        refused(
+            &[
+                "--stack",
+                "snapshot",
+                "--origin-sectors",
+                "8",
+                "--cow-sectors",
+                "8",
+                opt,
+                value,
+            ],
+            &want,
+        );
+    }
+    refused(
+        &[&mirror[..], &["--legs", "1"]].concat(),
+        "a mirror has two legs or more, not 1",
+    );
+    // Complete options (the defaults, or all of them) get as far as the journal.
+    for extra in [
+        &[][..],
+        &[
+            "--legs",
+            "3",
+            "--region-size",
+            "512",
+            "--mirror-target",
+            "orion-mirror",
+            "--resync-timeout",
+            "20",
+        ][..],
+    ] {
+        let (rc, _, err) = walk(&[&mirror[..], extra].concat());
+        assert_eq!(rc, 3, "{extra:?}: {err}");
+        assert!(err.contains("state"), "{err}");
+    }
+}
