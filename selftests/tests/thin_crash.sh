@@ -56,30 +56,6 @@ prepare() {
 		dd of="$1" bs=1M seek=$META_MIB iflag=fullblock oflag=direct 2>/dev/null
 }
 
-# report DESC KIND: ok when the walk found no cut point failing that way, else not ok with
-# the first of them.
-report() {
-	grep "^FAIL $2: " /tmp/t.walk | sed "s/^FAIL $2: //" >/tmp/t.fails
-	if [ ! -s /tmp/t.fails ]; then
-		tap_ok "$1"
-	else
-		tap_not_ok "$1" "$(wc -l </tmp/t.fails) failing cut points; the first:" "$(head -n 8 /tmp/t.fails)"
-	fi
-}
-
-# problems FILE: "LOST OTHER" from verify's report: blocks missing acknowledged data (of
-# any kind) and blocks holding what was never written there (every kind but lost and
-# stale); "x x" without a report.
-problems() {
-	awk '/^problems:/ {
-		for (i = 2; i <= NF; i++)
-			if (split($i, kv, "=") == 2 && kv[1] != "lost" && kv[1] != "stale") o += kv[2]
-		if (match($0, /missing in [0-9]+ blocks/)) l = substr($0, RSTART + 11, RLENGTH - 18)
-		seen = 1
-	}
-	END { if (seen) print l + 0, o + 0; else print "x x" }' "$1"
-}
-
 # crash_run LABEL POOL_TARGET THIN_TARGET
 crash_run() {
 	label=$1 pool_t=$2 thin_t=$3
