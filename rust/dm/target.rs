@@ -269,6 +269,10 @@ pub trait Target: Sized {
 /// the constructor accesses it during that time.
 pub struct Constructor<'a> {
     ti: NonNull<bindings::dm_target>,
+    /// Devices this target opened read-only: opening one again with a wider mode would
+    /// make dm core replace (and free) its `dm_dev` under the first [`Dev`].
+    read_only: [core::cell::Cell<u32>; 4],
+    read_only_n: core::cell::Cell<usize>,
     _p: PhantomData<&'a mut bindings::dm_target>,
 }
 
@@ -292,9 +296,8 @@ impl Constructor<'_> {
 
     /// The device number of a device named by path or `major:minor`, without opening it.
     ///
-    /// A target that opens one device read-only and another with the table's mode must
-    /// check first that they differ: opening the same device again with a wider mode makes
-    /// dm core replace (and free) the first `dm_dev` (`upgrade_mode`).
+    /// (`get_device` refuses a device the target opened read-only; a target that wants its
+    /// own message for that case compares device numbers first.)
     pub fn device_number(&self, path: &CStr) -> Result<u32> {
         let mut dev: bindings::dev_t = 0;
         // SAFETY: `path` is NUL-terminated and `dev` is a valid out pointer.
@@ -302,8 +305,16 @@ impl Constructor<'_> {
         Ok(dev)
     }
 
-    /// Opens a device named by path or `major:minor`, with the table's mode.
+    /// Opens a device named by path or `major:minor`, with the table's mode. Fails with
+    /// `EBUSY` for a device this target already opened read-only (see `read_only`).
     pub fn get_device(&self, path: &CStr) -> Result<Dev> {
+        let n = self.read_only_n.get();
+        if n > 0 {
+            let devt = self.device_number(path)?;
+            if self.read_only.iter().take(n).any(|d| d.get() == devt) {
+                return Err(EBUSY);
+            }
+        }
         let ti = self.ti.as_ptr();
         let mut dev: *mut bindings::dm_dev = core::ptr::null_mut();
         // SAFETY: `ti` is valid by the type invariant, and its table is set during `ctr`.
@@ -315,8 +326,11 @@ impl Constructor<'_> {
         Ok(unsafe { Dev::from_raw(self.ti, dev) })
     }
 
-    /// Opens a device named by path or `major:minor` for reading only.
+    /// Opens a device named by path or `major:minor` for reading only (at most four per
+    /// target, `EMFILE` beyond).
     pub fn get_device_read_only(&self, path: &CStr) -> Result<Dev> {
+        let n = self.read_only_n.get();
+        let slot = self.read_only.get(n).ok_or(EMFILE)?;
         let ti = self.ti.as_ptr();
         let mut dev: *mut bindings::dm_dev = core::ptr::null_mut();
         // BLK_OPEN_READ (a cast in C, which bindgen does not evaluate).
@@ -325,7 +339,10 @@ impl Constructor<'_> {
         to_result(unsafe { bindings::dm_get_device(ti, path.as_char_ptr(), mode, &mut dev) })?;
         let dev = NonNull::new(dev).ok_or(ENODEV)?;
         // SAFETY: `dm_get_device` succeeded, so `dev` is a device reference of `ti`.
-        Ok(unsafe { Dev::from_raw(self.ti, dev) })
+        let dev = unsafe { Dev::from_raw(self.ti, dev) };
+        slot.set(dev.dev_number());
+        self.read_only_n.set(n + 1);
+        Ok(dev)
     }
 
     /// Sets how many empty flush bios dm core sends to this target for one flush.
@@ -549,6 +566,8 @@ impl<T: Target> TargetVtable<T> {
         // INVARIANT: dm core is constructing `ti` and nothing else touches it until we return.
         let mut ctor = Constructor {
             ti: ti_nn,
+            read_only: Default::default(),
+            read_only_n: core::cell::Cell::new(0),
             _p: PhantomData,
         };
         // SAFETY: dm core passes `argc` valid NUL-terminated strings that outlive this call.

@@ -165,8 +165,8 @@ fn construct(
         ti.get_device_read_only(origin_path)
     }
     .map_err(|e| CtrError::new(e, c_str!("Cannot get origin device")))?;
-    // Checked before the COW device is opened: opening the origin again with the table's
-    // mode would make dm core replace the origin's read-only `dm_dev`.
+    // Checked before the COW device is opened, for C's message (the dm layer would refuse
+    // to open the read-only origin again with the table's mode).
     let cow_err = |e| CtrError::new(e, c_str!("Cannot get COW device"));
     if ti.device_number(cow_path).map_err(cow_err)? == origin_dev.dev_number() {
         return Err(CtrError::inval(c_str!(

@@ -69,14 +69,6 @@ impl Target for Thin {
             Some(o) if o.as_bytes() == pool_path.as_bytes() => {
                 return Err(CtrError::inval(c_str!("Error setting origin device")));
             }
-            // The same device under another name: opening the pool after it would make dm
-            // core replace the origin's read-only `dm_dev` (C has that hole).
-            Some(o)
-                if ti.device_number(o).is_ok()
-                    && ti.device_number(o).ok() == ti.device_number(pool_path).ok() =>
-            {
-                return Err(CtrError::inval(c_str!("Error setting origin device")));
-            }
             Some(o) => Some(
                 ti.get_device_read_only(o)
                     .map_err(|e| CtrError::new(e, c_str!("Error opening origin device")))?,

@@ -340,18 +340,28 @@ impl MirrorCore {
         r
     }
 
-    fn areas(&self, bio: &OwnedBio) -> KVec<Area<'_>> {
-        let mut v = KVec::with_capacity(self.legs.len(), GFP_KERNEL).unwrap_or_default();
-        for l in self.legs.iter() {
-            let _ = v.push(
-                Area {
+    /// Where target offset `off` lies on every leg but `skip`, in an array on the stack
+    /// (nothing is allocated on the write path), and how many of its entries are used.
+    fn leg_areas(&self, off: u64, skip: Option<usize>) -> Option<([Area<'_>; MAX_LEGS], usize)> {
+        let first = self.legs.first()?;
+        let mut out = [Area {
+            dev: first.bdev.bdev(),
+            sector: 0,
+        }; MAX_LEGS];
+        let mut n = 0;
+        for (i, l) in self.legs.iter().enumerate() {
+            if Some(i) == skip {
+                continue;
+            }
+            if let Some(a) = out.get_mut(n) {
+                *a = Area {
                     dev: l.bdev.bdev(),
-                    sector: self.leg_sector(l, bio.sector()),
-                },
-                GFP_KERNEL,
-            );
+                    sector: l.offset + off,
+                };
+                n += 1;
+            }
         }
-        v
+        Some((out, n))
     }
 
     fn free_slot(&self, st: &mut State, w: &Worker<Self>) -> Option<usize> {
@@ -429,8 +439,12 @@ impl MirrorCore {
                     st.waiting.push(bio);
                     continue;
                 };
-                let areas = self.areas(&bio);
-                if let Err(bio) = w.write_bio(slot, bio, &areas) {
+                let off = bio.sector() - self.begin.min(bio.sector());
+                let Some((areas, n)) = self.leg_areas(off, None) else {
+                    self.end_write(bio, IoStatus::IoErr);
+                    continue;
+                };
+                if let Err(bio) = w.write_bio(slot, bio, areas.get(..n).unwrap_or(&[])) {
                     st.waiting.push(bio);
                 }
             }
@@ -569,30 +583,18 @@ impl MirrorCore {
             let start = r << self.region_shift;
             let size = 1u64 << self.region_shift;
             let count = size.min(self.len - start.min(self.len));
-            let mut to = KVec::with_capacity(self.legs.len(), GFP_KERNEL).unwrap_or_default();
-            for (i, l) in self.legs.iter().enumerate() {
-                if i != d {
-                    let _ = to.push(
-                        Area {
-                            dev: l.bdev.bdev(),
-                            sector: l.offset + start,
-                        },
-                        GFP_KERNEL,
-                    );
-                }
-            }
-            match self.legs.get(d) {
-                Some(src) => w.copy_multi(
+            match (self.legs.get(d), self.leg_areas(start, Some(d))) {
+                (Some(src), Some((to, n))) => w.copy_multi(
                     RECOVERY_SLOT,
                     Area {
                         dev: src.bdev.bdev(),
                         sector: src.offset + start,
                     },
-                    &to,
+                    to.get(..n).unwrap_or(&[]),
                     count,
                     !self.handle_errors,
                 ),
-                None => self.recovery_done.store(2, Ordering::Release),
+                _ => self.recovery_done.store(2, Ordering::Release),
             }
         }
         if !self.in_sync.load(Ordering::Acquire) && self.sync.count() == self.nr_regions {

@@ -408,24 +408,36 @@ impl OriginCore {
         Ok(wait)
     }
 
+    /// Sends an origin write on once every snapshot has its chunk, or queues it on the
+    /// exception it waits for; gives it back when no copy slot is free.
+    fn origin_bio(
+        &self,
+        st: &mut WorkState,
+        w: &Worker<Self>,
+        bio: OwnedBio,
+    ) -> Result<(), OwnedBio> {
+        match self.origin_write(st, w, bio.sector()) {
+            Ok(None) => {
+                bio.remap_to(self.bdev.bdev(), bio.sector());
+                bio.submit();
+            }
+            Ok(Some(slot)) => match st.pe(slot) {
+                Some(pe) => pe.origin_bios.push(bio),
+                None => bio.end(IoStatus::IoErr),
+            },
+            Err(NoSlot) => return Err(bio),
+        }
+        Ok(())
+    }
+
     fn origin_bios(&self, st: &mut WorkState, w: &Worker<Self>) {
         let mut list = core::mem::take(&mut st.retry);
         list.append(&mut self.queue.lock());
         while let Some(bio) = list.pop() {
-            match self.origin_write(st, w, bio.sector()) {
-                Ok(None) => {
-                    bio.remap_to(self.bdev.bdev(), bio.sector());
-                    bio.submit();
-                }
-                Ok(Some(slot)) => match st.pe(slot) {
-                    Some(pe) => pe.origin_bios.push(bio),
-                    None => bio.end(IoStatus::IoErr),
-                },
-                Err(NoSlot) => {
-                    list.push_front(bio);
-                    st.retry = list;
-                    return;
-                }
+            if let Err(bio) = self.origin_bio(st, w, bio) {
+                list.push_front(bio);
+                st.retry = list;
+                return;
             }
         }
     }
@@ -522,21 +534,7 @@ impl OriginCore {
                 return Ok(());
             }
         }
-        match self.origin_write(st, w, bio.sector()) {
-            Ok(None) => {
-                bio.remap_to(self.bdev.bdev(), bio.sector());
-                bio.submit();
-                Ok(())
-            }
-            Ok(Some(slot)) => {
-                match st.pe(slot) {
-                    Some(pe) => pe.origin_bios.push(bio),
-                    None => bio.end(IoStatus::IoErr),
-                }
-                Ok(())
-            }
-            Err(NoSlot) => Err(bio),
-        }
+        self.origin_bio(st, w, bio)
     }
 
     fn snapshot_bios(&self, st: &mut WorkState, w: &Worker<Self>) {
