@@ -48,13 +48,7 @@ regions=$((leg_len / REGION))
 reject_at=$((WRITES / FLUSH_EVERY / 2))
 base=/dev/ram0 logdev=/dev/ram1 replay=/dev/ram2 cow=/dev/ram3 cow2=/dev/ram4
 
-# Under TCG a process start costs several times more with address space randomisation
-# (each new layout is translated afresh); the workload's hook starts a few hundred.
-aslr=$(cat /proc/sys/kernel/randomize_va_space)
-echo 0 >/proc/sys/kernel/randomize_va_space
-trap 'echo "$aslr" >/proc/sys/kernel/randomize_va_space' EXIT
-
-head -c 1048576 /dev/zero | tr '\0' '\245' >/tmp/t.marker
+crash_setup
 
 # prepare DEV: the disk before the test: the log area and leg 0 zeroed, leg 1 marker bytes.
 prepare() {

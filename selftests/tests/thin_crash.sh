@@ -40,13 +40,7 @@ snap_at=$((WRITES / FLUSH_EVERY / 2))
 reject_at=$((WRITES / FLUSH_EVERY / 3))
 base=/dev/ram0 logdev=/dev/ram1 replay=/dev/ram2 cow=/dev/ram3 cow2=/dev/ram4
 
-# Under TCG a process start costs several times more with address space randomisation
-# (each new layout is translated afresh); the test starts a few thousand.
-aslr=$(cat /proc/sys/kernel/randomize_va_space)
-echo 0 >/proc/sys/kernel/randomize_va_space
-trap 'echo "$aslr" >/proc/sys/kernel/randomize_va_space' EXIT
-
-head -c 1048576 /dev/zero | tr '\0' '\245' >/tmp/t.marker
+crash_setup
 
 # prepare DEV: the disk before the test: zeroes in the first metadata block (a new pool
 # formats its metadata), marker bytes over the data area.
