@@ -36,6 +36,16 @@ static unsigned int no_space_timeout = 60;
 module_param(no_space_timeout, uint, 0644);
 MODULE_PARM_DESC(no_space_timeout, "Out of data space queue IO timeout in seconds");
 
+static unsigned int map_cache_runs = 1 << 18;
+module_param(map_cache_runs, uint, 0644);
+MODULE_PARM_DESC(map_cache_runs,
+		 "Mapping runs a thin device keeps in memory for its fast path (0: none)");
+
+unsigned int orion_map_cache_runs(void)
+{
+	return READ_ONCE(map_cache_runs);
+}
+
 unsigned int orion_no_space_timeout(void)
 {
 	return READ_ONCE(no_space_timeout);
@@ -268,6 +278,16 @@ void orion_worker_wake_after(struct orion_worker *w, unsigned int ms)
 	queue_delayed_work(w->wq, &w->dwork, msecs_to_jiffies(ms));
 }
 
+unsigned int orion_noio_begin(void)
+{
+	return memalloc_noio_save();
+}
+
+void orion_noio_end(unsigned int flags)
+{
+	memalloc_noio_restore(flags);
+}
+
 void orion_worker_destroy(struct orion_worker *w)
 {
 	cancel_delayed_work_sync(&w->dwork);
@@ -311,6 +331,63 @@ u64 orion_now_ms(void)
 u64 *orion_bio_tag(struct bio *bio)
 {
 	return dm_per_bio_data(bio, sizeof(u64));
+}
+
+/*
+ * What a bio looked like when `map` saw it, so that a failed read can be sent again
+ * (dm-bio-record.h's role; that header is private to drivers/md). It sits in the per-bio
+ * data just before the 8-byte tag.
+ */
+struct orion_bio_record {
+	struct block_device *bdev;
+	struct bvec_iter iter;
+	bio_end_io_t *end_io;
+#if defined(CONFIG_BLK_DEV_INTEGRITY)
+	struct bio_integrity_payload *integrity;
+#endif
+	int remaining;
+	unsigned short flags;
+};
+
+#define ORION_BIO_RECORD_BYTES ALIGN(sizeof(struct orion_bio_record), sizeof(u64))
+
+unsigned int orion_bio_record_bytes(void)
+{
+	return ORION_BIO_RECORD_BYTES;
+}
+
+static struct orion_bio_record *orion_bio_record_of(struct bio *bio)
+{
+	return (void *)((char *)dm_per_bio_data(bio, sizeof(u64)) - ORION_BIO_RECORD_BYTES);
+}
+
+void orion_bio_record(struct bio *bio)
+{
+	struct orion_bio_record *r = orion_bio_record_of(bio);
+
+	r->bdev = bio->bi_bdev;
+	r->iter = bio->bi_iter;
+	r->end_io = bio->bi_end_io;
+#if defined(CONFIG_BLK_DEV_INTEGRITY)
+	r->integrity = bio_integrity(bio);
+#endif
+	r->remaining = atomic_read(&bio->__bi_remaining);
+	r->flags = bio->bi_flags;
+}
+
+void orion_bio_restore(struct bio *bio)
+{
+	struct orion_bio_record *r = orion_bio_record_of(bio);
+
+	bio->bi_bdev = r->bdev;
+	bio->bi_iter = r->iter;
+	bio->bi_end_io = r->end_io;
+#if defined(CONFIG_BLK_DEV_INTEGRITY)
+	bio->bi_integrity = r->integrity;
+#endif
+	atomic_set(&bio->__bi_remaining, r->remaining);
+	bio->bi_flags = r->flags;
+	bio->bi_status = BLK_STS_OK;
 }
 
 void orion_bio_chain_discard(struct bio *parent, struct block_device *bdev, sector_t sector,

@@ -21,6 +21,7 @@ const char *orion_dm_prefix(void);
 
 /* The `no_space_timeout` parameter (seconds; dm-thin-pool's, for thin-pool): 60 by default. */
 unsigned int orion_no_space_timeout(void);
+unsigned int orion_map_cache_runs(void);
 
 void orion_bio_set_dev(struct bio *bio, struct block_device *bdev);
 void orion_zero_fill_bio(struct bio *bio);
@@ -71,6 +72,8 @@ typedef void (*orion_ctx_fn)(void *ctx);
 struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn, void *ctx);
 void orion_worker_wake(struct orion_worker *w);
 void orion_worker_wake_after(struct orion_worker *w, unsigned int ms);
+unsigned int orion_noio_begin(void);
+void orion_noio_end(unsigned int flags);
 void orion_worker_destroy(struct orion_worker *w);
 
 /*
@@ -84,6 +87,9 @@ u64 orion_now_ms(void);
 
 /* The 8-byte per-bio data of a target that reserved it (per_io_data_size >= 8). */
 u64 *orion_bio_tag(struct bio *bio);
+unsigned int orion_bio_record_bytes(void);
+void orion_bio_record(struct bio *bio);
+void orion_bio_restore(struct bio *bio);
 
 /*
  * Discards a range of bdev with bios chained to parent: parent completes (when ended) only

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod extents;
 pub mod linear;
 pub mod mirror;
 pub mod snapshot;

@@ -6,12 +6,21 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 out="$ORION_ROOT/build/bench"
 mkdir -p "$out"
-orion_log "thin metadata tools: restore/check/dump of ~1M mappings"
-cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin
-"$ORION_ROOT/tools/target/release/orion-thin-bench" | tee "$out/thin-tools.md"
-bash "$ORION_ROOT/scripts/vm-run.sh" bench
+# ORION_BENCH=basic,snap,mirror runs only those sections of the guest benchmarks (and
+# skips the host-side tools).
+sections=${ORION_BENCH:-}
+: >"$out/thin-tools.md"
+if [ -z "$sections" ]; then
+	orion_log "thin metadata tools: restore/check/dump of ~1M mappings"
+	cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin
+	"$ORION_ROOT/tools/target/release/orion-thin-bench" | tee "$out/thin-tools.md"
+fi
+bash "$ORION_ROOT/scripts/vm-run.sh" bench ${sections//,/ }
 {
 	cat "$out/thin-tools.md"
-	grep -E '^(###|\||IOPS)' "$ORION_ROOT/build/vm/tap.log"
+	grep -v '^ORION-DONE' "${ORION_OUT:-$ORION_ROOT/build/vm}/tap.log"
 } >"$out/results.md"
-orion_log "report: build/bench/results.md"
+# The plot of every ratio row (matplotlib from PyPI, installed for the user if missing).
+python3 -c 'import matplotlib' 2>/dev/null || python3 -m pip install --quiet --user matplotlib
+python3 "$ORION_ROOT/scripts/bench-plot.py" "$out/results.md" "$out/ratios.png"
+orion_log "report: build/bench/results.md, plot: build/bench/ratios.png"

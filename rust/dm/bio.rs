@@ -298,6 +298,11 @@ impl OwnedBio {
         OwnedBio(bio)
     }
 
+    /// The bio, for the dm layer's own calls (ownership stays here).
+    pub(crate) fn as_raw(&self) -> *mut bindings::bio {
+        self.0.as_ptr()
+    }
+
     /// Gives up ownership: the caller must hand the pointer back to `from_raw` (or to C code
     /// that ends the bio).
     pub(crate) fn into_raw(self) -> NonNull<bindings::bio> {

@@ -161,6 +161,10 @@ pub trait Target: Sized {
     const SHORT_NAME: &'static CStr = Self::NAME;
     /// The target version `[major, minor, patch]` shown by `dmsetup targets`.
     const VERSION: [u32; 3];
+
+    /// Whether `map` records every bio as it sees it, so that a completed bio can be sent
+    /// again with [`TargetRef::restore_bio`] (a mirror retries a failed read on another leg).
+    const RECORDS_BIOS: bool = false;
     /// `DM_TARGET_*` features.
     const FEATURES: Features = Features::NONE;
 
@@ -170,7 +174,10 @@ pub trait Target: Sized {
     /// Maps a bio. Runs in the submitter's context: it must not sleep.
     fn map(this: Borrowed<'_, Self>, ti: &TargetRef, bio: &MapBio) -> MapResult;
 
-    /// Takes a bio for which `map` returned [`MapResult::Defer`]. Runs in `map`'s context.
+    /// Takes a bio for which `map` returned [`MapResult::Defer`]. Runs in `map`'s context,
+    /// just after it, where dm core lets a target sleep (dm-snap takes its lock and starts
+    /// copies there); bios it submits are only queued until dm core's submission returns, so
+    /// it must never wait for their completion.
     fn defer(_this: Borrowed<'_, Self>, _ti: &TargetRef, _bio: OwnedBio) {
         kernel::build_error(kernel::error::VTABLE_DEFAULT_ERROR)
     }
@@ -498,6 +505,24 @@ impl TargetRef {
         Some(unsafe { AtomicU64::from_ptr(bindings::orion_bio_tag(bio.as_raw())) })
     }
 
+    /// Puts `bio`, a completed bio of this target, back as `map` saw it (device, sector,
+    /// size, status cleared) so that it can be remapped and submitted again. `false` if the
+    /// target does not record its bios ([`Target::RECORDS_BIOS`]).
+    pub fn restore_bio(&self, bio: &OwnedBio) -> bool {
+        // SAFETY: a constant.
+        let need = 8 + unsafe { bindings::orion_bio_record_bytes() };
+        // SAFETY: the target is live by the type invariant; `per_io_data_size` is fixed after
+        // construction.
+        if unsafe { (*self.raw()).per_io_data_size } < need {
+            return false;
+        }
+        // SAFETY: the bio is the target's and not in flight (`OwnedBio`); a target with this
+        // much per-bio data records every bio in `map` (only `RECORDS_BIOS` targets reserve
+        // it), so the record is there.
+        unsafe { bindings::orion_bio_restore(bio.as_raw()) };
+        true
+    }
+
     /// Whether the target's device is suspending without flushing (in `presuspend` and
     /// `postsuspend`): bios it holds may be ended with `IoStatus::Requeue`.
     pub fn noflush_suspending(&self) -> bool {
@@ -577,9 +602,16 @@ impl<T: Target> TargetVtable<T> {
                 // SAFETY: `ti` is valid; dm core hands `private` back to us in every callback.
                 unsafe { (*ti).private = private.into_foreign().cast_mut() };
                 if T::HAS_DEFER {
-                    // Deferred bios carry an 8-byte tag (the `OwnedBio` invariant).
+                    // Deferred bios carry an 8-byte tag (the `OwnedBio` invariant), after
+                    // the record when the target keeps one.
+                    let size = if T::RECORDS_BIOS {
+                        // SAFETY: returns a constant.
+                        8 + unsafe { bindings::orion_bio_record_bytes() }
+                    } else {
+                        8
+                    };
                     // SAFETY: `ti` is ours during construction.
-                    unsafe { (*ti).per_io_data_size = (*ti).per_io_data_size.max(8) };
+                    unsafe { (*ti).per_io_data_size = (*ti).per_io_data_size.max(size) };
                 }
                 0
             }
@@ -623,6 +655,10 @@ impl<T: Target> TargetVtable<T> {
             // SAFETY: targets that defer reserved 8 bytes of per-bio data in `ctr`; dm core
             // does not initialise it.
             unsafe { *bindings::orion_bio_tag(bio) = 0 };
+            if T::RECORDS_BIOS {
+                // SAFETY: the target reserved room for the record before the tag in `ctr`.
+                unsafe { bindings::orion_bio_record(bio) };
+            }
         }
         match T::map(this, tref, mbio) {
             MapResult::Remapped => bindings::DM_MAPIO_REMAPPED as c_int,

@@ -5,7 +5,8 @@
 //!
 //! The job runs one at a time in process context (it may sleep). Copies and zeroing are
 //! asynchronous: each is started for a numbered slot (`0..slots`) and its end is reported to
-//! [`Job::copied`] with that number, then the worker is woken. Nothing here allocates after
+//! [`Job::copied`] with that number, then to [`Job::after_copy`], which may finish the work
+//! there (as dm-snap commits in kcopyd's thread) or have the worker woken. Nothing here allocates after
 //! [`WorkerBox::new`], so the job may use it on the I/O path.
 //!
 //! C header: [include/linux/workqueue.h](srctree/include/linux/workqueue.h)
@@ -38,6 +39,15 @@ pub trait Job: Send + Sync + Sized + 'static {
     /// destination that failed to write. The default reports to `copied`.
     fn copied_errors(&self, slot: usize, read_err: bool, write_err: u64) {
         self.copied(slot, !read_err && write_err == 0)
+    }
+
+    /// Runs after [`Self::copied`] (or [`Self::copied_errors`]), in kcopyd's thread: process
+    /// context, so it may sleep (in a `memalloc_noio` scope, as the job's runs), but it holds
+    /// up the client's other completions. Returns
+    /// whether the worker must run. It must not take a lock that is held while a copy is
+    /// started (starting one can wait for kcopyd's completions). The default asks for a run.
+    fn after_copy(&self, _worker: &Worker<Self>) -> bool {
+        true
     }
 
     /// Gives back the bio written by [`Worker::write_bio`] for `slot`, with a bit per
@@ -104,7 +114,15 @@ unsafe extern "C" fn copied_fn<T: Job>(read_err: i32, write_err: usize, ctx: *mu
     // SAFETY: `c.worker` is the live worker that owns `c` (type invariant of `Worker`).
     let w = unsafe { &*c.worker.cast::<Worker<T>>() };
     w.job.copied_errors(c.slot, read_err != 0, write_err as u64);
-    w.wake();
+    // kcopyd's thread is on the I/O path too: allocations there must not do I/O.
+    // SAFETY: saves and restores the task's allocation scope on this thread.
+    let noio = unsafe { bindings::orion_noio_begin() };
+    let wake = w.job.after_copy(w);
+    // SAFETY: restores what `orion_noio_begin` saved on this thread.
+    unsafe { bindings::orion_noio_end(noio) };
+    if wake {
+        w.wake();
+    }
 }
 
 /// # Safety

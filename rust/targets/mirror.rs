@@ -24,7 +24,10 @@ use crate::dm::{
 use core::sync::atomic::Ordering;
 use kernel::{c_str, prelude::*, sync::Arc};
 use log::{DirtyLog, SyncMode};
-use set::{Leg, MirrorCore, MAX_LEGS, READ_ERROR, RECOVERY_SLOT, TAG_NOSYNC_WRITE, TAG_READ};
+use set::{
+    read_of_tag, read_tag, Leg, MirrorCore, MAX_LEGS, READ_ERROR, RECOVERY_SLOT, TAG_NOSYNC_WRITE,
+    TAG_QUEUED, TAG_READ,
+};
 
 /// A `mirror` target.
 pub struct Mirror {
@@ -140,6 +143,8 @@ impl Target for Mirror {
 
     const NAME: &'static CStr = c_str!("mirror");
     const VERSION: [u32; 3] = [1, 14, 0];
+    // A failed read is sent again to another leg.
+    const RECORDS_BIOS: bool = true;
 
     fn ctr(ti: &mut Constructor<'_>, mut args: Args<'_>) -> Result<KBox<Self>, CtrError> {
         if args.len() < 2 {
@@ -271,7 +276,7 @@ impl Target for Mirror {
         };
         leg.inflight.fetch_add(1, Ordering::Relaxed);
         if let Some(tag) = ti.bio_tag(bio) {
-            tag.store(TAG_READ | (i as u64 + 1), Ordering::Relaxed);
+            tag.store(read_tag(i, r, false), Ordering::Relaxed);
         }
         bio.remap(dev, c.leg_sector(leg, bio.sector()));
         MapResult::Remapped
@@ -288,19 +293,55 @@ impl Target for Mirror {
         };
         let t = tag.swap(0, Ordering::Relaxed);
         if t & TAG_READ != 0 {
-            let i = ((t & 0xff) as usize).wrapping_sub(1);
+            let (i, r) = read_of_tag(t);
             if let Some(l) = this.core.legs.get(i) {
                 l.inflight.fetch_sub(1, Ordering::Relaxed);
             }
             if !status.is_ok() && !status.is_not_supported() && !bio.is_readahead() {
-                pr_err!("device-mapper: raid1: Mirror read failed.\n");
+                // dm-raid1's messages: `mirror_end_io` for reads `map` sent, `read_callback`
+                // for those the worker sent.
+                let name = this.devs.get(i).map_or(c_str!("?"), |d| d.name());
+                let queued = t & TAG_QUEUED != 0;
+                if !queued {
+                    pr_err!(
+                        "device-mapper: raid1: Mirror read failed from {}. Trying alternative device.\n",
+                        name
+                    );
+                }
                 this.core.fail_leg(i, READ_ERROR);
+                if this.core.can_retry_read(r) {
+                    if queued {
+                        pr_warn!(
+                            "device-mapper: raid1: Read failure on mirror device {}. Trying alternative device.\n",
+                            name
+                        );
+                    }
+                    // Sent again from `end_io_defer`, to a leg chosen anew.
+                    return EndIoResult::Defer;
+                }
+                if queued {
+                    pr_err!(
+                        "device-mapper: raid1: Read failure on mirror device {}.  Failing I/O.\n",
+                        name
+                    );
+                } else {
+                    pr_err!("device-mapper: raid1: All replicated volumes dead, failing I/O\n");
+                }
             }
         } else if t & TAG_NOSYNC_WRITE != 0 {
             this.core.nosync_write_done(t & !TAG_NOSYNC_WRITE);
             this.worker.wake();
         }
         EndIoResult::Done
+    }
+
+    fn end_io_defer(this: &Self, ti: &TargetRef, bio: OwnedBio) {
+        if ti.restore_bio(&bio) {
+            this.core.queue(bio);
+            this.worker.wake();
+        } else {
+            bio.end(crate::dm::bio::IoStatus::IoErr);
+        }
     }
 
     fn presuspend(this: &Self, ti: &TargetRef) {

@@ -12,11 +12,11 @@
 //! `map` reads the exception table under RCU: only writes that need a copy, and merge
 //! writes, go to the worker ([`io`]).
 
-pub mod exceptions;
 pub mod io;
 pub mod origin;
 pub mod store;
 
+use super::extents::ExtentTable;
 use crate::dm::{
     args::{parse_u64, Args},
     bio::{Bio, BlkStatus, MapBio, OwnedBio, ReqOp},
@@ -30,7 +30,6 @@ use crate::dm::{
     time,
 };
 use core::sync::atomic::Ordering;
-use exceptions::ExceptionTable;
 use io::{TAG_FULL, TAG_SLOT, TAG_TRACKED};
 use kernel::{c_str, prelude::*, sync::Arc};
 use origin::{CowState, Origin, Snapshot};
@@ -120,7 +119,7 @@ fn load_cow(
     let meta_err = |e| CtrError::new(e, c_str!("Failed to read snapshot metadata"));
     let cow = cow_dev.reopen(true).map_err(meta_err)?;
     let sizing_chunk = if chunk == 0 { 32 } else { chunk } as u64;
-    let table = ExceptionTable::new(cow.bdev().nr_sectors() / sizing_chunk)
+    let table = ExtentTable::new(cow.bdev().nr_sectors() / sizing_chunk)
         .map_err(|_| CtrError::nomem(c_str!("Unable to allocate hash table space")))?;
     let (store, valid) = match kind {
         StoreKind::Persistent { overflow } => {

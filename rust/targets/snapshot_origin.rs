@@ -91,8 +91,7 @@ impl Target for SnapshotOrigin {
     }
 
     fn defer(this: &Self, _ti: &TargetRef, bio: OwnedBio) {
-        this.origin.core.queue.lock().push(bio);
-        this.origin.wake();
+        this.origin.core.origin_write_now(&this.origin.worker, bio);
     }
 
     fn resume(this: &Self, _ti: &TargetRef) {

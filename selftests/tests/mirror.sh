@@ -2,7 +2,8 @@
 # and disk logs, 2 and 3 legs, several region sizes), writes during the resync under fio
 # verify, the same status and data on every leg; nosync and sync; a disk log reused after a
 # clean shutdown and one with dirty regions written by hand, loaded by both; a failing leg
-# without and with handle_errors; malformed tables refused with C's messages.
+# without and with handle_errors; failed reads sent again to an intact leg; malformed
+# tables refused with C's messages.
 
 modprobe dm-mirror || die "modprobe dm-mirror failed"
 load_orion orion-
@@ -189,6 +190,42 @@ for mode in "" "1 handle_errors"; do
 		check "the new leg holds the data" same_bytes /dev/mapper/t.ol0 /dev/mapper/t.ol2 $((sz * 512))
 		dmsetup remove t.om t.cm t.ol2 t.cl2
 	fi
+	down
+done
+
+# A failing read: the first (default) leg's device fails every I/O; a read that fails is
+# sent again to an intact leg (dm-raid1's retry), without and with handle_errors; with both
+# legs failing the read fails, as C's.
+for mode in "" "1 handle_errors" "both"; do
+	for s in o c; do
+		legs $s 2
+		for i in 0 1; do dd if=/tmp/t.A of=/dev/mapper/t.${s}l$i bs=1M oflag=direct 2>/dev/null; done
+		feat=$mode
+		[ "$mode" = both ] && feat=""
+		dm_create t.${s}m "0 $sz $(type_for $s mirror) core 2 1024 nosync $(leg_args $s 2) $feat"
+		failing="0"
+		[ "$mode" = both ] && failing="0 1"
+		for i in $failing; do
+			dmsetup suspend t.${s}l$i
+			dmsetup load t.${s}l$i --table "0 $sz error"
+			dmsetup resume t.${s}l$i
+		done
+		rm -f /tmp/t.${s}read
+		dd if=/dev/mapper/t.${s}m of=/tmp/t.${s}read bs=64k count=64 iflag=direct 2>/dev/null
+		echo $? >/tmp/t.${s}rc
+		mirror_status t.${s}m >/tmp/t.${s}failed
+		events t.${s}m >/tmp/t.${s}events
+	done
+	what="failing read (${mode:-without handle_errors})"
+	check_eq "$what: read result as C's" "$(cat /tmp/t.crc)" "$(cat /tmp/t.orc)"
+	if [ "$mode" = both ]; then
+		check_fails "$what: ours fails the read" test "$(cat /tmp/t.orc)" = 0
+	else
+		check_eq "$what: ours reads without error" 0 "$(cat /tmp/t.orc)"
+		check "$what: ours read the data from the other leg" cmp -n $((4 << 20)) /tmp/t.oread /tmp/t.A
+	fi
+	check_eq "$what: status as C's" "$(cat /tmp/t.cfailed)" "$(cat /tmp/t.ofailed)"
+	check_eq "$what: table events as C's" "$(cat /tmp/t.cevents)" "$(cat /tmp/t.oevents)"
 	down
 done
 

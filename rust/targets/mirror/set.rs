@@ -41,8 +41,27 @@ pub const SYNC_ERROR: u32 = 1 << 2;
 /// A read failed.
 pub const READ_ERROR: u32 = 1 << 3;
 
-/// Tag of a read remapped by `map`: the leg + 1 in the low bits.
+/// Tag of a read sent to a leg: the leg + 1 in the low 8 bits, its region above them.
 pub const TAG_READ: u64 = 1 << 62;
+/// With `TAG_READ`: the worker sent the read (dm-raid1's `read_async_bio`), not `map`.
+pub const TAG_QUEUED: u64 = 1 << 60;
+/// Where a read's region sits in its tag.
+const TAG_REGION_SHIFT: u32 = 8;
+const TAG_REGION_MASK: u64 = (1 << 48) - 1;
+
+/// The tag of a read of region `r` sent to leg `i`.
+pub fn read_tag(i: usize, r: u64, queued: bool) -> u64 {
+    let q = if queued { TAG_QUEUED } else { 0 };
+    TAG_READ | q | ((r & TAG_REGION_MASK) << TAG_REGION_SHIFT) | (i as u64 + 1)
+}
+
+/// The leg and region of a read's tag.
+pub fn read_of_tag(t: u64) -> (usize, u64) {
+    (
+        ((t & 0xff) as usize).wrapping_sub(1),
+        (t >> TAG_REGION_SHIFT) & TAG_REGION_MASK,
+    )
+}
 
 /// One leg of the mirror.
 pub struct Leg {
@@ -249,6 +268,18 @@ impl MirrorCore {
         self.raise_event();
     }
 
+    /// Whether a read of region `r` that failed can be sent again (dm-raid1's `default_ok
+    /// || mirror_available`): the default leg is healthy, or the region is in sync and some
+    /// leg is.
+    pub fn can_retry_read(&self, r: u64) -> bool {
+        let d = self.default_leg.load(Ordering::Acquire);
+        let default_ok = self
+            .legs
+            .get(d)
+            .is_some_and(|l| l.error_count.load(Ordering::Acquire) == 0);
+        default_ok || (self.sync.get(r) && self.choose_leg().is_some())
+    }
+
     fn valid_leg(&self) -> Option<usize> {
         self.legs
             .iter()
@@ -387,8 +418,11 @@ impl MirrorCore {
                     .filter(|l| l.error_count.load(Ordering::Acquire) == 0)
                     .map(|_| d)
             };
-            match leg.and_then(|i| self.legs.get(i)) {
-                Some(l) => {
+            match leg.and_then(|i| Some((i, self.legs.get(i)?))) {
+                Some((i, l)) => {
+                    // `end_io` sees it as a read of leg `i` (balancing, retry on failure).
+                    l.inflight.fetch_add(1, Ordering::Relaxed);
+                    bio.tag().store(read_tag(i, r, true), Ordering::Relaxed);
                     bio.remap_to(l.bdev.bdev(), self.leg_sector(l, bio.sector()));
                     bio.submit();
                 }

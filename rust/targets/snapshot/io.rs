@@ -103,14 +103,180 @@ pub struct Merge {
     num: u64,
 }
 
-/// No copy slot is free: the bio waits for one.
+/// Copy ends after which kcopyd's thread commits even while other copies run.
+const COMMIT_BATCH: usize = 32;
+
+/// No copy slot is free (or no room to start another copy now): the bio waits.
 struct NoSlot;
+
+/// A copy or zeroing decided under the state lock and started once it is dropped: starting
+/// one can wait for kcopyd's completions, and those take the lock (as dm-snap starts its
+/// copies after `up_write`).
+enum Start {
+    /// `count` sectors from the origin at `origin` to the COW device at `cow`, or the other
+    /// way round for a merge.
+    Copy {
+        slot: usize,
+        snap: Arc<Snapshot>,
+        to_origin: bool,
+        origin: u64,
+        cow: u64,
+        count: u64,
+    },
+    /// Zeroes `count` sectors of the COW device at `sector`.
+    Zero {
+        slot: usize,
+        snap: Arc<Snapshot>,
+        sector: u64,
+        count: u64,
+    },
+}
+
+/// How many starts one hold of the lock collects (they live on the stack).
+const STARTS: usize = 8;
+
+/// The starts collected under one hold of the state lock.
+struct Starts {
+    list: [Option<Start>; STARTS],
+    len: usize,
+    /// An exception became ready without a copy: the worker must commit it.
+    wake: bool,
+    /// Collected in `map`'s context: no synchronous I/O may be done.
+    in_map: bool,
+}
+
+impl Starts {
+    /// None yet.
+    fn new() -> Self {
+        Starts {
+            list: [const { None }; STARTS],
+            len: 0,
+            wake: false,
+            in_map: false,
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.len == STARTS
+    }
+
+    fn push(&mut self, s: Start) {
+        if let Some(e) = self.list.get_mut(self.len) {
+            *e = Some(s);
+            self.len += 1;
+        }
+    }
+
+    /// Starts everything collected (the state lock must not be held).
+    fn issue(&mut self, core: &OriginCore, w: &Worker<OriginCore>) {
+        for e in self.list.iter_mut().take(self.len) {
+            if e.is_some() {
+                core.copies.fetch_add(1, Ordering::AcqRel);
+            }
+            match e.take() {
+                Some(Start::Copy {
+                    slot,
+                    snap,
+                    to_origin,
+                    origin,
+                    cow,
+                    count,
+                }) => {
+                    let o = Area {
+                        dev: core.bdev.bdev(),
+                        sector: origin,
+                    };
+                    let c = Area {
+                        dev: snap.cow.cow.bdev(),
+                        sector: cow,
+                    };
+                    if to_origin {
+                        w.copy(slot, c, o, count);
+                    } else {
+                        w.copy(slot, o, c, count);
+                    }
+                }
+                Some(Start::Zero {
+                    slot,
+                    snap,
+                    sector,
+                    count,
+                }) => w.zero(slot, snap.cow.cow.bdev(), sector, count),
+                None => {}
+            }
+        }
+        self.len = 0;
+        if self.wake {
+            self.wake = false;
+            w.wake();
+        }
+    }
+}
+
+/// A list of copy slots, at most all of them (no allocation after creation).
+struct SlotList {
+    slots: [u16; PE_SLOTS],
+    len: usize,
+}
+
+impl SlotList {
+    fn new() -> Self {
+        SlotList {
+            slots: [0; PE_SLOTS],
+            len: 0,
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = usize> + '_ {
+        self.slots.iter().take(self.len).map(|&s| s as usize)
+    }
+
+    fn get(&self, i: usize) -> Option<usize> {
+        self.slots
+            .get(i)
+            .filter(|_| i < self.len)
+            .map(|&s| s as usize)
+    }
+
+    fn last(&self) -> Option<usize> {
+        self.get(self.len.checked_sub(1)?)
+    }
+
+    fn push(&mut self, slot: usize) {
+        if let Some(e) = self.slots.get_mut(self.len) {
+            *e = slot as u16;
+            self.len += 1;
+        }
+    }
+
+    fn pop(&mut self) -> Option<usize> {
+        let s = self.last()?;
+        self.len -= 1;
+        Some(s)
+    }
+
+    /// Removes `slot`, keeping the order of the others.
+    fn remove(&mut self, slot: usize) {
+        let pos = self.iter().position(|s| s == slot);
+        if let Some(i) = pos {
+            if let Some(tail) = self.slots.get_mut(i..self.len) {
+                tail.rotate_left(1);
+            }
+            self.len -= 1;
+        }
+    }
+}
 
 /// What the worker keeps between runs.
 pub struct WorkState {
     /// Every registered snapshot of the origin, largest chunk first.
     pub snaps: KVec<Arc<Snapshot>>,
     pes: KVec<Option<Pending>>,
+    /// The occupied slots, in the order they were taken (so each store's exceptions are in
+    /// sequence order): the passes look at these only.
+    used: SlotList,
+    /// The free slots.
+    free: SlotList,
     /// Origin writes to run through the snapshots again.
     retry: BioList,
     /// The merge, while a merge target is resumed.
@@ -121,12 +287,16 @@ impl WorkState {
     /// An empty state with its copy slots.
     pub fn new() -> Result<Self> {
         let mut pes = KVec::with_capacity(PE_SLOTS, GFP_KERNEL)?;
-        for _ in 0..PE_SLOTS {
+        let mut free = SlotList::new();
+        for slot in 0..PE_SLOTS {
             pes.push(None, GFP_KERNEL)?;
+            free.push(PE_SLOTS - 1 - slot);
         }
         Ok(WorkState {
             snaps: KVec::new(),
             pes,
+            used: SlotList::new(),
+            free,
             retry: BioList::new(),
             merge: None,
         })
@@ -141,13 +311,31 @@ impl WorkState {
     }
 
     fn free_slot(&self) -> Option<usize> {
-        self.pes.iter().position(|p| p.is_none())
+        self.free.last()
+    }
+
+    /// Puts `pe` in the slot `free_slot` gave.
+    fn occupy(&mut self, pe: Pending) -> Option<usize> {
+        let slot = self.free.pop()?;
+        self.used.push(slot);
+        if let Some(p) = self.pes.get_mut(slot) {
+            *p = Some(pe);
+        }
+        Some(slot)
+    }
+
+    /// The occupied slot at position `i` of the start order.
+    fn used_at(&self, i: usize) -> Option<usize> {
+        self.used.get(i)
     }
 
     fn pending(&self, cow: &CowState, chunk: u64) -> Option<usize> {
-        self.pes
-            .iter()
-            .position(|p| p.as_ref().is_some_and(|p| p.is_exception_of(cow, chunk)))
+        self.used.iter().find(|&s| {
+            self.pes
+                .get(s)
+                .and_then(|p| p.as_ref())
+                .is_some_and(|p| p.is_exception_of(cow, chunk))
+        })
     }
 
     fn pe(&mut self, slot: usize) -> Option<&mut Pending> {
@@ -155,7 +343,10 @@ impl WorkState {
     }
 
     fn take(&mut self, slot: usize) -> Option<Pending> {
-        self.pes.get_mut(slot).and_then(|p| p.take())
+        let pe = self.pes.get_mut(slot).and_then(|p| p.take())?;
+        self.used.remove(slot);
+        self.free.push(slot);
+        Some(pe)
     }
 
     /// The smallest chunk of the origin's snapshots (dm-snap's `__minimum_chunk_size`).
@@ -200,17 +391,23 @@ impl OriginCore {
                 }
             }
         }
-        for slot in 0..PE_SLOTS {
-            let d = self.done[slot].swap(0, Ordering::AcqRel);
-            if d == 0 {
+        let mut i = 0;
+        while let Some(slot) = st.used_at(i) {
+            i += 1;
+            let Some(d) = self.done.get(slot) else {
+                continue;
+            };
+            if d.load(Ordering::Relaxed) == 0 {
                 continue;
             }
-            let ok = d == 1;
+            let ok = d.swap(0, Ordering::AcqRel) == 1;
             let Some(pe) = st.pe(slot) else { continue };
             if pe.zero.is_some() {
                 if let Some(bio) = st.take(slot).and_then(|mut p| p.zero.take()) {
                     bio.end(if ok { IoStatus::Ok } else { IoStatus::IoErr });
                 }
+                // The slot left the list.
+                i -= 1;
                 continue;
             }
             pe.copied = Some(ok);
@@ -220,8 +417,8 @@ impl OriginCore {
     /// Commits ready exceptions, each COW device's in start order.
     fn commit_ready(&self, st: &mut WorkState) {
         loop {
-            let first = st.pes.iter().position(|p| {
-                p.as_ref().is_some_and(|p| {
+            let first = st.used.iter().find(|&slot| {
+                st.pes.get(slot).and_then(|p| p.as_ref()).is_some_and(|p| {
                     p.ready() && p.seq == p.snap.cow.complete_seq.load(Ordering::Relaxed)
                 })
             });
@@ -230,17 +427,18 @@ impl OriginCore {
                 return;
             };
             let cow = snap.cow.clone();
-            // The run of ready exceptions that follow in sequence.
+            // The run of ready exceptions that follow in sequence (the start order holds
+            // each store's exceptions in sequence).
             let mut batch = KVec::new();
             let mut seq = cow.complete_seq.load(Ordering::Relaxed);
-            loop {
-                let next = st.pes.iter().position(|p| {
-                    p.as_ref().is_some_and(|p| {
-                        p.ready() && p.seq == seq && core::ptr::eq(&*p.snap.cow, &*cow)
-                    })
-                });
-                let Some(slot) = next else { break };
-                if batch.push(slot, GFP_KERNEL).is_err() {
+            for slot in st.used.iter() {
+                let Some(p) = st.pes.get(slot).and_then(|p| p.as_ref()) else {
+                    continue;
+                };
+                if p.zero.is_some() || !core::ptr::eq(&*p.snap.cow, &*cow) || p.seq < seq {
+                    continue;
+                }
+                if p.seq != seq || !p.ready() || batch.push(slot, GFP_KERNEL).is_err() {
                     break;
                 }
                 seq += 1;
@@ -298,7 +496,9 @@ impl OriginCore {
     /// whether some wait for reads.
     fn release(&self, st: &mut WorkState) -> bool {
         let mut waiting = false;
-        for slot in 0..PE_SLOTS {
+        let mut i = 0;
+        while let Some(slot) = st.used_at(i) {
+            i += 1;
             let Some(pe) = st.pe(slot) else { continue };
             let Some(ok) = pe.committed else { continue };
             if ok && pe.snap.cow.is_tracked(pe.old) {
@@ -308,6 +508,8 @@ impl OriginCore {
             let Some(mut pe) = st.take(slot) else {
                 continue;
             };
+            // The slot left the list.
+            i -= 1;
             if pe.draining {
                 let d = &pe.snap.cow.draining[super::origin::track_slot(pe.old)];
                 d.fetch_sub(1, Ordering::AcqRel);
@@ -334,42 +536,39 @@ impl OriginCore {
     fn start_exception(
         &self,
         st: &mut WorkState,
-        w: &Worker<Self>,
+        starts: &mut Starts,
         s: &Arc<Snapshot>,
         chunk: u64,
         copy: bool,
     ) -> Result<Option<(usize, u64)>, NoSlot> {
-        let slot = st.free_slot().ok_or(NoSlot)?;
+        if starts.is_full() {
+            return Err(NoSlot);
+        }
+        st.free_slot().ok_or(NoSlot)?;
         let cow_sectors = s.cow.cow.bdev().nr_sectors();
         let Some(new) = s.cow.store.lock().prepare(cow_sectors) else {
             return Ok(None);
         };
         let seq = s.cow.next_seq.fetch_add(1, Ordering::Relaxed);
-        if let Some(p) = st.pes.get_mut(slot) {
-            let mut pe = Pending::new(s, chunk, new, seq);
-            pe.full_expected = !copy;
-            *p = Some(pe);
-        }
+        let mut pe = Pending::new(s, chunk, new, seq);
+        pe.full_expected = !copy;
+        let slot = st.occupy(pe).ok_or(NoSlot)?;
         if copy {
             let from = chunk << s.cow.shift;
             let origin_sectors = self.bdev.bdev().nr_sectors();
             let count = (s.cow.chunk as u64).min(origin_sectors.saturating_sub(from));
             if count == 0 {
                 self.full_done(slot, true);
-                w.wake();
+                starts.wake = true;
             } else {
-                w.copy(
+                starts.push(Start::Copy {
                     slot,
-                    Area {
-                        dev: self.bdev.bdev(),
-                        sector: from,
-                    },
-                    Area {
-                        dev: s.cow.cow.bdev(),
-                        sector: new << s.cow.shift,
-                    },
+                    snap: s.clone(),
+                    to_origin: false,
+                    origin: from,
+                    cow: new << s.cow.shift,
                     count,
-                );
+                });
             }
         }
         Ok(Some((slot, new)))
@@ -380,7 +579,7 @@ impl OriginCore {
     fn origin_write(
         &self,
         st: &mut WorkState,
-        w: &Worker<Self>,
+        starts: &mut Starts,
         sector: u64,
     ) -> Result<Option<usize>, NoSlot> {
         let mut wait = None;
@@ -398,10 +597,13 @@ impl OriginCore {
             if s.cow.table.find(chunk).is_some() {
                 continue;
             }
-            match self.start_exception(st, w, &s, chunk, true)? {
+            match self.start_exception(st, starts, &s, chunk, true)? {
                 Some((slot, _)) => {
                     wait.get_or_insert(slot);
                 }
+                // Invalidating writes the store's header: not from `map`'s context, where
+                // that write would wait behind the bio being mapped.
+                None if starts.in_map => return Err(NoSlot),
                 None => s.invalidate(ENOMEM),
             }
         }
@@ -413,10 +615,10 @@ impl OriginCore {
     fn origin_bio(
         &self,
         st: &mut WorkState,
-        w: &Worker<Self>,
+        starts: &mut Starts,
         bio: OwnedBio,
     ) -> Result<(), OwnedBio> {
-        match self.origin_write(st, w, bio.sector()) {
+        match self.origin_write(st, starts, bio.sector()) {
             Ok(None) => {
                 bio.remap_to(self.bdev.bdev(), bio.sector());
                 bio.submit();
@@ -430,11 +632,11 @@ impl OriginCore {
         Ok(())
     }
 
-    fn origin_bios(&self, st: &mut WorkState, w: &Worker<Self>) {
+    fn origin_bios(&self, st: &mut WorkState, starts: &mut Starts) {
         let mut list = core::mem::take(&mut st.retry);
         list.append(&mut self.queue.lock());
         while let Some(bio) = list.pop() {
-            if let Err(bio) = self.origin_bio(st, w, bio) {
+            if let Err(bio) = self.origin_bio(st, starts, bio) {
                 list.push_front(bio);
                 st.retry = list;
                 return;
@@ -445,23 +647,29 @@ impl OriginCore {
     fn snapshot_write(
         &self,
         st: &mut WorkState,
-        w: &Worker<Self>,
+        starts: &mut Starts,
         s: &Arc<Snapshot>,
         bio: OwnedBio,
     ) -> Result<(), OwnedBio> {
         let cow = &s.cow;
         if bio.op() == crate::dm::bio::ReqOp::Discard {
             // `map` remapped it to its COW chunk, which it covers whole: zero the chunk.
-            let Some(slot) = st.free_slot() else {
+            if st.free_slot().is_none() || starts.is_full() {
                 return Err(bio);
-            };
-            let sector = bio.sector();
-            if let Some(p) = st.pes.get_mut(slot) {
-                let mut pe = Pending::new(s, u64::MAX, 0, 0);
-                pe.zero = Some(bio);
-                *p = Some(pe);
             }
-            w.zero(slot, cow.cow.bdev(), sector, cow.chunk as u64);
+            let sector = bio.sector();
+            let mut pe = Pending::new(s, u64::MAX, 0, 0);
+            pe.zero = Some(bio);
+            let Some(slot) = st.occupy(pe) else {
+                // Cannot happen: a slot was free.
+                return Ok(());
+            };
+            starts.push(Start::Zero {
+                slot,
+                snap: s.clone(),
+                sector,
+                count: cow.chunk as u64,
+            });
             return Ok(());
         }
         if !s.is_valid() || cow.overflowed.load(Ordering::Acquire) {
@@ -480,11 +688,11 @@ impl OriginCore {
             }
             return Ok(());
         }
-        if st.free_slot().is_none() {
+        if st.free_slot().is_none() || starts.is_full() {
             return Err(bio);
         }
         let full = u64::from(bio.size()) == (cow.chunk as u64) << 9;
-        match self.start_exception(st, w, s, chunk, !full) {
+        match self.start_exception(st, starts, s, chunk, !full) {
             Err(NoSlot) => Err(bio),
             Ok(None) => {
                 if cow.store.lock().overflow_allowed() {
@@ -513,7 +721,7 @@ impl OriginCore {
     fn merge_write(
         &self,
         st: &mut WorkState,
-        w: &Worker<Self>,
+        starts: &mut Starts,
         s: &Arc<Snapshot>,
         bio: OwnedBio,
     ) -> Result<(), OwnedBio> {
@@ -534,19 +742,19 @@ impl OriginCore {
                 return Ok(());
             }
         }
-        self.origin_bio(st, w, bio)
+        self.origin_bio(st, starts, bio)
     }
 
-    fn snapshot_bios(&self, st: &mut WorkState, w: &Worker<Self>) {
+    fn snapshot_bios(&self, st: &mut WorkState, starts: &mut Starts) {
         let mut i = 0;
         while let Some(s) = st.snaps.get(i).cloned() {
             i += 1;
             let mut list = core::mem::take(&mut *s.queue.lock());
             while let Some(bio) = list.pop() {
                 let r = if s.merge {
-                    self.merge_write(st, w, &s, bio)
+                    self.merge_write(st, starts, &s, bio)
                 } else {
-                    self.snapshot_write(st, w, &s, bio)
+                    self.snapshot_write(st, starts, &s, bio)
                 };
                 if let Err(bio) = r {
                     // Out of copy slots: keep the order and wait for a slot.
@@ -571,12 +779,12 @@ impl OriginCore {
     }
 
     /// Advances the merge; returns whether it waits for writes to drain (poll again soon).
-    fn merge_step(&self, st: &mut WorkState, w: &Worker<Self>) -> bool {
+    fn merge_step(&self, st: &mut WorkState, starts: &mut Starts) -> bool {
         let Some(mut m) = st.merge.take() else {
             self.merge_busy.store(false, Ordering::Release);
             return false;
         };
-        let poll = self.merge_advance(st, w, &mut m);
+        let poll = self.merge_advance(st, starts, &mut m);
         if m.phase == Phase::Stopped {
             self.merge_busy.store(false, Ordering::Release);
         }
@@ -584,7 +792,7 @@ impl OriginCore {
         poll
     }
 
-    fn merge_advance(&self, st: &mut WorkState, w: &Worker<Self>, m: &mut Merge) -> bool {
+    fn merge_advance(&self, st: &mut WorkState, starts: &mut Starts, m: &mut Merge) -> bool {
         let s = m.snap.clone();
         let cow = &s.cow;
         loop {
@@ -614,12 +822,12 @@ impl OriginCore {
                         for c in (old..old + n as u64).rev() {
                             match wr.remove(c, GFP_KERNEL) {
                                 Ok(()) => {}
-                                Err(super::exceptions::RemoveError::Middle(r)) => {
+                                Err(crate::targets::extents::RemoveError::Middle(r)) => {
                                     pr_err!(
                                         "device-mapper: snapshots: Attempt to merge block {} from the middle of a chunk range [{} - {}]\n",
                                         c,
-                                        r.old,
-                                        r.old + r.len - 1
+                                        r.key,
+                                        r.key + r.len - 1
                                     );
                                     drop(wr);
                                     self.merge_fail(m);
@@ -649,22 +857,22 @@ impl OriginCore {
                     if (0..n as u64).any(|i| cow.is_tracked(old + i)) {
                         return true;
                     }
+                    if starts.is_full() {
+                        // The run starts it after these.
+                        return false;
+                    }
                     let dest = old << cow.shift;
                     let size = self.bdev.bdev().nr_sectors();
                     let count = ((n as u64) << cow.shift).min(size.saturating_sub(dest));
                     m.phase = Phase::Copying { old, n };
-                    w.copy(
-                        MERGE_SLOT,
-                        Area {
-                            dev: cow.cow.bdev(),
-                            sector: new << cow.shift,
-                        },
-                        Area {
-                            dev: self.bdev.bdev(),
-                            sector: dest,
-                        },
+                    starts.push(Start::Copy {
+                        slot: MERGE_SLOT,
+                        snap: s.clone(),
+                        to_origin: true,
+                        origin: dest,
+                        cow: new << cow.shift,
                         count,
-                    );
+                    });
                     return false;
                 }
                 Phase::Stopped => return false,
@@ -706,7 +914,10 @@ impl OriginCore {
                     let mut wait = false;
                     let mut off = 0;
                     while off < bytes {
-                        if !matches!(self.origin_write(st, w, (old << cow.shift) + off), Ok(None)) {
+                        if !matches!(
+                            self.origin_write(st, starts, (old << cow.shift) + off),
+                            Ok(None)
+                        ) {
                             wait = true;
                         }
                         off += step;
@@ -747,18 +958,59 @@ impl OriginCore {
     }
 }
 
+impl OriginCore {
+    /// Whether work is left for the worker after an inline pass: bios waiting for a slot or
+    /// for room to start a copy, or a merge.
+    fn work_left(&self, st: &WorkState) -> bool {
+        !st.retry.is_empty()
+            || !self.queue.lock().is_empty()
+            || st.merge.as_ref().is_some_and(|m| m.phase != Phase::Stopped)
+            || st.snaps.iter().any(|s| !s.queue.lock().is_empty())
+    }
+
+    /// A write to the origin that some snapshot must copy first (from `map`'s context):
+    /// starts the copies here, as dm-snap does, unless earlier writes wait for the worker.
+    pub fn origin_write_now(&self, w: &Worker<Self>, bio: OwnedBio) {
+        let mut starts = Starts::new();
+        starts.in_map = true;
+        let mut st = self.state.lock();
+        let mut wake = false;
+        if !st.retry.is_empty() || !self.queue.lock().is_empty() {
+            self.queue.lock().push(bio);
+            wake = true;
+        } else if let Err(bio) = self.origin_bio(&mut st, &mut starts, bio) {
+            self.queue.lock().push(bio);
+            wake = true;
+        }
+        drop(st);
+        starts.issue(self, w);
+        if wake {
+            w.wake();
+        }
+    }
+}
+
 impl Job for OriginCore {
     fn run(&self, w: &Worker<Self>) {
-        let mut st = self.state.lock();
-        self.harvest(&mut st);
-        self.commit_ready(&mut st);
-        let mut poll = self.release(&mut st);
-        self.origin_bios(&mut st, w);
-        poll |= self.merge_step(&mut st, w);
-        self.snapshot_bios(&mut st, w);
-        drop(st);
-        if poll {
-            w.wake_after(1);
+        loop {
+            let mut starts = Starts::new();
+            let mut st = self.state.lock();
+            self.harvest(&mut st);
+            self.commit_ready(&mut st);
+            let mut poll = self.release(&mut st);
+            self.origin_bios(&mut st, &mut starts);
+            poll |= self.merge_step(&mut st, &mut starts);
+            self.snapshot_bios(&mut st, &mut starts);
+            drop(st);
+            // Bios may wait for room to start their copies: go round again.
+            let again = starts.is_full();
+            starts.issue(self, w);
+            if !again {
+                if poll {
+                    w.wake_after(1);
+                }
+                return;
+            }
         }
     }
 
@@ -766,5 +1018,28 @@ impl Job for OriginCore {
         if let Some(d) = self.done.get(slot) {
             d.store(if ok { 1 } else { 2 }, Ordering::Release);
         }
+        self.copies.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Commits and releases in kcopyd's thread, as dm-snap's copy callback does, so a COW
+    /// costs no trip through the worker. As dm-snap, it waits for the last copy of a burst
+    /// (or a batch of ends), so a burst of COWs costs one durable area write per store.
+    fn after_copy(&self, w: &Worker<Self>) -> bool {
+        let ended = self.ended.fetch_add(1, Ordering::AcqRel) + 1;
+        if self.copies.load(Ordering::Acquire) > 0 && ended < COMMIT_BATCH {
+            // A later end commits this one too.
+            return false;
+        }
+        self.ended.store(0, Ordering::Release);
+        let mut starts = Starts::new();
+        let mut st = self.state.lock();
+        self.harvest(&mut st);
+        self.commit_ready(&mut st);
+        let poll = self.release(&mut st);
+        self.origin_bios(&mut st, &mut starts);
+        let wake = poll || starts.is_full() || self.work_left(&st);
+        drop(st);
+        starts.issue(self, w);
+        wake
     }
 }

@@ -8,7 +8,7 @@
 //! The registry finds an origin by device number, as dm-snap's origin hash does, so that a
 //! `snapshot-origin` table and the snapshots of the same device meet.
 
-use super::{exceptions::ExceptionTable, io::WorkState, store::Store};
+use super::{io::WorkState, store::Store};
 use crate::dm::{
     bio::BioList,
     dev::OpenBdev,
@@ -18,7 +18,8 @@ use crate::dm::{
     time,
     worker::WorkerBox,
 };
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
+use crate::targets::extents::ExtentTable;
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use kernel::{
     c_str, new_mutex, new_spinlock,
     prelude::*,
@@ -49,7 +50,7 @@ pub struct CowState {
     /// log2 of `chunk`.
     pub shift: u32,
     /// Completed exceptions, read under RCU on the I/O path.
-    pub table: ExceptionTable,
+    pub table: ExtentTable,
     /// The store; locked by the worker and by status.
     #[pin]
     pub store: Mutex<Store>,
@@ -72,12 +73,7 @@ pub struct CowState {
 
 impl CowState {
     /// A COW state over `cow`, with `store` already loaded into `table`.
-    pub fn new(
-        cow: OpenBdev,
-        table: ExceptionTable,
-        store: Store,
-        valid: bool,
-    ) -> Result<Arc<Self>> {
+    pub fn new(cow: OpenBdev, table: ExtentTable, store: Store, valid: bool) -> Result<Arc<Self>> {
         let chunk = store.chunk();
         let cow_dev = cow.bdev().dev_number();
         Arc::pin_init(
@@ -240,6 +236,10 @@ pub struct OriginCore {
     pub merge_run: AtomicBool,
     /// The merge has work in flight (the presuspend of a merge target waits for it).
     pub merge_busy: AtomicBool,
+    /// Copies and zeroing started and not yet ended.
+    pub copies: AtomicUsize,
+    /// Copies ended since the last pass that committed.
+    pub ended: AtomicUsize,
     /// The worker's state.
     #[pin]
     pub state: Mutex<WorkState>,
@@ -288,6 +288,8 @@ impl Origin {
                     done: [const { AtomicU8::new(0) }; PE_SLOTS + 1],
                     merge_run: AtomicBool::new(false),
                     merge_busy: AtomicBool::new(false),
+                    copies: AtomicUsize::new(0),
+                    ended: AtomicUsize::new(0),
                     state <- new_mutex!(work),
                 }),
                 GFP_KERNEL,

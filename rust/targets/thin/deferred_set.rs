@@ -7,8 +7,8 @@
 //! may be written again for another device. I/O to the old block issued before must not see
 //! that, so the change waits until every bio counted before it has completed: it closes the
 //! current epoch and waits for it to drain. A pool keeps one set for reads of shared blocks
-//! and one for all I/O. Only the worker counts bios in and closes epochs; completions (any
-//! context) only count down.
+//! and one for all I/O. The worker closes epochs; bios are counted in by the worker, or by
+//! the thin `map` fast path ([`DeferredSet::get_any`]); completions (any context) count down.
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -48,6 +48,26 @@ impl DeferredSet {
         e & 1
     }
 
+    /// Counts a bio from any context (the thin `map` fast path), in the epoch current when
+    /// it is counted; returns its epoch bit and whether the worker must run (a count taken
+    /// back let an epoch drain). A change publishes itself, then closes the epoch; a bio
+    /// counts itself, then looks at the published state (both with full fences): either the
+    /// change waits for the bio, or the bio sees the change.
+    pub fn get_any(&self) -> (u64, bool) {
+        let mut wake = false;
+        loop {
+            let e = self.epoch.load(Ordering::SeqCst);
+            self.slot(e).fetch_add(1, Ordering::SeqCst);
+            if self.epoch.load(Ordering::SeqCst) == e {
+                core::sync::atomic::fence(Ordering::SeqCst);
+                return (e & 1, wake);
+            }
+            // The epoch closed meanwhile: the count may sit in a slot that stands for a
+            // later epoch, which its waiters do not look at. Take it back and count again.
+            wake |= self.put(e);
+        }
+    }
+
     /// Counts a bio of epoch bit `bit` done; returns whether a change may now go on (an
     /// epoch drained while one waits), so the worker should run.
     pub fn put(&self, bit: u64) -> bool {
@@ -59,6 +79,9 @@ impl DeferredSet {
     /// calls [`Self::unwait`] when it goes on. Worker only.
     pub fn wait(&self) -> u64 {
         self.waiters.fetch_add(1, Ordering::AcqRel);
+        // What the change published before is seen by every bio counted after this (see
+        // `get_any`).
+        core::sync::atomic::fence(Ordering::SeqCst);
         self.close()
     }
 
@@ -70,21 +93,24 @@ impl DeferredSet {
     /// The epoch a change must wait for: the current one, closed now if the previous one has
     /// drained (its counter is reused). Worker only.
     fn close(&self) -> u64 {
-        let e = self.epoch.load(Ordering::Relaxed);
-        if self.slot(e.wrapping_add(1)).load(Ordering::Acquire) == 0 {
-            self.epoch.store(e.wrapping_add(1), Ordering::Release);
+        let e = self.epoch.load(Ordering::SeqCst);
+        if self.slot(e.wrapping_add(1)).load(Ordering::SeqCst) == 0 {
+            self.epoch.store(e.wrapping_add(1), Ordering::SeqCst);
         }
         e
     }
 
     /// Whether every read of epoch `e` and before has completed. Worker only.
     pub fn drained(&self, e: u64) -> bool {
-        let cur = self.epoch.load(Ordering::Relaxed);
-        if cur == e && self.slot(e).load(Ordering::Acquire) == 0 {
-            // Nothing in flight at all: close the epoch so the answer stays true.
+        let cur = self.epoch.load(Ordering::SeqCst);
+        if cur == e {
+            if self.slot(e).load(Ordering::SeqCst) != 0 {
+                return false;
+            }
+            // Nothing of epoch e in flight: closing it succeeds only once epoch e-1 (whose
+            // counter it reuses) has drained too, and then the answer stays true.
             self.close();
-            return self.epoch.load(Ordering::Relaxed) != e
-                || self.slot(e).load(Ordering::Acquire) == 0;
+            return self.epoch.load(Ordering::SeqCst) != e;
         }
         // Epoch e-1 had drained when e was closed (its counter was free then).
         cur != e && self.slot(e).load(Ordering::Acquire) == 0
