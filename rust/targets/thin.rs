@@ -2,9 +2,11 @@
 
 //! The `thin` target: one thin device of a pool.
 //!
-//! Table: `<pool dev> <dev id> [<external origin dev>]`. Every bio goes to the pool's worker,
-//! which maps it (see [`io`]); unmapped blocks of a device with an external origin read from
-//! the origin, and a write copies the origin's block first. Status `<mapped sectors>
+//! Table: `<pool dev> <dev id> [<external origin dev>]`. Reads and writes of blocks mapped
+//! and not shared are remapped in `map` from the device's table of known mappings (read
+//! under RCU, filled by the worker); every other bio goes to the pool's worker, which maps it
+//! (see [`io`]); unmapped blocks of a device with an external origin read from the origin,
+//! and a write copies the origin's block first. Status `<mapped sectors>
 //! <highest mapped sector>` as drivers/md/dm-thin.c (version 1.23.0).
 
 pub mod deferred_set;
@@ -14,9 +16,10 @@ pub mod prison;
 
 use crate::dm::{
     args::Args,
-    bio::{Bio, BlkStatus, MapBio, OwnedBio},
+    bio::{Bio, BlkStatus, MapBio, OwnedBio, ReqOp},
     dev::Dev,
     limits::QueueLimits,
+    rcu,
     status::StatusWriter,
     target::{
         Constructor, CtrError, DeviceVisitor, EndIoResult, Features, MapResult, StatusType, Target,
@@ -26,7 +29,7 @@ use crate::dm::{
 use crate::pdata::thin::device::DevId;
 use crate::targets::thin_pool::MAX_DEV_ID;
 use core::sync::atomic::Ordering;
-use io::TAG_RETURN;
+use io::{ALL_IO_EPOCH_SHIFT, TAG_ALL_IO, TAG_RETURN};
 use kernel::{c_str, prelude::*, sync::Arc};
 use pool::{Mode, Origin, Pool, PoolRef, ThinQueue};
 
@@ -47,6 +50,57 @@ impl Drop for Thin {
         // The mapped device handle must not outlive the target (the queue may).
         *self.queue.md.lock() = None;
         self.pool.remove_thin(&self.queue);
+    }
+}
+
+impl Thin {
+    /// dm-thin's `map` fast path: a read or write of a block the device's table knows as
+    /// mapped and not shared goes straight to the pool device (which maps onto the data
+    /// device), counted in the pool's all-I/O set like the worker's remaps. `false`: the
+    /// worker must map it.
+    fn fast_map(&self, ti: &TargetRef, bio: &MapBio) -> bool {
+        let core = self.pool.core();
+        let q = &self.queue;
+        if !core.fast.enabled.load(Ordering::Acquire)
+            || q.map_generation.load(Ordering::Acquire)
+                != core.fast.generation.load(Ordering::Acquire)
+            || bio.size() == 0
+            || bio.is_preflush()
+            || bio.is_fua()
+            || !matches!(bio.op(), ReqOp::Read | ReqOp::Write)
+        {
+            return false;
+        }
+        let Some(tag) = ti.bio_tag(bio) else {
+            return false;
+        };
+        let bs = core.block_sectors;
+        let v = bio.sector().wrapping_sub(q.begin);
+        let (Some(vblock), Some(offset)) = (v.checked_div(bs), v.checked_rem(bs)) else {
+            return false;
+        };
+        // Counted before the lookup: a discard unpublishes its blocks before it closes the
+        // epoch it waits for, so this bio either misses or is waited for.
+        let (bit, mut wake) = core.all_io.get_any();
+        let found = {
+            let g = rcu::read_lock();
+            q.map.lookup(vblock, &g)
+        };
+        let hit = match found {
+            Some(block) => {
+                tag.store(TAG_ALL_IO | (bit << ALL_IO_EPOCH_SHIFT), Ordering::Relaxed);
+                bio.remap(&self.pool_dev, block.wrapping_mul(bs).wrapping_add(offset));
+                true
+            }
+            None => {
+                wake |= core.all_io.put(bit);
+                false
+            }
+        };
+        if wake {
+            self.pool.wake();
+        }
+        hit
     }
 }
 
@@ -131,7 +185,8 @@ impl Target for Thin {
             )),
             None => None,
         };
-        let queue = ThinQueue::new(dev, ti.begin(), origin, ti.mapped_device())
+        let blocks = ti.len().checked_div(block_sectors).unwrap_or(0);
+        let queue = ThinQueue::new(dev, ti.begin(), blocks, origin, ti.mapped_device())
             .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
         let thin = KBox::new(
             Thin {
@@ -152,8 +207,12 @@ impl Target for Thin {
         Ok(thin)
     }
 
-    fn map(_this: &Thin, _ti: &TargetRef, _bio: &MapBio) -> MapResult {
-        MapResult::Defer
+    fn map(this: &Thin, ti: &TargetRef, bio: &MapBio) -> MapResult {
+        if this.fast_map(ti, bio) {
+            MapResult::Remapped
+        } else {
+            MapResult::Defer
+        }
     }
 
     fn defer(this: &Thin, _ti: &TargetRef, bio: OwnedBio) {

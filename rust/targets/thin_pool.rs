@@ -244,6 +244,8 @@ impl ThinPool {
             want(2)?;
             let dev = id(args.next())?;
             let origin = id(args.next())?;
+            // The origin's mappings become shared: the fast path must not write them.
+            st.fast.invalidate();
             st.md.create_snap(dev, origin)
         } else if cmd.eq_ignore_ascii_case(b"delete") {
             want(1)?;
@@ -255,6 +257,7 @@ impl ThinPool {
                 );
                 return Err(EBUSY);
             }
+            st.fast.invalidate();
             st.md.delete(dev)
         } else if cmd.eq_ignore_ascii_case(b"set_transaction_id") {
             want(2)?;

@@ -5,13 +5,21 @@
 set -e
 export DM_DISABLE_UDEV=1
 RUNTIME=${ORION_BENCH_RUNTIME:-4}
+# Sections to run (kernel command line orion.tests=a,b; default all): basic, thin, snap,
+# mirror.
+sections=all
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in orion.tests=*) sections=$(echo "${arg#orion.tests=}" | tr , ' ') ;; esac
+done
+want() { case " $sections " in *" all "* | *" $1 "*) return 0 ;; esac; return 1; }
 
 modprobe dm-bufio
 modprobe dm-snapshot
 modprobe dm-mirror
 insmod /lib/modules/$(uname -r)/extra/orion_dm.ko prefix=orion-
 modprobe null_blk nr_devices=4 gb=1 queue_mode=2 memory_backed=0 >/dev/null
-modprobe brd rd_nr=4 rd_size=262144 max_part=0
+modprobe dm-thin-pool
+modprobe brd rd_nr=5 rd_size=262144 max_part=0
 
 # iops DEV JOB: the IOPS of one fio job on DEV.
 iops() {
@@ -29,36 +37,71 @@ iops() {
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
-for backing in nullb ram; do
-	d0=/dev/${backing}0 d1=/dev/${backing}1 d2=/dev/${backing}2 d3=/dev/${backing}3
-	dmsetup create c_lin --table "0 524288 linear $d0 0"
-	dmsetup create o_lin --table "0 524288 orion-linear $d0 0"
-	s="0 524288 striped 4 128 $d0 0 $d1 0 $d2 0 $d3 0"
-	dmsetup create c_str --table "$s"
-	dmsetup create o_str --table "$(echo "$s" | sed 's/ striped / orion-striped /')"
-	echo
-	echo "### backing: $backing"
-	echo
-	echo "| job | raw | linear C | linear orion | ratio | striped C | striped orion | ratio |"
-	echo "|-----|-----|----------|--------------|-------|-----------|---------------|-------|"
-	for job in randread-qd1 randwrite-qd1 randread-qd32 randwrite-qd32 seqread-1m; do
-		raw=$(iops $d0 $job)
-		cl=$(iops /dev/mapper/c_lin $job)
-		ol=$(iops /dev/mapper/o_lin $job)
-		cs=$(iops /dev/mapper/c_str $job)
-		os=$(iops /dev/mapper/o_str $job)
-		echo "| $job | $raw | $cl | $ol | $(ratio "$ol" "$cl") | $cs | $os | $(ratio "$os" "$cs") |"
+# median of the arguments, and their min-max.
+med() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+RUNS=${ORION_BENCH_RUNS:-3}
+# row LABEL N FN ARGS...: RUNS runs of `FN c ARGS` and `FN o ARGS`, interleaved (C, ours,
+# C, ours...); the table row with the medians, the median ratio (per run pair) with its
+# spread, and whether the spread stays on one side of 1. With ROW_REF set to a command, it
+# runs once per pair too and its median is the reference column.
+row() {
+	label=$1 n=$2 fn=$3
+	shift 3
+	cs="" os="" rs="" refs=""
+	k=0
+	while [ $k -lt "$RUNS" ]; do
+		[ -n "${ROW_REF:-}" ] && refs="$refs $($ROW_REF)"
+		c=$($fn c "$@")
+		o=$($fn o "$@")
+		cs="$cs $c" os="$os $o" rs="$rs $(ratio "$o" "$c")"
+		k=$((k + 1))
 	done
-	dmsetup remove c_lin o_lin c_str o_str
-done
-echo
-echo "IOPS from one fio run of ${RUNTIME}s per cell (4 KiB jobs; 1 MiB for seqread); ratio = orion / C."
+	m=$(med $rs)
+	lo=${m#*(}
+	lo=${lo%-*}
+	hi=${m##*-}
+	hi=${hi%)}
+	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
+	ref=""
+	[ -n "${ROW_REF:-}" ] && ref=" $(med $refs | cut -d' ' -f1) |"
+	echo "| $label | $n |$ref $(med $cs) | $(med $os) | $m | $verdict |"
+}
 
-# Snapshots on brd: an origin of 64 MiB with N persistent snapshots (chunk 4 KiB, as LVM2's
-# default), C's on ram0/ram2, ours on ram1/ram3. "first write" writes 16 MiB of 4 KiB
+# Linear and striped on null_blk (no memory: the target's own cost) and brd; the raw device
+# is the reference.
+basic_job() {
+	if [ "$1" = o ]; then iops /dev/mapper/o_$2 $3; else iops /dev/mapper/c_$2 $3; fi
+}
+if want basic; then
+	for backing in nullb ram; do
+		d0=/dev/${backing}0 d1=/dev/${backing}1 d2=/dev/${backing}2 d3=/dev/${backing}3
+		dmsetup create c_lin --table "0 524288 linear $d0 0"
+		dmsetup create o_lin --table "0 524288 orion-linear $d0 0"
+		s="0 524288 striped 4 128 $d0 0 $d1 0 $d2 0 $d3 0"
+		dmsetup create c_str --table "$s"
+		dmsetup create o_str --table "$(echo "$s" | sed 's/ striped / orion-striped /')"
+		echo
+		echo "### linear and striped ($backing)"
+		echo
+		echo "| job | target | raw | C | orion | ratio median (min-max) | verdict |"
+		echo "|-----|--------|-----|---|-------|------------------------|---------|"
+		for job in randread-qd1 randwrite-qd1 randread-qd32 randwrite-qd32 seqread-1m; do
+			ROW_REF="iops $d0 $job"
+			row "$job" linear basic_job lin $job
+			row "$job" striped basic_job str $job
+			ROW_REF=""
+		done
+		dmsetup remove c_lin o_lin c_str o_str
+	done
+	echo
+	echo "IOPS, fio ${RUNTIME}s per cell (4 KiB jobs; 1 MiB for seqread), $RUNS runs per cell with"
+	echo "the raw device, C and ours interleaved; the ratio is orion / C per run pair."
+fi
+
+# Snapshots on brd: an origin of 128 MiB with N persistent snapshots (chunk 4 KiB, as LVM2's
+# default), C's on ram0/ram2, ours on ram1/ram3. "first write" writes 32 MiB of 4 KiB
 # random blocks once each to a fresh origin (every write copies on write into each
 # snapshot); "snapshot read" reads a snapshot whose first 16 MiB were copied.
-SNAP_RUNS=${ORION_BENCH_SNAP_RUNS:-3}
 snap_up() {
 	side=$1 n=$2
 	if [ "$side" = o ]; then
@@ -66,13 +109,13 @@ snap_up() {
 	else
 		org=/dev/ram0 cowd=/dev/ram2 ot=snapshot-origin st=snapshot
 	fi
-	dmsetup create ${side}_org --table "0 131072 $ot $org"
+	dmsetup create ${side}_org --table "0 262144 $ot $org"
 	i=0
 	while [ $i -lt "$n" ]; do
-		dmsetup create ${side}_cow$i --table "0 49152 linear $cowd $((i * 49152))"
+		dmsetup create ${side}_cow$i --table "0 98304 linear $cowd $((i * 98304))"
 		dd if=/dev/zero of=/dev/mapper/${side}_cow$i bs=4k count=1 oflag=direct 2>/dev/null
 		dmsetup suspend ${side}_org
-		dmsetup create ${side}_snap$i --table "0 131072 $st $org /dev/mapper/${side}_cow$i P 8"
+		dmsetup create ${side}_snap$i --table "0 262144 $st $org /dev/mapper/${side}_cow$i P 8"
 		dmsetup resume ${side}_org
 		i=$((i + 1))
 	done
@@ -87,9 +130,9 @@ snap_job() {
 	snap_up "$1" "$2"
 	case "$3" in
 	write-qd1) fio --name=b --filename=/dev/mapper/$1_org --direct=1 --rw=randwrite --bs=4k \
-		--size=16M --ioengine=psync --minimal | awk -F';' '{ print $49 }' ;;
+		--size=32M --ioengine=psync --minimal | awk -F';' '{ print $49 }' ;;
 	write-qd32) fio --name=b --filename=/dev/mapper/$1_org --direct=1 --rw=randwrite --bs=4k \
-		--size=16M --ioengine=libaio --iodepth=32 --minimal | awk -F';' '{ print $49 }' ;;
+		--size=32M --ioengine=libaio --iodepth=32 --minimal | awk -F';' '{ print $49 }' ;;
 	read-qd32)
 		dd if=/dev/urandom of=/dev/mapper/$1_org bs=1M count=16 oflag=direct 2>/dev/null
 		fio --name=b --filename=/dev/mapper/$1_snap0 --direct=1 --rw=randread --bs=4k --size=32M \
@@ -99,62 +142,153 @@ snap_job() {
 	esac
 	snap_down "$1"
 }
-# row LABEL FN N JOB: SNAP_RUNS runs of `FN c N JOB` and `FN o N JOB`, interleaved; the
-# table row with the medians, the median ratio (per run pair) with its spread, and whether
-# the spread stays on one side of 1.
-row() {
-	label=$1 fn=$2 n=$3 job=$4
-	cs="" os="" rs=""
-	k=0
-	while [ $k -lt "$SNAP_RUNS" ]; do
-		c=$($fn c "$n" "$job")
-		o=$($fn o "$n" "$job")
-		cs="$cs $c" os="$os $o" rs="$rs $(ratio "$o" "$c")"
-		k=$((k + 1))
-	done
-	m=$(med $rs)
-	lo=${m#*(}
-	lo=${lo%-*}
-	hi=${m##*-}
-	hi=${hi%)}
-	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
-	echo "| $label | $n | $(med $cs) | $(med $os) | $m | $verdict |"
+# Thin provisioning on brd, ours beside C's dm-thin: pools of 240 MiB data (64 KiB blocks)
+# on ram0 (C) and ram1 (ours), metadata on ram2 and ram3, one 64 MiB thin volume. "first"
+# rows write a fresh volume (every write provisions a block: 64 KiB sequential writes are
+# whole blocks; 4 KiB random writes land on block starts, 1024 blocks, the rest of each
+# block zeroed, or not with skip_block_zeroing); "overwrite" and "read" run on a volume
+# provisioned in full beforehand; "snapshot break" writes 4 KiB at 1024 block starts of a
+# provisioned origin just snapshotted (each write copies its shared block). Reference: C's
+# linear on ram4.
+thin_up() {
+	side=$1 zero=$2
+	if [ "$side" = o ]; then
+		data=/dev/ram1 meta=/dev/ram3 pt=orion-thin-pool tt=orion-thin
+	else
+		data=/dev/ram0 meta=/dev/ram2 pt=thin-pool tt=thin
+	fi
+	dd if=/dev/zero of=$meta bs=4k count=1 oflag=direct 2>/dev/null
+	feat=0
+	[ "$zero" = nozero ] && feat="1 skip_block_zeroing"
+	dmsetup create ${side}_pool --table "0 491520 $pt $meta $data 128 0 $feat"
+	dmsetup message ${side}_pool 0 "create_thin 0"
+	dmsetup create ${side}_thin --table "0 131072 $tt /dev/mapper/${side}_pool 0"
 }
-# median of the arguments, and their min-max.
-med() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
-echo
-echo "### snapshots (brd)"
-echo
-echo "| job | snapshots | C IOPS | orion IOPS | ratio median (min-max) | verdict |"
-echo "|-----|-----------|--------|------------|------------------------|---------|"
-row "first write-qd1" snap_job 1 write-qd1
-row "first write-qd32" snap_job 1 write-qd32
-row "first write-qd32" snap_job 4 write-qd32
-row "snapshot read-qd32" snap_job 1 read-qd32
-echo
-echo "Snapshot rows: $SNAP_RUNS runs per cell, C and ours interleaved; the ratio is taken per run pair."
+thin_down() {
+	dmsetup remove $1_thin
+	dmsetup remove $1_snap 2>/dev/null || true
+	dmsetup remove $1_pool
+}
+# thin_job SIDE ZERO JOB: one measurement on a fresh pool.
+thin_job() {
+	side=$1
+	thin_up "$1" "$2"
+	t=/dev/mapper/${side}_thin
+	first="--rw=randwrite --bs=4k --ba=64k --size=64M --number_ios=1024"
+	timed="--time_based --runtime=$RUNTIME --ramp_time=1 --size=64M"
+	case "$3" in
+	first-seq64k) a="--rw=write --bs=64k --size=64M --ioengine=psync" ;;
+	first-rand4k-qd1) a="$first --ioengine=psync" ;;
+	first-rand4k-qd32) a="$first --ioengine=libaio --iodepth=32" ;;
+	overwrite-*) a="--rw=randwrite --bs=4k $timed" ;;
+	read-*) a="--rw=randread --bs=4k $timed" ;;
+	snap-break-qd32) a="$first --ioengine=libaio --iodepth=32" ;;
+	esac
+	case "$3" in
+	*-qd1) a="$a --ioengine=psync" ;;
+	overwrite-qd32 | read-qd32) a="$a --ioengine=libaio --iodepth=32" ;;
+	esac
+	case "$3" in
+	overwrite-* | read-* | snap-break-*)
+		dd if=/dev/urandom of=$t bs=1M count=64 oflag=direct 2>/dev/null
+		;;
+	esac
+	if [ "$3" = snap-break-qd32 ]; then
+		dmsetup suspend ${side}_thin
+		dmsetup message ${side}_pool 0 "create_snap 1 0"
+		dmsetup resume ${side}_thin
+	fi
+	fio --name=b --filename=$t --direct=1 $a --minimal | awk -F';' '{ print $8 + $49 }'
+	thin_down "$side"
+}
+ref_job() {
+	case "$1" in
+	*-qd1) e="--ioengine=psync" ;;
+	*) e="--ioengine=libaio --iodepth=32" ;;
+	esac
+	case "$1" in overwrite-*) rw=randwrite ;; *) rw=randread ;; esac
+	fio --name=b --filename=/dev/mapper/ref_lin --direct=1 --rw=$rw --bs=4k --size=64M \
+		--time_based --runtime="$RUNTIME" --ramp_time=1 $e --minimal | awk -F';' '{ print $8 + $49 }'
+}
+if want thin; then
+	dmsetup create ref_lin --table "0 131072 linear /dev/ram4 0"
+	dd if=/dev/urandom of=/dev/mapper/ref_lin bs=1M count=64 oflag=direct 2>/dev/null
+	echo
+	echo "### thin (brd)"
+	echo
+	echo "| job | zeroing | C dm-thin | orion | ratio median (min-max) | verdict |"
+	echo "|-----|---------|-----------|-------|------------------------|---------|"
+	for z in zero nozero; do
+		for job in first-seq64k first-rand4k-qd1 first-rand4k-qd32; do
+			row "$job" $z thin_job $z $job
+		done
+	done
+	row snap-break-qd32 zero thin_job zero snap-break-qd32
+	echo
+	echo "| job | zeroing | C linear (reference) | C dm-thin | orion | ratio median (min-max) | verdict |"
+	echo "|-----|---------|----------------------|-----------|-------|------------------------|---------|"
+	for job in overwrite-qd1 overwrite-qd32 read-qd1 read-qd32; do
+		ROW_REF="ref_job $job"
+		row "$job" zero thin_job zero $job
+		ROW_REF=""
+	done
+	dmsetup remove ref_lin
+	echo
+	echo "Thin rows: IOPS, $RUNS runs per cell, C and ours interleaved (the reference with them)."
+fi
+if want snap; then
+	echo
+	echo "### snapshots (brd)"
+	echo
+	echo "| job | snapshots | C IOPS | orion IOPS | ratio median (min-max) | verdict |"
+	echo "|-----|-----------|--------|------------|------------------------|---------|"
+	row "first write-qd1" 1 snap_job 1 write-qd1
+	row "first write-qd32" 1 snap_job 1 write-qd32
+	row "first write-qd32" 4 snap_job 4 write-qd32
+	row "snapshot read-qd32" 1 snap_job 1 read-qd32
+	echo
+	echo "Snapshot rows: $RUNS runs per cell, C and ours interleaved; the ratio is taken per run pair."
+fi
 
-# Mirrors on brd: 64 MiB legs, C's at the start of ram0-ram2, ours 64 MiB further on the
-# same ramdisks. I/O rows use nosync mirrors (no resync running); "resync" is the time a
-# core-log mirror takes to become in sync, in MB/s.
+# Mirrors: 64 MiB legs, C's at the start of each leg device, ours 64 MiB further on. I/O
+# rows use nosync mirrors (no resync running); "resync" is the time a core-log mirror takes
+# to become in sync, in MB/s. Legs on brd measure the target's own cost (a brd read is a
+# memcpy by the submitting CPU, so spreading reads over legs cannot add throughput); legs on
+# "slow" null_blk devices (1 ms per request, at most 8 in flight: a disk's queue) show what
+# balancing reads gains when each leg's queue is the limit.
+slow_up() {
+	mountpoint -q /sys/kernel/config || mount -t configfs configfs /sys/kernel/config
+	for i in 0 1 2; do
+		d=/sys/kernel/config/nullb/slow$i
+		mkdir $d
+		echo $((10 + i)) >$d/index
+		echo 2 >$d/queue_mode
+		echo 2 >$d/irqmode
+		echo 1000000 >$d/completion_nsec
+		echo 8 >$d/hw_queue_depth
+		echo 1024 >$d/size
+		echo 1 >$d/power
+	done
+}
 mir_up() {
-	side=$1 n=$2 sync=$3
+	side=$1 n=$2 sync=$3 kind=$4
 	if [ "$side" = o ]; then off=131072 t=orion-mirror; else off=0 t=mirror; fi
 	legs="" i=0
 	while [ $i -lt "$n" ]; do
-		legs="$legs /dev/ram$i $off"
+		if [ "$kind" = slow ]; then legs="$legs /dev/nullb$((10 + i)) $off"; else legs="$legs /dev/ram$i $off"; fi
 		i=$((i + 1))
 	done
 	if [ "$sync" = nosync ]; then log="core 2 1024 nosync"; else log="core 1 1024"; fi
 	dmsetup create ${side}_mir --table "0 131072 $t $log $n$legs"
 }
 uptime_cs() { awk '{ printf "%d", $1 * 100 }' /proc/uptime; }
+# mir_job SIDE LEGS JOB [slow]
 mir_job() {
-	ms=$1
+	ms=$1 kind=${4:-ram}
 	case "$3" in
 	resync)
 		t0=$(uptime_cs)
-		mir_up "$1" "$2" sync
+		mir_up "$1" "$2" sync "$kind"
 		while :; do
 			set -- $(dmsetup status ${ms}_mir)
 			for a; do case $a in */*) st=$a ;; esac; done
@@ -165,7 +299,7 @@ mir_job() {
 		awk -v t=$((t1 - t0)) 'BEGIN { printf "%.1f", 64 * 100 / (t > 0 ? t : 1) }'
 		;;
 	*)
-		mir_up "$1" "$2" nosync
+		mir_up "$1" "$2" nosync "$kind"
 		case "$3" in
 		write-qd32) a="--rw=randwrite" ;;
 		read-qd32) a="--rw=randread" ;;
@@ -177,13 +311,20 @@ mir_job() {
 	esac
 	dmsetup remove ${ms}_mir
 }
-echo
-echo "### mirrors (brd)"
-echo
-echo "| job | legs | C | orion | ratio median (min-max) | verdict |"
-echo "|-----|------|---|-------|------------------------|---------|"
-for r in "write-qd32 2" "write-qd32 3" "read-qd32 2" "read-qd32 3" "resync 2"; do
-	row ${r% *} mir_job ${r#* } ${r% *}
-done
-echo
-echo "Mirror rows: IOPS (resync: MB/s), $SNAP_RUNS runs per cell, C and ours interleaved."
+if want mirror; then
+	slow_up
+	echo
+	echo "### mirrors"
+	echo
+	echo "| job | legs | C | orion | ratio median (min-max) | verdict |"
+	echo "|-----|------|---|-------|------------------------|---------|"
+	for r in "write-qd32 2" "write-qd32 3" "read-qd32 2" "read-qd32 3" "resync 2"; do
+		row "brd ${r% *}" ${r#* } mir_job ${r#* } ${r% *}
+	done
+	for r in "write-qd32 2" "read-qd32 2" "read-qd32 3"; do
+		row "slow ${r% *}" ${r#* } mir_job ${r#* } ${r% *} slow
+	done
+	echo
+	echo "Mirror rows: IOPS (resync: MB/s), $RUNS runs per cell, C and ours interleaved;"
+	echo "slow = null_blk legs completing each request after 1 ms with at most 8 in flight."
+fi

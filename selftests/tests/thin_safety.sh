@@ -65,7 +65,9 @@ check_eq "... and C's" 3 "$(cat /tmp/t.period.c)"
 
 # Races: the data devices hold a marker pattern, zeroing is on; writers (4 KiB partial and
 # 64 KiB whole-block, QD 32), readers and discards hit the same 4 MiB while snapshots are
-# taken, so blocks are provisioned, broken out of sharing and unmapped under reads. A reader that ever sees the
+# taken, so blocks are provisioned, broken out of sharing and unmapped under reads (most
+# I/O to blocks already mapped takes our `map` fast path); beside them fio writes and
+# verifies 8 MiB, whose blocks the snapshots share too. A reader that ever sees the
 # marker has read a block through a mapping whose data was not written.
 marker() { tr '\000' '\245' </dev/zero | dd of="$1" bs=1M count=64 iflag=fullblock 2>/dev/null; }
 
@@ -93,6 +95,9 @@ race() {
 		--iodepth=32 --ioengine=libaio --time_based --runtime=12 \
 		--name=trims --filename="$dev" --direct=1 --rw=randtrim --bs=64k --size=4M \
 		--ioengine=psync --time_based --runtime=12 --thinktime=20000 \
+		--name=verify --filename="$dev" --direct=1 --rw=randwrite --bs=4k --offset=8M \
+		--size=8M --iodepth=16 --ioengine=libaio --verify=crc32c --verify_backlog=256 \
+		--verify_fatal=1 --time_based --runtime=12 \
 		--output=/tmp/t.race.$s >/dev/null 2>&1 &
 	fpid=$!
 	for id in 2 3 4; do

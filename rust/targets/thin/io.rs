@@ -26,7 +26,7 @@ use crate::dm::{
     time,
     worker::{Job, Worker},
 };
-use crate::pdata::error::Error as PdError;
+use crate::pdata::{error::Error as PdError, thin::device::DevId};
 use core::sync::atomic::Ordering;
 use kernel::{prelude::*, sync::Arc};
 
@@ -151,6 +151,38 @@ impl PoolCore {
         bio.remap_to(data, sector);
     }
 
+    /// Records `vblock → block` of `q`, a mapping that is not shared, for the `map` fast path.
+    /// A table filled under an older generation, or grown past `map_cache_runs`, is emptied
+    /// first.
+    fn cache_mapping(&self, q: &ThinQueue, vblock: u64, block: u64) {
+        let limit = crate::dm::params::map_cache_runs();
+        let Ok(mut w) = q.map.writer() else { return };
+        let generation = self.fast.generation.load(Ordering::Acquire);
+        if q.map_generation.load(Ordering::Relaxed) != generation || q.map.room() >= limit {
+            // Emptying allocates nothing.
+            let _ = w.clear(GFP_KERNEL);
+            q.map_generation.store(generation, Ordering::Release);
+        }
+        if limit > 0 {
+            // A failed insert only costs a later trip through the worker.
+            let _ = w.insert(vblock, block, GFP_KERNEL);
+        }
+    }
+
+    /// Forgets the fast-path mappings of blocks `begin..end` of device `dev` (any of its
+    /// queues), before a discard unmaps them.
+    fn uncache_range(&self, dev: DevId, begin: u64, end: u64) {
+        self.for_each_queue(|q| {
+            if q.dev != dev {
+                return;
+            }
+            let Ok(mut w) = q.map.writer() else { return };
+            if w.remove_range(begin, end - begin, GFP_KERNEL).is_err() {
+                let _ = w.clear(GFP_KERNEL);
+            }
+        });
+    }
+
     /// Whether a mapping stamped `time` of `dev` is shared with a snapshot (made before the
     /// device's last snapshot). `None` after a metadata failure (the pool is failed).
     fn is_shared(&self, st: &mut PoolState, dev: u64, time: u32) -> Option<bool> {
@@ -229,6 +261,9 @@ impl PoolCore {
             },
             None => false,
         };
+        if let (Some((d, _)), false) = (found, shared) {
+            self.cache_mapping(q, vblock, d);
+        }
         if op == ReqOp::Read {
             match found {
                 Some((d, _)) => {
@@ -397,7 +432,14 @@ impl PoolCore {
             (Mode::Write | Mode::OutOfDataSpace, Some(_)) if data_ok => {
                 let time = st.md.superblock().time;
                 match st.md.insert(dev, vblock, block, time) {
-                    Ok(()) => true,
+                    Ok(()) => {
+                        if let Some(q) = queue.as_ref() {
+                            if self.is_shared(st, dev, time) == Some(false) {
+                                self.cache_mapping(q, vblock, block);
+                            }
+                        }
+                        true
+                    }
                     Err(e) => {
                         st.fail("dm_thin_insert_block", e);
                         false
@@ -543,6 +585,9 @@ impl PoolCore {
         let Some(r) = st.prison.take_range(q.dev, begin, end) else {
             return Flow::Stall(bio);
         };
+        // Unpublished before the epoch closes: a fast-path bio either sees the blocks gone
+        // (and waits in the cell) or is counted in the epoch the discard waits for.
+        self.uncache_range(q.dev, begin, end);
         let quiesce = self.all_io.wait();
         if let Some(cell) = st.prison.range(r) {
             cell.queue = Some(q.clone());

@@ -27,6 +27,7 @@ use crate::pdata::{
     thin::superblock::NEEDS_CHECK,
     thin::{device::DevId, ThinMetadata},
 };
+use crate::targets::extents::ExtentTable;
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use kernel::{
     c_str, new_mutex, new_spinlock,
@@ -84,6 +85,23 @@ impl Default for PoolFeatures {
     }
 }
 
+/// What the `map` fast path reads without the pool's lock.
+pub struct FastPath {
+    /// Bios may be remapped in `map`: the pool is in write or out-of-data-space mode.
+    pub enabled: AtomicBool,
+    /// Bumped (under the pool lock) whenever cached mappings may be stale: a mode change,
+    /// the metadata reopened, a snapshot taken or a device deleted. A thin device's table
+    /// filled under another generation is not used.
+    pub generation: AtomicU64,
+}
+
+impl FastPath {
+    /// Forgets every cached mapping of the pool.
+    pub fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+    }
+}
+
 /// The state the worker, messages and status share, under the pool mutex.
 pub struct PoolState {
     /// The open metadata.
@@ -121,6 +139,8 @@ pub struct PoolState {
     /// The pool device is suspended, or was never resumed: thin devices cannot be
     /// activated (as C).
     pub suspended: bool,
+    /// The fast path's switch and generation (shared with the pool's core).
+    pub fast: Arc<FastPath>,
     /// The pool's mapped device, for log lines.
     md_dev: u32,
     /// The metadata device, open as long as the pool.
@@ -200,6 +220,11 @@ pub struct ThinQueue {
     pub md: Mutex<Option<MappedDevice>>,
     /// The pool suspended the device (and resumes it).
     internally_suspended: AtomicBool,
+    /// Mappings of the device known to be unshared, for the `map` fast path: filled and
+    /// changed by the worker only.
+    pub map: ExtentTable,
+    /// The pool's fast-path generation `map` was filled under.
+    pub map_generation: AtomicU64,
 }
 
 impl ThinQueue {
@@ -207,9 +232,12 @@ impl ThinQueue {
     pub fn new(
         dev: DevId,
         begin: u64,
+        blocks: u64,
         origin: Option<Origin>,
         md: Option<MappedDevice>,
     ) -> Result<Arc<Self>> {
+        // A bucket per 256 blocks, as the table's groups.
+        let map = ExtentTable::new(blocks >> 8)?;
         Arc::pin_init(
             pin_init!(ThinQueue {
                 dev,
@@ -220,6 +248,8 @@ impl ThinQueue {
                 held <- new_spinlock!(BioList::new()),
                 md <- new_mutex!(md),
                 internally_suspended: AtomicBool::new(false),
+                map,
+                map_generation: AtomicU64::new(u64::MAX),
             }),
             GFP_KERNEL,
         )
@@ -310,10 +340,12 @@ pub struct PoolCore {
     /// whose passdown completed.
     #[pin]
     pub(super) returned: SpinLock<BioList>,
+    /// The fast path's switch and generation.
+    pub fast: Arc<FastPath>,
     /// In-flight reads of shared blocks.
     pub(super) shared_reads: DeferredSet,
     /// All in-flight bios remapped to the data device.
-    pub(super) all_io: DeferredSet,
+    pub all_io: DeferredSet,
     /// The metadata device's number: a reload must name the same device.
     metadata_devt: u32,
     /// Length of the bound pool target, in sectors; read without the mutex by
@@ -464,6 +496,14 @@ impl Pool {
         };
         let prison = Prison::new().map_err(|_| PoolError::NoMem)?;
         let completions = Completions::new().map_err(|_| PoolError::NoMem)?;
+        let fast = Arc::new(
+            FastPath {
+                enabled: AtomicBool::new(mode == Mode::Write),
+                generation: AtomicU64::new(0),
+            },
+            GFP_KERNEL,
+        )
+        .map_err(|_| PoolError::NoMem)?;
         let core = Arc::pin_init(
             pin_init!(PoolCore {
                 block_sectors,
@@ -484,9 +524,11 @@ impl Pool {
                     release_held: false,
                     out_of_data_space: false,
                     suspended: true,
+                    fast: fast.clone(),
                     md_dev,
                     metadata_dev,
                 }),
+                fast,
                 thins <- new_mutex!(KVec::new()),
                 completions <- new_spinlock!(completions),
                 returned <- new_spinlock!(BioList::new()),
@@ -802,6 +844,8 @@ impl PoolState {
         // The worker's allocations are GFP_NOIO (see `Job::run`); table loads and messages
         // run deep in an ioctl's stack.
         self.md = stack::on_fresh_stack(|| open_boxed(bm)).ok_or(nomem)??;
+        // Mappings made since the last commit are gone.
+        self.fast.invalidate();
         Ok(())
     }
 
@@ -848,6 +892,11 @@ impl PoolState {
             _ => self.no_space_since = None,
         }
         self.mode = mode;
+        self.fast.invalidate();
+        self.fast.enabled.store(
+            matches!(mode, Mode::Write | Mode::OutOfDataSpace),
+            Ordering::Release,
+        );
         self.raise_event();
     }
 
