@@ -161,6 +161,14 @@ impl Bio {
         self.set_dev(dev);
         self.set_sector(sector);
     }
+
+    /// Sends the bio to `sector` of `bdev`, a device the target keeps open (as
+    /// [`OwnedBio::remap_to`]) while its bios are in flight.
+    pub fn remap_to(&self, bdev: BlockDevice<'_>, sector: u64) {
+        // SAFETY: the bio is live and ours; `bdev` is open.
+        unsafe { bindings::orion_bio_set_dev(self.raw(), bdev.as_raw()) };
+        self.set_sector(sector);
+    }
 }
 
 /// A bio in `map`, where it may also be trimmed and completed.

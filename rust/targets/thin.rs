@@ -17,7 +17,7 @@ pub mod prison;
 use crate::dm::{
     args::Args,
     bio::{Bio, BlkStatus, MapBio, OwnedBio, ReqOp},
-    dev::Dev,
+    dev::{Dev, OpenBdev},
     limits::QueueLimits,
     rcu,
     status::StatusWriter,
@@ -43,6 +43,9 @@ pub struct Thin {
     dev: DevId,
     /// The pool handles discards (not `ignore_discard`).
     discards: bool,
+    /// The pool's data device when this target was made: the fast path remaps straight to
+    /// it while the pool is still bound to it (else through the pool device, as C).
+    data: Option<Arc<OpenBdev>>,
 }
 
 impl Drop for Thin {
@@ -89,7 +92,16 @@ impl Thin {
         let hit = match found {
             Some(block) => {
                 tag.store(TAG_ALL_IO | (bit << ALL_IO_EPOCH_SHIFT), Ordering::Relaxed);
-                bio.remap(&self.pool_dev, block.wrapping_mul(bs).wrapping_add(offset));
+                let sector = block.wrapping_mul(bs).wrapping_add(offset);
+                match &self.data {
+                    // The pool device maps onto its data device one to one: skip its hop.
+                    Some(d)
+                        if d.bdev().dev_number() == core.fast.data_devt.load(Ordering::Acquire) =>
+                    {
+                        bio.remap_to(d.bdev(), sector)
+                    }
+                    _ => bio.remap(&self.pool_dev, sector),
+                }
                 true
             }
             None => {
@@ -186,6 +198,7 @@ impl Target for Thin {
             None => None,
         };
         let blocks = ti.len().checked_div(block_sectors).unwrap_or(0);
+        let thin_data = pool.with_state(|st| st.data_dev.clone());
         let queue = ThinQueue::new(dev, ti.begin(), blocks, origin, ti.mapped_device())
             .map_err(|_| CtrError::nomem(c_str!("Out of memory")))?;
         let thin = KBox::new(
@@ -196,6 +209,7 @@ impl Target for Thin {
                 origin_dev,
                 dev,
                 discards,
+                data: thin_data,
             },
             GFP_KERNEL,
         )

@@ -22,6 +22,7 @@ use crate::pdata::thin::device::DevId;
 use crate::targets::thin::pool::{
     DevName, Mode, Pool, PoolError, PoolFeatures, PoolRef, PoolState,
 };
+use core::sync::atomic::Ordering;
 use kernel::{c_str, prelude::*, sync::Arc};
 
 /// Data block sizes (sectors): a multiple of 64 KiB from 64 KiB to 1 GiB.
@@ -64,6 +65,7 @@ impl Drop for ThinPool {
             if bound {
                 st.event = None;
                 st.data_dev = None;
+                st.fast.data_devt.store(0, Ordering::Release);
             }
         });
     }
@@ -406,6 +408,9 @@ impl Target for ThinPool {
         this.pool.with_state(|st| {
             // Bind: this table's devices, features, low water mark and events.
             st.data_dev = Some(this.data_open.clone());
+            st.fast
+                .data_devt
+                .store(this.data_open.bdev().dev_number(), Ordering::Release);
             st.features = this.adjusted;
             st.low_water_blocks = this.low_water_blocks;
             st.event = Some(this.event.clone());

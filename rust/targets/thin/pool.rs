@@ -28,7 +28,7 @@ use crate::pdata::{
     thin::{device::DevId, ThinMetadata},
 };
 use crate::targets::extents::ExtentTable;
-use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use kernel::{
     c_str, new_mutex, new_spinlock,
     prelude::*,
@@ -93,6 +93,9 @@ pub struct FastPath {
     /// the metadata reopened, a snapshot taken or a device deleted. A thin device's table
     /// filled under another generation is not used.
     pub generation: AtomicU64,
+    /// The device number of the bound pool table's data device (0: none bound): a thin
+    /// device remaps straight to the data device it captured when it matches.
+    pub data_devt: AtomicU32,
 }
 
 impl FastPath {
@@ -500,6 +503,7 @@ impl Pool {
             FastPath {
                 enabled: AtomicBool::new(mode == Mode::Write),
                 generation: AtomicU64::new(0),
+                data_devt: AtomicU32::new(0),
             },
             GFP_KERNEL,
         )
