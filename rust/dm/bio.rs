@@ -8,7 +8,11 @@ use super::{
     bindings,
     dev::{BlockDevice, Dev},
 };
-use core::{ops::Deref, ptr::NonNull, sync::atomic::AtomicU64};
+use core::{
+    ops::Deref,
+    ptr::NonNull,
+    sync::atomic::{AtomicPtr, AtomicU64, Ordering},
+};
 use kernel::types::Opaque;
 
 /// The operation of a bio (`bio_op`).
@@ -506,5 +510,98 @@ impl Drop for BioList {
         while let Some(b) = self.pop() {
             drop(b);
         }
+    }
+}
+
+/// Bios handed to a worker from any context, completions in interrupt context included: a
+/// lock-free stack (the kernel's `llist` pattern: push anywhere, the consumer takes it all),
+/// given back oldest first.
+///
+/// # Invariants
+///
+/// `head` is null or starts a `bi_next` chain of owned bios (newest first), which the stack
+/// owns.
+pub struct BioStack {
+    head: AtomicPtr<bindings::bio>,
+}
+
+// SAFETY: the stack owns its bios, which may move between threads; it is changed only with
+// atomic operations.
+unsafe impl Send for BioStack {}
+// SAFETY: as above.
+unsafe impl Sync for BioStack {}
+
+impl Default for BioStack {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl BioStack {
+    /// An empty stack.
+    pub const fn new() -> Self {
+        BioStack {
+            head: AtomicPtr::new(core::ptr::null_mut()),
+        }
+    }
+
+    /// Adds `bio` (any context; never blocks).
+    pub fn push(&self, bio: OwnedBio) {
+        let b = bio.into_raw().as_ptr();
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: `b` is owned by us until the exchange publishes it.
+            unsafe { (*b).bi_next = head };
+            // INVARIANT: `b` heads the chain it links to, and the stack owns it from here.
+            match self
+                .head
+                .compare_exchange_weak(head, b, Ordering::Release, Ordering::Relaxed)
+            {
+                Ok(_) => return,
+                Err(h) => head = h,
+            }
+        }
+    }
+
+    /// Adds every bio of `list`, in order.
+    pub fn push_all(&self, mut list: BioList) {
+        while let Some(b) = list.pop() {
+            self.push(b);
+        }
+    }
+
+    /// Whether the stack is empty (a snapshot: pushes may follow at once).
+    pub fn is_empty(&self) -> bool {
+        self.head.load(Ordering::Acquire).is_null()
+    }
+
+    /// Takes every bio, oldest first.
+    pub fn take(&self) -> BioList {
+        let mut p = self.head.swap(core::ptr::null_mut(), Ordering::Acquire);
+        // Reverse the newest-first chain.
+        let mut oldest: *mut bindings::bio = core::ptr::null_mut();
+        while !p.is_null() {
+            // SAFETY: `p` is in the chain taken from the stack, which we now own.
+            let next = unsafe { (*p).bi_next };
+            // SAFETY: as above.
+            unsafe { (*p).bi_next = oldest };
+            oldest = p;
+            p = next;
+        }
+        let mut list = BioList::new();
+        while let Some(b) = NonNull::new(oldest) {
+            // SAFETY: `b` is in the chain we own.
+            oldest = unsafe { (*b.as_ptr()).bi_next };
+            // SAFETY: each bio of the chain is owned, and handed over once.
+            list.push(unsafe { OwnedBio::from_raw(b) });
+        }
+        list
+    }
+}
+
+impl Drop for BioStack {
+    fn drop(&mut self) {
+        // Bios left behind end (with an error, as an `OwnedBio` dropped).
+        drop(self.take());
     }
 }

@@ -337,7 +337,7 @@ impl Target for Mirror {
 
     fn end_io_defer(this: &Self, ti: &TargetRef, bio: OwnedBio) {
         if ti.restore_bio(&bio) {
-            this.core.queue(bio);
+            this.core.retry_read(bio);
             this.worker.wake();
         } else {
             bio.end(crate::dm::bio::IoStatus::IoErr);

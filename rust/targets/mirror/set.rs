@@ -12,7 +12,7 @@
 
 use super::log::{DirtyLog, SyncBits};
 use crate::dm::{
-    bio::{BioList, IoStatus, OwnedBio, ReqOp},
+    bio::{BioList, BioStack, IoStatus, OwnedBio, ReqOp},
     dev::OpenBdev,
     event::TableEvent,
     kcopyd::Area,
@@ -156,9 +156,10 @@ pub struct MirrorCore {
     /// Reads and writes deferred by `map`.
     #[pin]
     pub queue: SpinLock<BioList>,
-    /// Writes that failed on some leg.
-    #[pin]
-    failures: SpinLock<BioList>,
+    /// Failed reads sent again, from `end_io` (interrupt context possibly).
+    retried: BioStack,
+    /// Writes that failed on some leg (from completions too).
+    failures: BioStack,
     /// The table event.
     #[pin]
     pub event: SpinLock<Option<TableEvent>>,
@@ -208,7 +209,8 @@ impl MirrorCore {
                 recovery_write_err: AtomicU64::new(0),
                 recovery_in_flight: AtomicBool::new(false),
                 queue <- new_spinlock!(BioList::new()),
-                failures <- new_spinlock!(BioList::new()),
+                retried: BioStack::new(),
+                failures: BioStack::new(),
                 event <- new_spinlock!(Some(event)),
                 state <- new_mutex!(State {
                     log,
@@ -319,6 +321,11 @@ impl MirrorCore {
     /// Queues a deferred bio for the worker.
     pub fn queue(&self, bio: OwnedBio) {
         self.queue.lock().push(bio);
+    }
+
+    /// Queues a failed read to be sent again (any context, `end_io`'s included).
+    pub fn retry_read(&self, bio: OwnedBio) {
+        self.retried.push(bio);
     }
 
     /// Hands the bios held after a failure back (requeued by dm core with a noflush
@@ -465,7 +472,7 @@ impl MirrorCore {
             self.raise_event();
         }
         if st.log_failure && self.handle_errors {
-            self.failures.lock().append(&mut sync);
+            self.failures.push_all(core::mem::take(&mut sync));
             w.wake();
         } else {
             while let Some(bio) = sync.pop() {
@@ -485,7 +492,7 @@ impl MirrorCore {
         }
         while let Some(bio) = nosync.pop() {
             if self.leg_failure.load(Ordering::Acquire) && self.handle_errors && !self.keep_log {
-                self.failures.lock().push(bio);
+                self.failures.push(bio);
                 w.wake();
                 continue;
             }
@@ -504,7 +511,7 @@ impl MirrorCore {
     }
 
     fn do_failures(&self, st: &mut State) {
-        let mut failures = core::mem::take(&mut *self.failures.lock());
+        let mut failures = self.failures.take();
         while let Some(bio) = failures.pop() {
             if !st.log_failure && counts_in_region(&bio) {
                 self.in_sync.store(false, Ordering::Release);
@@ -662,6 +669,7 @@ impl Job for MirrorCore {
     fn run(&self, w: &Worker<Self>) {
         let mut st = self.state.lock();
         let mut bios = core::mem::take(&mut *self.queue.lock());
+        bios.append(&mut self.retried.take());
         let mut reads = BioList::new();
         let mut writes = core::mem::take(&mut st.waiting);
         while let Some(b) = bios.pop() {
@@ -708,6 +716,6 @@ impl Job for MirrorCore {
                 self.fail_leg(i, WRITE_ERROR);
             }
         }
-        self.failures.lock().push(bio);
+        self.failures.push(bio);
     }
 }

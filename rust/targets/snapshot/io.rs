@@ -376,11 +376,11 @@ impl OriginCore {
 
     /// Takes back a full-chunk write from `end_io`.
     pub fn returned(&self, bio: OwnedBio) {
-        self.returned.lock().push(bio);
+        self.returned.push(bio);
     }
 
     fn harvest(&self, st: &mut WorkState) {
-        let mut back = core::mem::take(&mut *self.returned.lock());
+        let mut back = self.returned.take();
         while let Some(bio) = back.pop() {
             let slot = (bio.tag().load(Ordering::Relaxed) & TAG_SLOT) as usize;
             match st.pe(slot) {

@@ -10,7 +10,7 @@
 
 use super::{io::WorkState, store::Store};
 use crate::dm::{
-    bio::BioList,
+    bio::{BioList, BioStack},
     dev::OpenBdev,
     event::TableEvent,
     global::Global,
@@ -229,7 +229,7 @@ pub struct OriginCore {
     pub queue: SpinLock<BioList>,
     /// Full-chunk snapshot writes back from `end_io`, waiting for their commit.
     #[pin]
-    pub returned: SpinLock<BioList>,
+    pub returned: BioStack,
     /// Copy completions by slot: 0 none, 1 done, 2 failed.
     pub done: [AtomicU8; PE_SLOTS + 1],
     /// The merge should run (a merge target is resumed).
@@ -284,7 +284,7 @@ impl Origin {
                     bdev,
                     snaps,
                     queue <- new_spinlock!(BioList::new()),
-                    returned <- new_spinlock!(BioList::new()),
+                    returned: BioStack::new(),
                     done: [const { AtomicU8::new(0) }; PE_SLOTS + 1],
                     merge_run: AtomicBool::new(false),
                     merge_busy: AtomicBool::new(false),

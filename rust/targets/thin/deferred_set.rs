@@ -102,17 +102,18 @@ impl DeferredSet {
 
     /// Whether every read of epoch `e` and before has completed. Worker only.
     pub fn drained(&self, e: u64) -> bool {
-        let cur = self.epoch.load(Ordering::SeqCst);
+        let mut cur = self.epoch.load(Ordering::SeqCst);
         if cur == e {
-            if self.slot(e).load(Ordering::SeqCst) != 0 {
+            // Close e first, so that new bios stop counting in it and it can drain under
+            // steady I/O; that needs epoch e-1 (whose counter e+1 reuses) drained.
+            self.close();
+            cur = self.epoch.load(Ordering::SeqCst);
+            if cur == e {
                 return false;
             }
-            // Nothing of epoch e in flight: closing it succeeds only once epoch e-1 (whose
-            // counter it reuses) has drained too, and then the answer stays true.
-            self.close();
-            return self.epoch.load(Ordering::SeqCst) != e;
         }
-        // Epoch e-1 had drained when e was closed (its counter was free then).
-        cur != e && self.slot(e).load(Ordering::Acquire) == 0
+        // Epoch e is closed, e-1 had drained when it was. Once e+1 closed too, e had drained
+        // (and its counter counts a later epoch).
+        cur != e.wrapping_add(1) || self.slot(e).load(Ordering::SeqCst) == 0
     }
 }

@@ -163,9 +163,22 @@ impl PoolCore {
             let _ = w.clear(GFP_KERNEL);
             q.map_generation.store(generation, Ordering::Release);
         }
-        if limit > 0 {
+        if limit == 0 {
+            return;
+        }
+        match w.lookup(vblock) {
+            Some(b) if b == block => {}
+            Some(_) => {
+                // Never two values for one block: drop the old one (all of them on failure).
+                if w.remove_range(vblock, 1, GFP_KERNEL).is_err() {
+                    let _ = w.clear(GFP_KERNEL);
+                }
+                let _ = w.insert(vblock, block, GFP_KERNEL);
+            }
             // A failed insert only costs a later trip through the worker.
-            let _ = w.insert(vblock, block, GFP_KERNEL);
+            None => {
+                let _ = w.insert(vblock, block, GFP_KERNEL);
+            }
         }
     }
 
@@ -506,7 +519,7 @@ impl PoolCore {
             }
             self.try_finish(st, c, b);
         }
-        let mut done = core::mem::take(&mut *self.returned.lock());
+        let mut done = self.returned.take();
         while let Some(bio) = done.pop() {
             let tag = bio.tag().load(Ordering::Relaxed);
             let i = (tag & TAG_INDEX) as usize;

@@ -9,7 +9,7 @@
 
 use super::{deferred_set::DeferredSet, prison::Prison};
 use crate::dm::{
-    bio::{BioList, IoStatus, OwnedBio},
+    bio::{BioList, BioStack, IoStatus, OwnedBio},
     bufio::Bufio,
     dev::OpenBdev,
     event::TableEvent,
@@ -342,7 +342,7 @@ pub struct PoolCore {
     /// Bios `end_io` handed back: whole-block overwrites whose write completed, discards
     /// whose passdown completed.
     #[pin]
-    pub(super) returned: SpinLock<BioList>,
+    pub(super) returned: BioStack,
     /// The fast path's switch and generation.
     pub fast: Arc<FastPath>,
     /// In-flight reads of shared blocks.
@@ -535,7 +535,7 @@ impl Pool {
                 fast,
                 thins <- new_mutex!(KVec::new()),
                 completions <- new_spinlock!(completions),
-                returned <- new_spinlock!(BioList::new()),
+                returned: BioStack::new(),
                 shared_reads: DeferredSet::new(),
                 all_io: DeferredSet::new(),
                 metadata_devt,
@@ -614,7 +614,7 @@ impl Pool {
     /// Takes a bio the thin's `end_io` kept (a whole-block overwrite or a discard whose
     /// passdown completed) back to the worker.
     pub fn returned(&self, bio: OwnedBio) {
-        self.core().returned.lock().push(bio);
+        self.core().returned.push(bio);
         self.worker.wake();
     }
 
