@@ -367,7 +367,7 @@ fn remap_to_cow(cow: &CowState, new: u64, bio: &OwnedBio) {
 }
 
 impl OriginCore {
-    /// Records the end of a full-chunk write standing in for the copy of `slot`.
+    /// Records the end of the copy of `slot`, or of the full-chunk write standing in for it.
     pub fn full_done(&self, slot: usize, ok: bool) {
         if let Some(d) = self.done.get(slot) {
             d.store(if ok { 1 } else { 2 }, Ordering::Release);
@@ -1015,9 +1015,8 @@ impl Job for OriginCore {
     }
 
     fn copied(&self, slot: usize, ok: bool) {
-        if let Some(d) = self.done.get(slot) {
-            d.store(if ok { 1 } else { 2 }, Ordering::Release);
-        }
+        // A copy's end is recorded as a full-chunk write's is.
+        self.full_done(slot, ok);
         self.copies.fetch_sub(1, Ordering::AcqRel);
     }
 
