@@ -121,26 +121,27 @@ fn load_cow(
     let sizing_chunk = if chunk == 0 { 32 } else { chunk } as u64;
     let table = ExtentTable::new(cow.bdev().nr_sectors() / sizing_chunk)
         .map_err(|_| CtrError::nomem(c_str!("Unable to allocate hash table space")))?;
-    let (store, valid) = match kind {
+    let (store, valid, next_free) = match kind {
         StoreKind::Persistent { overflow } => {
             let mut w = table
                 .writer()
                 .map_err(|_| CtrError::nomem(c_str!("Unable to allocate hash table space")))?;
             let mut add = |old, new| w.insert(old, new, GFP_KERNEL);
-            let (ps, loaded) = Persistent::load(cow.bdev(), origin_lbs, chunk, overflow, &mut add)
-                .map_err(meta_err)?;
+            let (ps, loaded, next_free) =
+                Persistent::load(cow.bdev(), origin_lbs, chunk, overflow, &mut add)
+                    .map_err(meta_err)?;
             drop(w);
             if loaded == Loaded::Invalid {
                 pr_warn!("device-mapper: snapshots: Snapshot is marked invalid.\n");
             }
-            (Store::Persistent(ps), loaded != Loaded::Invalid)
+            (Store::Persistent(ps), loaded != Loaded::Invalid, next_free)
         }
-        StoreKind::Transient => (Store::transient(chunk), true),
+        StoreKind::Transient => (Store::transient(chunk), true, 0),
     };
     if store.chunk() == 0 {
         return Err(CtrError::inval(c_str!("Chunk size not set")));
     }
-    CowState::new(cow, table, store, valid)
+    CowState::new(cow, table, store, valid, next_free)
         .map_err(|_| CtrError::nomem(c_str!("Cannot allocate private snapshot structure")))
 }
 
@@ -384,7 +385,8 @@ impl SnapTarget {
                     out.emit(format_args!("Overflow"));
                 } else {
                     let size = s.cow.cow.bdev().nr_sectors();
-                    let (total, allocated, meta) = s.cow.store.lock().usage(size);
+                    let next_free = s.cow.alloc.next_free();
+                    let (total, allocated, meta) = s.cow.store.lock().usage(size, next_free);
                     out.emit(format_args!("{}/{} {}", allocated, total, meta));
                 }
             }

@@ -18,7 +18,16 @@ use crate::dm::{
     worker::{Job, Worker},
 };
 use core::sync::atomic::Ordering;
-use kernel::{prelude::*, sync::Arc};
+use kernel::{
+    prelude::*,
+    sync::{
+        lock::{mutex::MutexBackend, Guard},
+        Arc,
+    },
+};
+
+/// The origin's state, locked.
+type StateGuard<'a> = Guard<'a, WorkState, MutexBackend>;
 
 /// Tag of a bio counted in its COW state's `tracked` slot (the slot is in the low bits).
 pub const TAG_TRACKED: u64 = 1 << 62;
@@ -35,6 +44,8 @@ struct Pending {
     seq: u64,
     /// The copy ended (successfully or not).
     copied: Option<bool>,
+    /// Its store is writing it (the state lock is dropped meanwhile).
+    committing: bool,
     /// Committed (and published) or failed; waiting for tracked reads, then released.
     committed: Option<bool>,
     /// Counted in its COW state's `draining` until released.
@@ -56,6 +67,7 @@ impl Pending {
             new,
             seq,
             copied: None,
+            committing: false,
             committed: None,
             draining: false,
             full_expected: false,
@@ -68,6 +80,7 @@ impl Pending {
 
     fn ready(&self) -> bool {
         self.committed.is_none()
+            && !self.committing
             && self.zero.is_none()
             && self.copied.is_some()
             && (!self.full_expected || self.full.is_some())
@@ -414,17 +427,22 @@ impl OriginCore {
         }
     }
 
-    /// Commits ready exceptions, each COW device's in start order.
-    fn commit_ready(&self, st: &mut WorkState) {
+    /// Commits ready exceptions, each COW device's in start order. The store's area write
+    /// runs with the state lock dropped (the map path takes it), so the guard is given
+    /// back; the exceptions being written are marked so that no other pass takes them.
+    fn commit_ready<'a>(&'a self, mut st: StateGuard<'a>) -> StateGuard<'a> {
         loop {
             let first = st.used.iter().find(|&slot| {
                 st.pes.get(slot).and_then(|p| p.as_ref()).is_some_and(|p| {
-                    p.ready() && p.seq == p.snap.cow.complete_seq.load(Ordering::Relaxed)
+                    let cow = &p.snap.cow;
+                    p.ready()
+                        && p.seq == cow.complete_seq.load(Ordering::Relaxed)
+                        && !cow.committing.load(Ordering::Acquire)
                 })
             });
-            let Some(first) = first else { return };
+            let Some(first) = first else { return st };
             let Some(snap) = st.pe(first).map(|p| p.snap.clone()) else {
-                return;
+                return st;
             };
             let cow = snap.cow.clone();
             // The run of ready exceptions that follow in sequence (the start order holds
@@ -444,29 +462,35 @@ impl OriginCore {
                 seq += 1;
             }
             if batch.is_empty() {
-                return;
+                return st;
             }
             let mut exceptions = KVec::with_capacity(batch.len(), GFP_KERNEL).ok();
             let mut all_ok = exceptions.is_some();
             for &slot in batch.iter() {
                 if let Some(pe) = st.pe(slot) {
+                    pe.committing = true;
                     all_ok &= pe.copied == Some(true);
                     if let Some(ex) = exceptions.as_mut() {
                         let _ = ex.push((pe.old, pe.new), GFP_KERNEL);
                     }
                 }
             }
+            cow.committing.store(true, Ordering::Release);
+            cow.complete_seq.store(seq, Ordering::Relaxed);
+            // The batch's slots stay theirs meanwhile: only a release (after the commit) or
+            // a finished zeroing frees a slot.
+            drop(st);
             let mut ok = all_ok && cow.valid.load(Ordering::Acquire);
             if ok {
                 let ex = exceptions.as_ref().map(|e| e.as_slice()).unwrap_or(&[]);
-                let r = cow.store.lock().commit(cow.cow.bdev(), ex);
-                if r.is_err() {
+                if cow.store.lock().commit(cow.cow.bdev(), ex).is_err() {
                     ok = false;
                 }
             }
             if !ok {
                 snap.invalidate(EIO);
             }
+            st = self.state.lock();
             let mut writer = if ok { cow.table.writer().ok() } else { None };
             for &slot in batch.iter() {
                 let Some(pe) = st.pe(slot) else { continue };
@@ -488,7 +512,7 @@ impl OriginCore {
                 pe.committed = Some(done && pe.snap.cow.valid.load(Ordering::Acquire));
             }
             drop(writer);
-            cow.complete_seq.store(seq, Ordering::Relaxed);
+            cow.committing.store(false, Ordering::Release);
         }
     }
 
@@ -546,7 +570,7 @@ impl OriginCore {
         }
         st.free_slot().ok_or(NoSlot)?;
         let cow_sectors = s.cow.cow.bdev().nr_sectors();
-        let Some(new) = s.cow.store.lock().prepare(cow_sectors) else {
+        let Some(new) = s.cow.alloc.prepare(cow_sectors) else {
             return Ok(None);
         };
         let seq = s.cow.next_seq.fetch_add(1, Ordering::Relaxed);
@@ -695,7 +719,7 @@ impl OriginCore {
         match self.start_exception(st, starts, s, chunk, !full) {
             Err(NoSlot) => Err(bio),
             Ok(None) => {
-                if cow.store.lock().overflow_allowed() {
+                if cow.overflow_allowed {
                     if s.is_valid() && !cow.overflowed.swap(true, Ordering::AcqRel) {
                         pr_err!("device-mapper: snapshots: Snapshot overflowed: Unable to allocate exception.\n");
                     }
@@ -813,10 +837,13 @@ impl OriginCore {
                         self.merge_fail(m);
                         return false;
                     }
-                    if cow.store.lock().commit_merge(cow.cow.bdev(), n).is_err() {
-                        pr_err!("device-mapper: snapshots: Write error in exception store: shutting down merge\n");
-                        self.merge_fail(m);
-                        return false;
+                    match cow.store.lock().commit_merge(cow.cow.bdev(), n) {
+                        Ok(next_free) => cow.alloc.set_next_free(next_free),
+                        Err(_) => {
+                            pr_err!("device-mapper: snapshots: Write error in exception store: shutting down merge\n");
+                            self.merge_fail(m);
+                            return false;
+                        }
                     }
                     if let Ok(mut wr) = cow.table.writer() {
                         for c in (old..old + n as u64).rev() {
@@ -996,7 +1023,7 @@ impl Job for OriginCore {
             let mut starts = Starts::new();
             let mut st = self.state.lock();
             self.harvest(&mut st);
-            self.commit_ready(&mut st);
+            st = self.commit_ready(st);
             let mut poll = self.release(&mut st);
             self.origin_bios(&mut st, &mut starts);
             poll |= self.merge_step(&mut st, &mut starts);
@@ -1033,7 +1060,7 @@ impl Job for OriginCore {
         let mut starts = Starts::new();
         let mut st = self.state.lock();
         self.harvest(&mut st);
-        self.commit_ready(&mut st);
+        st = self.commit_ready(st);
         let poll = self.release(&mut st);
         self.origin_bios(&mut st, &mut starts);
         let wake = poll || starts.is_full() || self.work_left(&st);

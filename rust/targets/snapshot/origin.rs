@@ -8,7 +8,10 @@
 //! The registry finds an origin by device number, as dm-snap's origin hash does, so that a
 //! `snapshot-origin` table and the snapshots of the same device meet.
 
-use super::{io::WorkState, store::Store};
+use super::{
+    io::WorkState,
+    store::{ChunkAlloc, Store},
+};
 use crate::dm::{
     bio::{BioList, BioStack},
     dev::OpenBdev,
@@ -51,9 +54,17 @@ pub struct CowState {
     pub shift: u32,
     /// Completed exceptions, read under RCU on the I/O path.
     pub table: ExtentTable,
-    /// The store; locked by the worker and by status.
+    /// The store; locked by commits (across their area write), merges and status, never
+    /// by the map path.
     #[pin]
     pub store: Mutex<Store>,
+    /// Free chunks, handed out without the store's lock.
+    pub alloc: ChunkAlloc,
+    /// `PO`: a full store reports overflow instead of invalidating the snapshot.
+    pub overflow_allowed: bool,
+    /// A commit of this store is writing its area (outside the origin's state lock): no
+    /// other commit of it starts until that one has published its exceptions.
+    pub committing: AtomicBool,
     /// The snapshot has not been invalidated.
     pub valid: AtomicBool,
     /// A `PO` snapshot ran out of space (writes to it fail, it stays readable).
@@ -72,9 +83,18 @@ pub struct CowState {
 }
 
 impl CowState {
-    /// A COW state over `cow`, with `store` already loaded into `table`.
-    pub fn new(cow: OpenBdev, table: ExtentTable, store: Store, valid: bool) -> Result<Arc<Self>> {
+    /// A COW state over `cow`, with `store` already loaded into `table` and `next_free` its
+    /// next free chunk.
+    pub fn new(
+        cow: OpenBdev,
+        table: ExtentTable,
+        store: Store,
+        valid: bool,
+        next_free: u64,
+    ) -> Result<Arc<Self>> {
         let chunk = store.chunk();
+        let alloc = ChunkAlloc::new(&store, next_free);
+        let overflow_allowed = store.overflow_allowed();
         let cow_dev = cow.bdev().dev_number();
         Arc::pin_init(
             pin_init!(CowState {
@@ -84,6 +104,9 @@ impl CowState {
                 shift: chunk.trailing_zeros(),
                 table,
                 store <- new_mutex!(store),
+                alloc,
+                overflow_allowed,
+                committing: AtomicBool::new(false),
                 valid: AtomicBool::new(valid),
                 overflowed: AtomicBool::new(false),
                 merge_failed: AtomicBool::new(false),

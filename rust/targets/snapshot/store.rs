@@ -16,6 +16,7 @@ use crate::dm::{
     sync_io::{IoClient, SectorBuf, WriteMode},
 };
 use crate::pdata::bytes::{get_u32, get_u64, put_u32, put_u64};
+use core::sync::atomic::{AtomicU64, Ordering};
 use kernel::{c_str, prelude::*};
 
 /// "SnAp", little-endian.
@@ -67,15 +68,68 @@ pub struct Persistent {
     current_area: u64,
     /// Exceptions in `area`.
     committed: u32,
-    /// The next chunk to hand out (metadata chunks are skipped).
-    next_free: u64,
 }
 
 /// A transient store (`N`).
 pub struct Transient {
     chunk: u32,
-    /// In sectors, as dm-snap-transient counts.
-    next_free: u64,
+}
+
+/// Hands out COW chunks without a lock, so the map path allocates while a commit writes the
+/// store (the store's mutex is held across that write).
+pub struct ChunkAlloc {
+    /// The next chunk to hand out.
+    next: AtomicU64,
+    chunk: u64,
+    /// Persistent stores: chunks from one metadata area to the next (each area is skipped);
+    /// 0 for transient stores.
+    stride: u64,
+}
+
+impl ChunkAlloc {
+    /// An allocator for `store` whose next free chunk is `next`.
+    pub fn new(store: &Store, next: u64) -> Self {
+        let stride = match store {
+            Store::Persistent(p) => p.per_area as u64 + 1,
+            Store::Transient(_) => 0,
+        };
+        ChunkAlloc {
+            next: AtomicU64::new(next),
+            chunk: store.chunk() as u64,
+            stride,
+        }
+    }
+
+    /// The next chunk to hand out.
+    pub fn next_free(&self) -> u64 {
+        self.next.load(Ordering::Acquire)
+    }
+
+    /// Sets the next chunk to hand out (the merge gives chunks back).
+    pub fn set_next_free(&self, next: u64) {
+        self.next.store(next, Ordering::Release);
+    }
+
+    /// Hands out a free chunk, or `None` when the device (of `cow_sectors`) is full.
+    pub fn prepare(&self, cow_sectors: u64) -> Option<u64> {
+        let mut cur = self.next.load(Ordering::Acquire);
+        loop {
+            if self.chunk == 0 || cow_sectors < (cur + 1).checked_mul(self.chunk)? {
+                return None;
+            }
+            let mut next = cur + 1;
+            if self.stride != 0 && next % self.stride == HEADER_CHUNKS {
+                next += 1;
+            }
+            match self
+                .next
+                .compare_exchange(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Some(cur),
+                Err(now) => cur = now,
+            }
+        }
+    }
 }
 
 /// An exception store.
@@ -131,10 +185,13 @@ impl Persistent {
         chunk * self.chunk as u64
     }
 
-    fn skip_metadata(&mut self) {
+    /// `next` moved past a metadata area.
+    fn skip_metadata(&self, next: u64) -> u64 {
         let stride = self.per_area as u64 + 1;
-        if self.next_free % stride == HEADER_CHUNKS {
-            self.next_free += 1;
+        if next % stride == HEADER_CHUNKS {
+            next + 1
+        } else {
+            next
         }
     }
 
@@ -161,14 +218,15 @@ impl Persistent {
 
     /// Opens the store on `cow`: reads the header (writing a new one on a blank device) and
     /// hands every exception to `add`. `chunk` is the table's chunk size (0: the device's,
-    /// or the default); the header's wins, as in dm-snap-persistent.
+    /// or the default); the header's wins, as in dm-snap-persistent. Also returns the next
+    /// free chunk.
     pub fn load(
         cow: BlockDevice<'_>,
         origin_lbs: u32,
         chunk: u32,
         overflow: bool,
         add: &mut dyn FnMut(u64, u64) -> Result,
-    ) -> Result<(Self, Loaded)> {
+    ) -> Result<(Self, Loaded, u64)> {
         let supplied = chunk != 0;
         let chunk = if supplied {
             chunk
@@ -189,8 +247,8 @@ impl Persistent {
             area: SectorBuf::zeroed(chunk)?,
             current_area: 0,
             committed: 0,
-            next_free: HEADER_CHUNKS + 1,
         };
+        let first_free = HEADER_CHUNKS + 1;
         let new = magic == 0;
         let (valid, version) = (get_u32(h, 4), get_u32(h, 8));
         if !new {
@@ -230,7 +288,7 @@ impl Persistent {
                 pr_warn!("device-mapper: persistent snapshot: zero_disk_area(0) failed\n");
                 return Err(e);
             }
-            return Ok((ps, Loaded::New));
+            return Ok((ps, Loaded::New, first_free));
         }
         if version != DISK_VERSION {
             pr_warn!(
@@ -241,17 +299,19 @@ impl Persistent {
         }
         if valid == 0 {
             ps.valid = false;
-            return Ok((ps, Loaded::Invalid));
+            return Ok((ps, Loaded::Invalid, first_free));
         }
-        ps.read_exceptions(cow, add)?;
-        Ok((ps, Loaded::Valid))
+        let next_free = ps.read_exceptions(cow, add)?;
+        Ok((ps, Loaded::Valid, next_free))
     }
 
+    /// Reads every exception; returns the next free chunk.
     fn read_exceptions(
         &mut self,
         cow: BlockDevice<'_>,
         add: &mut dyn FnMut(u64, u64) -> Result,
-    ) -> Result {
+    ) -> Result<u64> {
+        let mut next_free = HEADER_CHUNKS + 1;
         let mut buf = SectorBuf::zeroed(self.chunk)?;
         let mut area = 0u64;
         loop {
@@ -266,8 +326,8 @@ impl Persistent {
                     full = false;
                     break;
                 }
-                if self.next_free <= new {
-                    self.next_free = new + 1;
+                if next_free <= new {
+                    next_free = new + 1;
                 }
                 add(old, new)?;
             }
@@ -278,19 +338,7 @@ impl Persistent {
             }
             area += 1;
         }
-        self.skip_metadata();
-        Ok(())
-    }
-
-    /// Hands out the next free chunk, or `None` when the device is full.
-    pub fn prepare(&mut self, cow_sectors: u64) -> Option<u64> {
-        if cow_sectors < (self.next_free + 1) * self.chunk as u64 {
-            return None;
-        }
-        let c = self.next_free;
-        self.next_free += 1;
-        self.skip_metadata();
-        Some(c)
+        Ok(self.skip_metadata(next_free))
     }
 
     /// Records `exceptions` durably (their data is already written). On failure the store is
@@ -364,8 +412,9 @@ impl Persistent {
         Ok(Some((old, new, n)))
     }
 
-    /// Forgets the last `n` exceptions (their chunks are back in the origin).
-    pub fn commit_merge(&mut self, cow: BlockDevice<'_>, n: u32) -> Result {
+    /// Forgets the last `n` exceptions (their chunks are back in the origin); returns the
+    /// next free chunk.
+    pub fn commit_merge(&mut self, cow: BlockDevice<'_>, n: u32) -> Result<u64> {
         let n = n.min(self.committed);
         for i in 0..n {
             let off = (self.committed - 1 - i) as usize * EXCEPTION_BYTES;
@@ -376,19 +425,14 @@ impl Persistent {
         self.committed -= n;
         // What next_free would be had every exception been committed in order (dm-snap
         // keeps it for the status only).
-        self.next_free =
-            area_location(self.per_area, self.current_area) + self.committed as u64 + 1;
-        Ok(())
+        Ok(area_location(self.per_area, self.current_area) + self.committed as u64 + 1)
     }
 }
 
 impl Store {
     /// A transient store with chunk size `chunk` (0: not set, refused by the target).
     pub fn transient(chunk: u32) -> Self {
-        Store::Transient(Transient {
-            chunk,
-            next_free: 0,
-        })
+        Store::Transient(Transient { chunk })
     }
 
     /// The chunk size in sectors.
@@ -407,22 +451,6 @@ impl Store {
     /// Whether the store can merge (persistent only).
     pub fn can_merge(&self) -> bool {
         matches!(self, Store::Persistent(_))
-    }
-
-    /// Hands out a free chunk for a new exception.
-    pub fn prepare(&mut self, cow_sectors: u64) -> Option<u64> {
-        match self {
-            Store::Persistent(p) => p.prepare(cow_sectors),
-            Store::Transient(t) => {
-                let chunk = t.chunk as u64;
-                if chunk == 0 || cow_sectors < t.next_free + chunk {
-                    return None;
-                }
-                let c = t.next_free / chunk;
-                t.next_free += chunk;
-                Some(c)
-            }
-        }
     }
 
     /// Records completed exceptions.
@@ -449,22 +477,23 @@ impl Store {
     }
 
     /// See [`Persistent::commit_merge`].
-    pub fn commit_merge(&mut self, cow: BlockDevice<'_>, n: u32) -> Result {
+    pub fn commit_merge(&mut self, cow: BlockDevice<'_>, n: u32) -> Result<u64> {
         match self {
             Store::Persistent(p) => p.commit_merge(cow, n),
             Store::Transient(_) => Err(EINVAL),
         }
     }
 
-    /// `(total, allocated, metadata)` sectors, as the status reports them.
-    pub fn usage(&self, cow_sectors: u64) -> (u64, u64, u64) {
+    /// `(total, allocated, metadata)` sectors, as the status reports them, with `next_free`
+    /// the allocator's next chunk.
+    pub fn usage(&self, cow_sectors: u64, next_free: u64) -> (u64, u64, u64) {
         match self {
             Store::Persistent(p) => (
                 cow_sectors,
-                p.next_free * p.chunk as u64,
+                next_free * p.chunk as u64,
                 (p.current_area + 1 + HEADER_CHUNKS) * p.chunk as u64,
             ),
-            Store::Transient(t) => (cow_sectors, t.next_free, 0),
+            Store::Transient(t) => (cow_sectors, next_free * t.chunk as u64, 0),
         }
     }
 
