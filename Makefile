@@ -56,3 +56,34 @@ demo: modules
 
 bench: modules
 	@bash $(ROOT)/scripts/bench.sh
+
+# Installing on a machine (Documentation/packaging.md). These build against KDIR, by default
+# the running kernel's build directory (not the cached guest kernel that `make` uses), with
+# that kernel's own toolchain: scripts/module-build.sh checks it and says what is missing.
+# INSTALL_MOD_PATH (or DESTDIR) installs under another root.
+.PHONY: modules_install install deb dkms-source
+INSTALL_KDIR = $(or $(KDIR),/lib/modules/$(shell uname -r)/build)
+INSTALL_ROOT = $(or $(INSTALL_MOD_PATH),$(DESTDIR))
+
+# orion_dm.ko into <root>/lib/modules/<kernel>/updates, then depmod (kbuild's own install).
+modules_install:
+	@bash $(ROOT)/scripts/module-build.sh "$(INSTALL_KDIR)" modules
+	@bash $(ROOT)/scripts/module-build.sh "$(INSTALL_KDIR)" modules_install INSTALL_MOD_PATH=$(INSTALL_ROOT)
+
+# The module and the modprobe.d configuration that loads it in place of the C targets.
+install: modules_install
+	install -D -m 644 $(ROOT)/packaging/modprobe/orion-dm.conf $(INSTALL_ROOT)/etc/modprobe.d/orion-dm.conf
+
+# build/deb/orion-dm-dkms_*.deb and orion-dm-tools_*.deb.
+deb:
+	@bash $(ROOT)/scripts/deb.sh
+
+# build/dkms/orion-dm-<version>: the DKMS source tree (what orion-dm-dkms puts in /usr/src),
+# for `dkms add` on distributions without the Debian package.
+dkms-source:
+	@bash $(ROOT)/scripts/dkms-source.sh
+
+# Robustness runs (fuzzing vs C, power cuts, failing devices): build/reliability/report.md.
+.PHONY: reliability
+reliability: modules
+	@bash $(ROOT)/scripts/reliability.sh

@@ -25,7 +25,8 @@ TOOLS=(
 	/usr/sbin/mke2fs /usr/sbin/e2fsck /usr/sbin/blkdiscard /usr/sbin/losetup
 	/usr/bin/cmp /usr/sbin/blockdev /usr/sbin/resize2fs
 	"$ORION_ROOT/tools/target/release/orion-thin" "$ORION_ROOT/tools/target/release/orion-lvm"
-	"$ORION_ROOT/tools/target/release/orion-crash"
+	"$ORION_ROOT/tools/target/release/orion-fuzz"
+	"$ORION_ROOT/tools/target/release/orion-crash" /usr/bin/kmod
 )
 for t in "${TOOLS[@]}"; do
 	name=$(basename "$t")
@@ -58,6 +59,15 @@ kver=$(ls "$stage/lib/modules")
 mkdir -p "$stage/lib/modules/$kver/extra"
 cp "$ORION_ROOT/orion_dm.ko" "$stage/lib/modules/$kver/extra/"
 depmod -b "$stage" "$kver"
+
+# kmod's modprobe, depmod and modinfo, off PATH: the selftests keep busybox's applets, and
+# the guest keeps no /sbin/modprobe (so the kernel autoloads nothing) except while the
+# packaging selftest installs one, with the modprobe.d file that orion-dm-dkms ships.
+mkdir -p "$stage/usr/libexec/kmod" "$stage/usr/share/orion-dm"
+for c in modprobe depmod modinfo; do
+	ln -s /bin/kmod "$stage/usr/libexec/kmod/$c"
+done
+cp "$ORION_ROOT/packaging/modprobe/orion-dm.conf" "$stage/usr/share/orion-dm/"
 
 cp -a "$ORION_ROOT/selftests/." "$stage/selftests/"
 cp "$ORION_ROOT/scripts/guest/init" "$stage/init"

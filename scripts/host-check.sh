@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Host-side checks: formatting of the kernel Rust, and the tools workspace (fmt, clippy with
-# warnings as errors, tests) when it exists.
+# Host-side checks: formatting of the kernel Rust, the tools workspace (fmt, clippy with
+# warnings as errors, tests) when it exists, and the Debian packages (packaging-check.sh).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -16,3 +16,6 @@ if [ -f "$ORION_ROOT/tools/Cargo.toml" ]; then
 	orion_log "cargo test (tools/)"
 	cargo test --quiet --workspace
 fi
+
+orion_log "Debian packages: make deb, lintian, dkms build, modprobe.d resolution"
+bash "$ORION_ROOT/scripts/packaging-check.sh"

@@ -10,6 +10,8 @@ DEB_PKGS=(
 	linux-source-6.12
 	# VM and guest userspace.
 	qemu-system-x86 busybox-static dmsetup lvm2 thin-provisioning-tools fio e2fsprogs
+	# Packaging (make deb) and its checks.
+	debhelper dh-dkms dkms fakeroot lintian
 )
 
 missing=()
@@ -34,4 +36,9 @@ if ! command -v bindgen >/dev/null 2>&1; then
 	echo "setup: installing bindgen-cli"
 	cargo install --locked --quiet bindgen-cli --version 0.73.0 >/dev/null 2>&1 ||
 		cargo install --locked --quiet bindgen-cli
+fi
+# cargo-deb packs orion-dm-tools (make deb).
+if ! command -v cargo-deb >/dev/null 2>&1; then
+	echo "setup: installing cargo-deb"
+	cargo install --locked --quiet cargo-deb
 fi

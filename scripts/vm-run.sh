@@ -21,7 +21,7 @@ kdir=$(bash "$ORION_ROOT/scripts/build-kernel.sh")
 # The module must match the kernel variant being booted.
 make -s -C "$ORION_ROOT" KDIR="$kdir" modules >&2
 # The userspace tools the selftests drive.
-cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin -p orion-lvm -p orion-crash >&2
+cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin -p orion-lvm -p orion-crash -p orion-fuzz >&2
 bash "$ORION_ROOT/scripts/build-initramfs.sh" "$kdir" "$out/initramfs.cpio"
 
 drives=()
@@ -38,6 +38,8 @@ tap=$out/tap.log
 # IMA records dm table loads with their text (ima-buf), which the selftests compare.
 append="console=ttyS0 panic=-1 ima_policy=critical_data ima_template=ima-buf"
 append+=" orion.mode=$mode orion.tests=${tests// /,}"
+# Cases per fuzz run (make reliability raises it).
+append+=" orion.fuzz_cases=${ORION_FUZZ_CASES:-1500}"
 # Under TCG a KASAN kernel on a busy host can leave the RCU kthread unscheduled for tens of
 # seconds while unpacking the initramfs; allow that before calling it a stall.
 if [ "$ORION_KERNEL_VARIANT" = debug ]; then

@@ -2,8 +2,10 @@
 
 //! Typed parsing of constructor and message arguments.
 //!
-//! Numbers are strict decimal: the C targets' `sscanf("%llu")` also takes a minus sign and
-//! wraps, and silently truncates values that overflow; these parsers refuse both.
+//! Numbers are decimal and parsed as the C function the target uses for that argument:
+//! `kstrtoull` (an optional `+`) for [`Args::next_u64`], `sscanf("%llu%c")` (digits only)
+//! for [`Args::next_scanned_u64`] and feature counts. Where C's `sscanf` silently wraps a
+//! number that overflows, these parsers refuse it (the documented contract: stricter).
 //!
 //! C header: [include/linux/device-mapper.h](srctree/include/linux/device-mapper.h)
 
@@ -92,6 +94,14 @@ impl<'a> Args<'a> {
             .ok_or(CtrError::inval(msg))
     }
 
+    /// Takes the next argument as a `u64` the way C's `sscanf("%llu%c")` reads it (digits
+    /// only), or fails with `msg`.
+    pub fn next_scanned_u64(&mut self, msg: &'static CStr) -> Result<u64, CtrError> {
+        self.next()
+            .and_then(|s| parse_scanned_u64(s.as_bytes()))
+            .ok_or(CtrError::inval(msg))
+    }
+
     /// Takes the next argument as a `u32` in `min..=max`, or fails with `msg`.
     pub fn next_u32_in(&mut self, min: u32, max: u32, msg: &'static CStr) -> Result<u32, CtrError> {
         match self.next_u32(msg)? {
@@ -104,7 +114,13 @@ impl<'a> Args<'a> {
     /// (the shape of `dm_read_arg_group`: optional feature arguments); fails with `msg` if the
     /// count is bad or fewer than `n` arguments remain.
     pub fn group(&mut self, min: u32, max: u32, msg: &'static CStr) -> Result<Args<'a>, CtrError> {
-        let n = self.next_u32_in(min, max, msg)? as usize;
+        // `dm_read_arg` reads the count with `sscanf("%u%c")`.
+        let n = self
+            .next()
+            .and_then(|s| parse_scanned_u64(s.as_bytes()))
+            .and_then(|v| u32::try_from(v).ok())
+            .filter(|v| (min..=max).contains(v))
+            .ok_or(CtrError::inval(msg))? as usize;
         if n > self.len() {
             return Err(CtrError::inval(msg));
         }
@@ -148,4 +164,34 @@ pub fn parse_u64(s: &[u8]) -> Option<u64> {
         }
         acc.checked_mul(10)?.checked_add(u64::from(c - b'0'))
     })
+}
+
+/// Parses a decimal `u64` as C's `sscanf("%llu%c")` accepts it: ASCII digits only (no sign),
+/// nothing after them; a number that overflows is refused where `sscanf` would wrap it.
+pub fn parse_scanned_u64(s: &[u8]) -> Option<u64> {
+    if s.first() == Some(&b'+') {
+        return None;
+    }
+    parse_u64(s)
+}
+
+/// An argument's bytes for a log line, as C's `%s` prints them (the kernel log escapes what
+/// is not printable); bytes that are not UTF-8 become U+FFFD.
+pub struct Raw<'a>(pub &'a [u8]);
+
+impl core::fmt::Display for Raw<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut rest = self.0;
+        loop {
+            match core::str::from_utf8(rest) {
+                Ok(text) => return f.write_str(text),
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    f.write_str(core::str::from_utf8(good).unwrap_or(""))?;
+                    f.write_str("\u{fffd}")?;
+                    rest = bad.get(e.error_len().unwrap_or(bad.len())..).unwrap_or(&[]);
+                }
+            }
+        }
+    }
 }

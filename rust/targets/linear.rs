@@ -25,8 +25,8 @@ pub struct Linear {
 impl Linear {
     /// The device sector for a sector of the dm device inside this target.
     fn map_sector(&self, ti: &TargetRef, sector: u64) -> u64 {
-        // Wrapping, as in C: dm core only sends sectors inside the target, and `ctr` made
-        // sure `start + len` does not overflow.
+        // Wrapping, as in C: dm core only sends sectors inside the target, and refuses a
+        // table whose device area overflows or passes the end of the device.
         self.start.wrapping_add(sector.wrapping_sub(ti.begin()))
     }
 }
@@ -46,10 +46,7 @@ impl Target for Linear {
             return Err(CtrError::inval(c_str!("Invalid argument count")));
         }
         let path = args.next_str(c_str!("Invalid argument count"))?;
-        let start = args.next_u64(c_str!("Invalid device sector"))?;
-        if start.checked_add(ti.len()).is_none() {
-            return Err(CtrError::inval(c_str!("Invalid device sector")));
-        }
+        let start = args.next_scanned_u64(c_str!("Invalid device sector"))?;
         let dev = ti
             .get_device(path)
             .map_err(|e| CtrError::new(e, c_str!("Device lookup failed")))?;

@@ -13,7 +13,7 @@ pub mod log;
 pub mod set;
 
 use crate::dm::{
-    args::{parse_u64, Args},
+    args::{parse_scanned_u64, Args},
     bio::{Bio, BlkStatus, MapBio, OwnedBio},
     dev::Dev,
     status::StatusWriter,
@@ -45,10 +45,17 @@ impl Drop for Mirror {
     }
 }
 
+/// Regions of one mirror: its per-region counters are one allocation of 4 bytes each, kept
+/// under 1 GiB (C's limit is `UINT_MAX` regions, with a bitmap per region).
+const MAX_REGIONS: u64 = 1 << 28;
+
+/// Every failure to create the log, whatever its cause, is EINVAL with this text (C's
+/// `create_dirty_log` returns NULL and the constructor EINVAL).
 const LOG_FAIL: &CStr = c_str!("Error creating mirror dirty log");
 
+/// C's `sscanf("%u%c")`, which every number of a mirror table goes through.
 fn parse_u32(s: &CStr) -> Option<u32> {
-    parse_u64(s.as_bytes()).and_then(|v| u32::try_from(v).ok())
+    parse_scanned_u64(s.as_bytes()).and_then(|v| u32::try_from(v).ok())
 }
 
 /// The log arguments: `[<dev>] <region size> [sync|nosync]`.
@@ -82,7 +89,7 @@ fn make_log(
     }
     let dev = if disk {
         let p = a.next_str(LOG_FAIL)?;
-        Some(ti.get_device(p).map_err(|e| CtrError::new(e, LOG_FAIL))?)
+        Some(ti.get_device(p).map_err(|_| CtrError::inval(LOG_FAIL))?)
     } else {
         None
     };
@@ -116,6 +123,14 @@ fn make_log(
         );
         return Err(fail);
     }
+    if count > MAX_REGIONS {
+        pr_warn!(
+            "device-mapper: dirty region log: {} regions: more than this target takes ({})\n",
+            count,
+            MAX_REGIONS
+        );
+        return Err(fail);
+    }
     let disk_dev = match &dev {
         Some(d) => {
             let lbs = d.bdev().logical_block_size();
@@ -128,12 +143,12 @@ fn make_log(
                 );
                 return Err(fail);
             }
-            Some((d.reopen(true).map_err(|e| CtrError::new(e, LOG_FAIL))?, lbs))
+            Some((d.reopen(true).map_err(|_| CtrError::inval(LOG_FAIL))?, lbs))
         }
         None => None,
     };
-    let (log, bits) = DirtyLog::new(region_size, count, sync, disk_dev)
-        .map_err(|e| CtrError::new(e, LOG_FAIL))?;
+    let (log, bits) =
+        DirtyLog::new(region_size, count, sync, disk_dev).map_err(|_| CtrError::inval(LOG_FAIL))?;
     Ok((log, bits, dev))
 }
 
@@ -176,7 +191,7 @@ impl Target for Mirror {
             let path = args.next_str(c_str!("Too few mirror arguments"))?;
             let offset = args
                 .next()
-                .and_then(|s| parse_u64(s.as_bytes()))
+                .and_then(|s| parse_scanned_u64(s.as_bytes()))
                 .ok_or(CtrError::inval(c_str!("Invalid offset")))?;
             let dev = ti
                 .get_device(path)

@@ -107,7 +107,7 @@ impl Striped {
         if !bio.trim_range(bytes) {
             return MapResult::Kill;
         }
-        bio.remap(&stripe.dev, begin + stripe.physical_start);
+        bio.remap(&stripe.dev, begin.wrapping_add(stripe.physical_start));
         MapResult::Remapped
     }
 }
@@ -161,10 +161,8 @@ impl Target for Striped {
         let bad_dest = c_str!("Couldn't parse stripe destination");
         for _ in 0..stripes {
             let path = args.next_str(bad_dest)?;
-            let physical_start = args.next_u64(bad_dest)?;
-            if physical_start.checked_add(stripe_width).is_none() {
-                return Err(CtrError::inval(bad_dest));
-            }
+            // dm core refuses an area that overflows or passes the device's end.
+            let physical_start = args.next_scanned_u64(bad_dest)?;
             let dev = ti
                 .get_device(path)
                 .map_err(|e| CtrError::new(e, bad_dest))?;
@@ -215,7 +213,7 @@ impl Target for Striped {
         let (nr, pos) = this.map_offset(bio.sector().wrapping_sub(ti.begin()));
         match this.stripes.get(nr) {
             Some(stripe) => {
-                bio.remap(&stripe.dev, pos + stripe.physical_start);
+                bio.remap(&stripe.dev, pos.wrapping_add(stripe.physical_start));
                 MapResult::Remapped
             }
             None => MapResult::Kill,

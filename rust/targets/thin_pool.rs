@@ -8,7 +8,7 @@
 //! drivers/md/dm-thin.c (version 1.23.0); see Documentation/thin-pool.md.
 
 use crate::dm::{
-    args::{parse_u64, Args},
+    args::{parse_u64, Args, Raw},
     bio::MapBio,
     dev::{Dev, OpenBdev},
     event::TableEvent,
@@ -18,7 +18,8 @@ use crate::dm::{
         Constructor, CtrError, DeviceVisitor, Features, MapResult, StatusType, Target, TargetRef,
     },
 };
-use crate::pdata::thin::device::DevId;
+use crate::pdata::{error::Error as PdError, thin::device::DevId};
+use crate::targets::thin;
 use crate::targets::thin::pool::{
     DevName, Mode, Pool, PoolError, PoolFeatures, PoolRef, PoolState,
 };
@@ -123,6 +124,12 @@ fn parse_features(args: &mut Args<'_>) -> Result<PoolFeatures, CtrError> {
     Ok(pf)
 }
 
+/// What a message about a thin device that does not exist returns (no `ENODATA` in the
+/// kernel crate's error list).
+fn enodata() -> Error {
+    Error::from_errno(-61)
+}
+
 /// `dmsetup table`'s feature list (`emit_flags` in C).
 fn emit_features(pf: &PoolFeatures, out: &mut StatusWriter<'_>) {
     let flags: [(bool, &str); 5] = [
@@ -210,20 +217,21 @@ impl ThinPool {
         Ok(())
     }
 
+    /// One pool message, with C's verbs, argument checks, errnos and log lines
+    /// (`pool_message` and the `process_*_mesg` functions of dm-thin.c).
     fn message_locked(pool: &Pool, st: &mut PoolState, args: &mut Args<'_>) -> Result {
+        let argc = args.len();
         let Some(cmd) = args.next() else {
             return Err(EINVAL);
         };
-        let cmd = cmd.as_bytes();
-        let n = args.len();
         let want = |k: usize| {
-            if n == k {
+            if argc == k {
                 Ok(())
             } else {
                 pr_warn!(
-                    "thin-pool: message received with {} arguments instead of {}\n",
-                    n.saturating_add(1),
-                    k.saturating_add(1)
+                    "device-mapper: thin: Message received with {} arguments instead of {}.\n",
+                    argc,
+                    k
                 );
                 Err(EINVAL)
             }
@@ -232,67 +240,140 @@ impl ThinPool {
             let a = a.ok_or(EINVAL)?;
             parse_dev_id(a).ok_or_else(|| {
                 pr_warn!(
-                    "thin-pool: message received with invalid device id: {}\n",
-                    a
+                    "device-mapper: thin: Message received with invalid device id: {}\n",
+                    Raw(a.as_bytes())
                 );
                 EINVAL
             })
         };
+        let fail = |e: PdError| Error::from_errno(thin::pool::errno(&e));
+        let cmd = cmd.as_bytes();
         let r = if cmd.eq_ignore_ascii_case(b"create_thin") {
-            want(1)?;
-            let dev = id(args.next())?;
-            st.md.create_thin(dev)
-        } else if cmd.eq_ignore_ascii_case(b"create_snap") {
             want(2)?;
-            let dev = id(args.next())?;
-            let origin = id(args.next())?;
-            // The origin's mappings become shared: the fast path must not write them.
-            st.fast.invalidate();
-            st.md.create_snap(dev, origin)
-        } else if cmd.eq_ignore_ascii_case(b"delete") {
-            want(1)?;
-            let dev = id(args.next())?;
-            if pool.is_open(dev) {
+            let arg = args.next().ok_or(EINVAL)?;
+            let dev = id(Some(arg))?;
+            let r = match st.md.details(dev) {
+                Ok(Some(_)) => Err(EEXIST),
+                Ok(None) => st.md.create_thin(dev).map_err(fail),
+                Err(e) => Err(fail(e)),
+            };
+            if r.is_err() {
                 pr_warn!(
-                    "thin-pool: deletion of thin device {} failed: it is open\n",
-                    dev
+                    "device-mapper: thin: Creation of new thinly-provisioned device with id {} failed.\n",
+                    Raw(arg.as_bytes())
                 );
-                return Err(EBUSY);
             }
-            st.fast.invalidate();
-            st.md.delete(dev)
-        } else if cmd.eq_ignore_ascii_case(b"set_transaction_id") {
+            r
+        } else if cmd.eq_ignore_ascii_case(b"create_snap") {
+            want(3)?;
+            let (a1, a2) = (args.next().ok_or(EINVAL)?, args.next().ok_or(EINVAL)?);
+            let dev = id(Some(a1))?;
+            let origin = id(Some(a2))?;
+            let r = match (st.md.details(dev), st.md.details(origin)) {
+                (Ok(Some(_)), _) => Err(EEXIST),
+                (Ok(None), Ok(None)) => Err(enodata()),
+                (Ok(None), Ok(Some(_))) => {
+                    // The origin's mappings become shared: the fast path must not write them.
+                    st.fast.invalidate();
+                    st.md.create_snap(dev, origin).map_err(fail)
+                }
+                (Err(e), _) | (_, Err(e)) => Err(fail(e)),
+            };
+            if r.is_err() {
+                pr_warn!(
+                    "device-mapper: thin: Creation of new snapshot {} of device {} failed.\n",
+                    Raw(a1.as_bytes()),
+                    Raw(a2.as_bytes())
+                );
+            }
+            r
+        } else if cmd.eq_ignore_ascii_case(b"delete") {
             want(2)?;
-            let old = args.next().and_then(|a| parse_u64(a.as_bytes()));
-            let new = args.next().and_then(|a| parse_u64(a.as_bytes()));
-            let (Some(old), Some(new)) = (old, new) else {
-                pr_warn!("thin-pool: set_transaction_id message: unrecognised id\n");
+            let arg = args.next().ok_or(EINVAL)?;
+            let dev = id(Some(arg))?;
+            let r = match st.md.details(dev) {
+                Ok(None) => Err(enodata()),
+                Ok(Some(_)) if pool.is_open(dev) => Err(EBUSY),
+                Ok(Some(_)) => {
+                    st.fast.invalidate();
+                    st.md.delete(dev).map_err(fail)
+                }
+                Err(e) => Err(fail(e)),
+            };
+            if r.is_err() {
+                pr_warn!(
+                    "device-mapper: thin: Deletion of thin device {} failed.\n",
+                    Raw(arg.as_bytes())
+                );
+            }
+            r
+        } else if cmd.eq_ignore_ascii_case(b"set_transaction_id") {
+            want(3)?;
+            let (a1, a2) = (args.next().ok_or(EINVAL)?, args.next().ok_or(EINVAL)?);
+            let Some(old) = parse_u64(a1.as_bytes()) else {
+                pr_warn!(
+                    "device-mapper: thin: set_transaction_id message: Unrecognised id {}.\n",
+                    Raw(a1.as_bytes())
+                );
                 return Err(EINVAL);
             };
-            st.md.set_transaction_id(old, new)
+            let Some(new) = parse_u64(a2.as_bytes()) else {
+                pr_warn!(
+                    "device-mapper: thin: set_transaction_id message: Unrecognised new id {}.\n",
+                    Raw(a2.as_bytes())
+                );
+                return Err(EINVAL);
+            };
+            let r = if st.md.superblock().trans_id != old {
+                pr_err!("device-mapper: thin metadata: mismatched transaction id\n");
+                Err(EINVAL)
+            } else {
+                st.md.set_transaction_id(old, new).map_err(fail)
+            };
+            if r.is_err() {
+                pr_warn!(
+                    "device-mapper: thin: Failed to change transaction id from {} to {}.\n",
+                    Raw(a1.as_bytes()),
+                    Raw(a2.as_bytes())
+                );
+            }
+            r
         } else if cmd.eq_ignore_ascii_case(b"reserve_metadata_snap") {
-            want(0)?;
-            st.md.reserve_metadata_snap().map(|_| ())
+            want(1)?;
+            let r = if st.md.superblock().held_root != 0 {
+                pr_warn!("device-mapper: thin metadata: Pool metadata snapshot already exists: release this before taking another.\n");
+                Err(EBUSY)
+            } else {
+                st.md.reserve_metadata_snap().map(|_| ()).map_err(fail)
+            };
+            if r.is_err() {
+                pr_warn!("device-mapper: thin: reserve_metadata_snap message failed.\n");
+            }
+            r
         } else if cmd.eq_ignore_ascii_case(b"release_metadata_snap") {
-            want(0)?;
-            st.md.release_metadata_snap()
+            want(1)?;
+            let r = if st.md.superblock().held_root == 0 {
+                pr_warn!("device-mapper: thin metadata: No pool metadata snapshot found: nothing to release.\n");
+                Err(EINVAL)
+            } else {
+                st.md.release_metadata_snap().map_err(fail)
+            };
+            if r.is_err() {
+                pr_warn!("device-mapper: thin: release_metadata_snap message failed.\n");
+            }
+            r
         } else {
-            pr_warn!("thin-pool: unrecognised thin pool target message received\n");
+            pr_warn!(
+                "device-mapper: thin: Unrecognised thin pool target message received: {}\n",
+                Raw(cmd)
+            );
             return Err(EINVAL);
         };
-        match r {
-            Ok(()) => {
-                st.dirty = true;
-                st.commit();
-                Ok(())
-            }
-            Err(e) => {
-                // A refused message (a taken id, a wrong transaction id) leaves the metadata
-                // as it was, as in C; report it and fail the message.
-                pr_warn!("thin-pool: message failed: {}\n", e);
-                Err(EINVAL)
-            }
+        if r.is_ok() {
+            st.dirty = true;
+            st.commit();
         }
+        r
     }
 }
 
@@ -320,8 +401,8 @@ impl Target for ThinPool {
         }
         let block_arg = args.next_str(bad)?;
         let low_arg = args.next_str(bad)?;
+        // Words after the feature group are ignored, as by C's constructor.
         let requested = parse_features(&mut args)?;
-        args.expect_end(c_str!("Invalid number of pool feature arguments"))?;
         let metadata = ti
             .get_device(meta_path)
             .map_err(|e| CtrError::new(e, c_str!("Error opening metadata block device")))?;
@@ -557,7 +638,8 @@ impl Target for ThinPool {
         this.pool.with_state(|st| {
             if !st.mode.writable() {
                 pr_err!(
-                    "thin-pool: unable to service pool target messages in READ_ONLY or FAIL mode\n"
+                    "device-mapper: thin: {}: unable to service pool target messages in READ_ONLY or FAIL mode\n",
+                    this.name
                 );
                 return Err(Error::from_errno(-95)); // EOPNOTSUPP
             }

@@ -150,8 +150,8 @@ pub struct PoolState {
     metadata_dev: Arc<OpenBdev>,
 }
 
-/// The errno C's dm-thin logs for a metadata error.
-fn errno(e: &PdError) -> i32 {
+/// The errno C's dm-thin logs (and returns) for a metadata error.
+pub fn errno(e: &PdError) -> i32 {
     match e {
         PdError::Io(_) | PdError::OutOfBounds(_) => -5,
         PdError::Checksum(_) => -84,

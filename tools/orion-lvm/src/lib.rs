@@ -3,6 +3,7 @@
 //! orion-lvm: LVM2's on-disk format (PV label, metadata areas, text metadata), the VG
 //! model, extent allocation and the volume-manager commands.
 
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod crc;

@@ -5,6 +5,7 @@
 
 pub mod cache;
 pub mod check;
+pub mod cli;
 pub mod dump;
 pub mod ls;
 pub mod restore;

@@ -5,56 +5,12 @@
 //! Exit codes: 0 success, 1 damaged metadata, 2 bad usage or input, 3 I/O error.
 
 use anyhow::Context;
-use clap::{Parser, Subcommand};
+use clap::Parser;
 use orion_thin::cache::{CachedBm, FileStore};
+use orion_thin::cli::{Cli, Cmd};
 use orion_thin::{check, dump, ls, restore, xml};
 use std::io::{BufReader, BufWriter, Write};
-use std::path::PathBuf;
 use std::process::ExitCode;
-
-#[derive(Parser)]
-#[command(name = "orion-thin", version, about = "dm-thin pool metadata tools")]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Checks the metadata: structure, checksums and every reference count.
-    Check {
-        /// Metadata device or file.
-        metadata: PathBuf,
-        /// Print nothing; only the exit code tells.
-        #[arg(short, long)]
-        quiet: bool,
-    },
-    /// Prints the metadata as thin_dump XML.
-    Dump {
-        /// Metadata device or file.
-        metadata: PathBuf,
-        /// Dump the held metadata snapshot (or, with `-m=BLOCK`, the one at that block).
-        #[arg(short = 'm', long = "metadata-snap", num_args = 0..=1, require_equals = true, default_missing_value = "held")]
-        metadata_snap: Option<String>,
-        /// Write to this file instead of stdout.
-        #[arg(short)]
-        output: Option<PathBuf>,
-    },
-    /// Writes metadata from thin_dump XML.
-    Restore {
-        /// XML input.
-        #[arg(short)]
-        input: PathBuf,
-        /// Metadata device or file (its size sets the metadata size).
-        #[arg(short)]
-        output: PathBuf,
-    },
-    /// Lists devices with mapped and exclusive blocks.
-    Ls {
-        /// Metadata device or file.
-        metadata: PathBuf,
-    },
-}
 
 enum Failure {
     Damaged(String),

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: GPL-2.0 OR MIT
+
+//! The command line of `orion-lvm`, in the library so that its man pages and shell
+//! completions are generated from this one definition (tools/dist).
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "orion-lvm", version, about = "LVM2-compatible volume manager")]
+pub struct Cli {
+    /// Put this before every target name in the tables we load (orion_dm.ko loaded with
+    /// `prefix=`, beside the C targets).
+    #[arg(long, global = true, default_value = "")]
+    pub target_prefix: String,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+// Parsed once per run: the size of the biggest variant does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Initialises devices as physical volumes.
+    Pvcreate {
+        /// Overwrite other signatures.
+        #[arg(short, long)]
+        force: bool,
+        /// Metadata areas: 1 (after the label) or 2 (also at the end of the device).
+        #[arg(
+            long = "pvmetadatacopies",
+            visible_alias = "metadatacopies",
+            default_value_t = 1
+        )]
+        metadata_copies: u32,
+        /// Devices.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Removes PV labels.
+    Pvremove {
+        /// Devices.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Reports physical volumes.
+    Pvs {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Creates a volume group.
+    Vgcreate {
+        /// Extent size (default 4 MiB).
+        #[arg(short = 's', long = "physicalextentsize", default_value = "4m")]
+        extent_size: String,
+        /// VG name.
+        name: String,
+        /// PVs (made PVs when they are not).
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Adds devices to a volume group.
+    Vgextend {
+        /// VG name.
+        name: String,
+        /// Devices (made PVs when they are not).
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Removes unused PVs from a volume group.
+    Vgreduce {
+        /// VG name.
+        name: String,
+        /// PVs.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Writes a volume group's metadata to a file (default /etc/lvm/backup/VG).
+    Vgcfgbackup {
+        /// Output file.
+        #[arg(short = 'f', long = "file")]
+        file: Option<String>,
+        /// VG name.
+        name: String,
+    },
+    /// Writes metadata from a backup file back to a volume group's PVs.
+    Vgcfgrestore {
+        /// Backup file.
+        #[arg(short = 'f', long = "file")]
+        file: String,
+        /// VG name.
+        name: String,
+    },
+    /// Removes a volume group.
+    Vgremove {
+        /// Also when it has LVs.
+        #[arg(short, long)]
+        force: bool,
+        /// VG name.
+        name: String,
+    },
+    /// Activates (`-ay`) or deactivates (`-an`) the LVs of a volume group.
+    Vgchange {
+        /// `y` or `n`.
+        #[arg(short = 'a', long = "activate")]
+        activate: String,
+        /// VG name.
+        name: String,
+    },
+    /// Activates (`-ay`) or deactivates (`-an`) one LV.
+    Lvchange {
+        /// `y` or `n`.
+        #[arg(short = 'a', long = "activate")]
+        activate: String,
+        /// VG/LV.
+        lv: String,
+    },
+    /// Reports volume groups.
+    Vgs {
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Creates a logical volume: linear, striped (`-i`), mirror (`-m`), thin pool
+    /// (`--type thin-pool`), thin volume (`-V`), snapshot (`-s`).
+    Lvcreate {
+        /// Size (k, m, g, t, s; MiB when no unit).
+        #[arg(short = 'L', long = "size")]
+        size: Option<String>,
+        /// Size in extents.
+        #[arg(short = 'l', long = "extents")]
+        extents: Option<u64>,
+        /// Name.
+        #[arg(short = 'n', long = "name")]
+        name: String,
+        /// Segment type: linear, striped, mirror, thin-pool, thin, snapshot.
+        #[arg(long = "type")]
+        seg_type: Option<String>,
+        /// Stripes.
+        #[arg(short = 'i', long = "stripes", default_value_t = 1)]
+        stripes: u64,
+        /// Stripe size (default 64 KiB).
+        #[arg(short = 'I', long = "stripesize", default_value = "64k")]
+        stripe_size: String,
+        /// Mirrors: copies besides the original (a mirror with a core log).
+        #[arg(short = 'm', long = "mirrors")]
+        mirrors: Option<u64>,
+        /// Mirror log: `core` or `disk`.
+        #[arg(long = "mirrorlog", default_value = "core")]
+        mirror_log: String,
+        /// Make a snapshot of the LV named as VG/ORIGIN (a thin snapshot when ORIGIN is a
+        /// thin volume and no size is given).
+        #[arg(short = 's', long = "snapshot")]
+        snapshot: bool,
+        /// Virtual size of a thin volume.
+        #[arg(short = 'V', long = "virtualsize")]
+        virtual_size: Option<String>,
+        /// Thin: with -V, a thin volume in the pool named as VG/POOL; with -L, a new pool.
+        #[arg(short = 'T', long = "thin")]
+        thin: bool,
+        /// The pool of a new thin volume, or the name of a new pool.
+        #[arg(long = "thinpool")]
+        thin_pool: Option<String>,
+        /// Thin pool chunk size (default by LVM2's generic policy).
+        #[arg(short = 'c', long = "chunksize")]
+        chunk_size: Option<String>,
+        /// Thin pool metadata size (default estimated from the data size).
+        #[arg(long = "poolmetadatasize")]
+        pool_metadata_size: Option<String>,
+        /// Zero new thin pool blocks (`y`, the default, or `n`).
+        #[arg(short = 'Z', long = "zero", default_value = "y")]
+        zero: String,
+        /// Thin pool discards: passdown, nopassdown or ignore.
+        #[arg(long = "discards", default_value = "passdown")]
+        discards: String,
+        /// Activate the new LV (`y`, the default) or only write metadata (`n`).
+        #[arg(short = 'a', long = "activate", default_value = "y")]
+        activate: String,
+        /// Allocation policy: contiguous, cling, normal, anywhere, inherit.
+        #[arg(long = "alloc")]
+        alloc: Option<String>,
+        /// VG name (VG/ORIGIN with -s, VG/POOL with -T).
+        vg: String,
+    },
+    /// Grows a logical volume (online when active).
+    Lvextend {
+        /// New size, or `+SIZE` to add.
+        #[arg(short = 'L', long = "size", allow_hyphen_values = true)]
+        size: Option<String>,
+        /// New size in extents, or `+N`.
+        #[arg(short = 'l', long = "extents", allow_hyphen_values = true)]
+        extents: Option<String>,
+        /// Allocation policy for the new extents (default: the LV's).
+        #[arg(long = "alloc")]
+        alloc: Option<String>,
+        /// VG/LV.
+        lv: String,
+    },
+    /// Shrinks a logical volume (online when active; the file system must fit).
+    Lvreduce {
+        /// New size, or `-SIZE` to remove.
+        #[arg(short = 'L', long = "size", allow_hyphen_values = true)]
+        size: Option<String>,
+        /// New size in extents, or `-N`.
+        #[arg(short = 'l', long = "extents", allow_hyphen_values = true)]
+        extents: Option<String>,
+        /// Do not ask (there is no prompt; accepted for LVM2 compatibility).
+        #[arg(short, long)]
+        force: bool,
+        /// VG/LV.
+        lv: String,
+    },
+    /// Grows or shrinks a logical volume.
+    Lvresize {
+        /// New size, `+SIZE` or `-SIZE`.
+        #[arg(short = 'L', long = "size", allow_hyphen_values = true)]
+        size: Option<String>,
+        /// New size in extents, `+N` or `-N`.
+        #[arg(short = 'l', long = "extents", allow_hyphen_values = true)]
+        extents: Option<String>,
+        /// Allocation policy for the new extents (default: the LV's).
+        #[arg(long = "alloc")]
+        alloc: Option<String>,
+        /// VG/LV.
+        lv: String,
+    },
+    /// Moves the extents of a PV to other PVs of its VG, online; without a source,
+    /// finishes an interrupted move.
+    Pvmove {
+        /// Progress interval in seconds (accepted for LVM2 compatibility; moves run in the
+        /// foreground).
+        #[arg(short = 'i', long = "interval")]
+        interval: Option<u64>,
+        /// Only start the move; `pvmove` without arguments (ours or LVM2's) finishes it.
+        #[arg(short = 'b', long = "background")]
+        background: bool,
+        /// Source PV.
+        source: Option<String>,
+        /// Destination PVs (default: any other PV of the VG).
+        destinations: Vec<String>,
+    },
+    /// Merges a snapshot back into its origin (`--merge`): at once when the origin is
+    /// active (waiting for the end), else on its next activation.
+    Lvconvert {
+        /// Merge the snapshot.
+        #[arg(long)]
+        merge: bool,
+        /// Progress interval (accepted for LVM2 compatibility).
+        #[arg(short = 'i', long = "interval")]
+        interval: Option<u64>,
+        /// VG/SNAPSHOT.
+        lv: String,
+    },
+    /// Removes a logical volume.
+    Lvremove {
+        /// VG/LV.
+        lv: String,
+    },
+    /// Reports logical volumes.
+    Lvs {
+        /// Also internal LVs (images, pool data and metadata, spares), named in brackets.
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+        /// Fields to show, comma-separated (LVM2's names: lv_name, lv_attr, data_percent...).
+        #[arg(short = 'o', long = "options")]
+        options: Option<String>,
+        /// No header line.
+        #[arg(long)]
+        noheadings: bool,
+        /// Separate fields with this instead of aligning them.
+        #[arg(long)]
+        separator: Option<String>,
+        /// VGs or VG/LVs to report (default: all).
+        names: Vec<String>,
+        /// JSON output.
+        #[arg(long)]
+        json: bool,
+        /// Add live I/O counters of active LVs (from /sys/block/dm-N/stat).
+        #[arg(long)]
+        metrics: bool,
+    },
+}
