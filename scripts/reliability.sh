@@ -2,6 +2,8 @@
 # `make reliability`: the robustness runs, in one VM boot, and build/reliability/report.md.
 #   fuzz            table and message fuzzing, ours beside C (ORION_FUZZ_CASES table cases,
 #                   default 10000, and a fifth as many pool messages)
+#   thin_corrupt    damaged thin metadata loaded by our pool (ORION_CORRUPT_CASES images,
+#                   default 600)
 #   *_crash         power cuts: dm-log-writes replay at hundreds of cut points per target
 #   thin_failure    failing data and metadata devices under a thin pool
 # ORION_KERNEL_VARIANT=debug runs it on the KASAN/lockdep/kmemleak kernel. Exits non-zero
@@ -12,8 +14,9 @@ set -euo pipefail
 out="$ORION_ROOT/build/reliability"
 mkdir -p "$out"
 export ORION_FUZZ_CASES=${ORION_FUZZ_CASES:-10000}
+export ORION_CORRUPT_CASES=${ORION_CORRUPT_CASES:-600}
 export ORION_OUT="$out/vm"
-tests="fuzz thin_crash snapshot_crash mirror_crash thin_failure"
+tests="fuzz thin_corrupt thin_crash snapshot_crash mirror_crash thin_failure"
 start=$(date +%s)
 set +e
 bash "$ORION_ROOT/scripts/vm-run.sh" test $tests
@@ -38,6 +41,8 @@ count() { grep -cE "$1" "$tap" || true; }
 	echo "| fuzzing: tables | ${tables:-not run} | $(grep -E '^(ok|not ok) .*fuzz: every table verdict' "$tap" | cut -d' ' -f1-2 | head -1) |"
 	echo "| fuzzing: pool messages | ${messages:-not run} | $(grep -E '^(ok|not ok) .*fuzz: every pool message' "$tap" | cut -d' ' -f1-2 | head -1) |"
 	echo "| fuzzing: kernel log | bug reports (oops, BUG, WARN, KASAN, lockdep, leaks) | ${bugs:-?} |"
+	corrupt=$(sed -n 's/^# metadata: //p' "$tap" | head -1)
+	echo "| damaged thin metadata | ${corrupt:-not run} | $(grep -E '^(ok|not ok) .*corrupt: .*damaged images' "$tap" | cut -d' ' -f1-2 | head -1) |"
 	grep -E '^(ok|not ok) [0-9]+ - .*: [0-9]+ cut points' "$tap" | while read -r st n _ rest; do
 		echo "| power cuts | ${rest} | ${st/not/NOT} |"
 	done

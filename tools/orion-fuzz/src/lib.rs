@@ -12,7 +12,11 @@
 //! `ti->error` text dm core logs) are compared. Devices a case writes (thin metadata,
 //! snapshot header, mirror log) are reset before it, so one case never depends on what an
 //! earlier one left.
+//!
+//! [`metadata`] loads damaged thin-pool metadata ([`damage`]) into our pool.
 
+pub mod damage;
 pub mod exec;
 pub mod gen;
 pub mod kmsg;
+pub mod metadata;

@@ -54,12 +54,36 @@ struct Common {
     show: usize,
 }
 
+#[derive(Args)]
+struct MetadataArgs {
+    /// The pristine metadata image (a file).
+    #[arg(long)]
+    image: String,
+    /// The metadata device each damaged copy is written to.
+    #[arg(long)]
+    meta: String,
+    /// The pool's data device.
+    #[arg(long)]
+    data: String,
+    /// Prefix of our target names.
+    #[arg(long, default_value = "orion-")]
+    prefix: String,
+    /// Damaged images to load.
+    #[arg(long, default_value_t = 200)]
+    cases: u64,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
 #[derive(Subcommand)]
 enum Cmd {
     /// Table lines of every target, loaded on both sides.
     Tables(Common),
     /// Messages to the live pools.
     Messages(Common),
+    /// Damaged thin-pool metadata loaded by our pool.
+    Metadata(MetadataArgs),
 }
 
 fn verdict_text(v: &Verdict) -> String {
@@ -206,11 +230,114 @@ fn report(what: &str, cases: u64, counts: &BTreeMap<&str, u64>, diffs: &BTreeMap
     println!("SUMMARY {what} cases={cases} differences={total}");
 }
 
+fn metadata(a: &MetadataArgs) -> Result<Vec<String>, String> {
+    use orion_fuzz::metadata::{self as md, Outcome};
+    let ctl = Control::open().map_err(|e| format!("/dev/mapper/control: {e}"))?;
+    let mut kmsg = Kmsg::open().map_err(|e| format!("/dev/kmsg: {e}"))?;
+    let (pristine, used) = md::pristine(&a.image).map_err(|e| format!("{}: {e}", a.image))?;
+    let setup = md::Setup {
+        meta: &a.meta,
+        data: &a.data,
+        prefix: &a.prefix,
+    };
+    let mut log = Vec::new();
+    let mut counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut silent = 0;
+    let mut shown = 0;
+    for n in 0..a.cases {
+        let mut image = pristine.clone();
+        let what = orion_fuzz::damage::apply(&mut image, &used, a.seed, n);
+        let before = log.len();
+        let o = md::run(&ctl, &mut kmsg, &setup, &image, &mut log)
+            .map_err(|e| format!("case {n} ({what}): {e}"))?;
+        // A failed I/O on a pool that stays read-write deserves a look: show the first.
+        if let Outcome::Loaded {
+            mode,
+            io: Some((r, w)),
+            ..
+        } = &o
+        {
+            if mode == "rw" && !(*r && *w) && shown < 8 {
+                shown += 1;
+                println!("# case {n} ({what}): thin I/O failed, pool still rw; log:");
+                for l in log[before..]
+                    .iter()
+                    .filter(|l| !l.contains("orion-fuzz: mark"))
+                {
+                    println!("#   {l}");
+                }
+            }
+        }
+        let key = match &o {
+            Outcome::Refused(Some(_)) => "refused".to_owned(),
+            Outcome::Refused(None) => {
+                silent += 1;
+                println!("# case {n} ({what}): refused with no ti->error line");
+                "refused silently".to_owned()
+            }
+            Outcome::Loaded {
+                mode,
+                needs_check,
+                io,
+            } => format!(
+                "loaded {mode}{}{}",
+                if *needs_check { " needs_check" } else { "" },
+                match io {
+                    None => ", thin refused",
+                    Some((true, true)) => ", thin read+write ok",
+                    Some((true, false)) => ", thin read ok, write failed",
+                    Some((false, true)) => ", thin read failed, write ok",
+                    Some((false, false)) => ", thin read+write failed",
+                }
+            ),
+        };
+        *counts.entry(key).or_default() += 1;
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    println!(
+        "# metadata: {} damaged images of {} used blocks: {}",
+        a.cases,
+        used.len(),
+        parts.join(", ")
+    );
+    println!("SUMMARY metadata cases={} silent={silent}", a.cases);
+    log.extend(kmsg.drain());
+    Ok(log)
+}
+
+fn finish(log: &[String], t0: Instant) -> ExitCode {
+    let bugs: Vec<&String> = log.iter().filter(|l| is_bug_report(l)).collect();
+    println!(
+        "# {:.1} s; kernel log: {} lines, {} bug reports",
+        t0.elapsed().as_secs_f64(),
+        log.len(),
+        bugs.len()
+    );
+    for b in bugs.iter().take(20) {
+        println!("#   {b}");
+    }
+    if bugs.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let (a, tables_run) = match &cli.cmd {
         Cmd::Tables(a) => (a, true),
         Cmd::Messages(a) => (a, false),
+        Cmd::Metadata(m) => {
+            let t0 = Instant::now();
+            return match metadata(m) {
+                Ok(log) => finish(&log, t0),
+                Err(e) => {
+                    eprintln!("orion-fuzz: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
     };
     let mut r = match setup(a) {
         Ok(r) => r,
@@ -229,19 +356,5 @@ fn main() -> ExitCode {
         messages(a, &mut r);
     }
     r.log.extend(r.kmsg.drain());
-    let bugs: Vec<&String> = r.log.iter().filter(|l| is_bug_report(l)).collect();
-    println!(
-        "# {:.1} s; kernel log: {} lines, {} bug reports",
-        t0.elapsed().as_secs_f64(),
-        r.log.len(),
-        bugs.len()
-    );
-    for b in bugs.iter().take(20) {
-        println!("#   {b}");
-    }
-    if bugs.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+    finish(&r.log, t0)
 }
