@@ -246,7 +246,13 @@ impl ThinPool {
                 EINVAL
             })
         };
-        let fail = |e: PdError| Error::from_errno(thin::pool::errno(&e));
+        // A metadata operation that fails midway may leave part of its change in the
+        // transaction: abort it (read-only, needs_check), as an I/O-path failure does.
+        let failed = |st: &mut PoolState, op: &str, e: PdError| {
+            let errno = thin::pool::errno(&e);
+            st.fail(op, e);
+            Error::from_errno(errno)
+        };
         let cmd = cmd.as_bytes();
         let r = if cmd.eq_ignore_ascii_case(b"create_thin") {
             want(2)?;
@@ -254,8 +260,11 @@ impl ThinPool {
             let dev = id(Some(arg))?;
             let r = match st.md.details(dev) {
                 Ok(Some(_)) => Err(EEXIST),
-                Ok(None) => st.md.create_thin(dev).map_err(fail),
-                Err(e) => Err(fail(e)),
+                Ok(None) => match st.md.create_thin(dev) {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(failed(st, "dm_pool_create_thin", e)),
+                },
+                Err(e) => Err(failed(st, "dm_pool_create_thin", e)),
             };
             if r.is_err() {
                 pr_warn!(
@@ -275,9 +284,12 @@ impl ThinPool {
                 (Ok(None), Ok(Some(_))) => {
                     // The origin's mappings become shared: the fast path must not write them.
                     st.fast.invalidate();
-                    st.md.create_snap(dev, origin).map_err(fail)
+                    match st.md.create_snap(dev, origin) {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(failed(st, "dm_pool_create_snap", e)),
+                    }
                 }
-                (Err(e), _) | (_, Err(e)) => Err(fail(e)),
+                (Err(e), _) | (_, Err(e)) => Err(failed(st, "dm_pool_create_snap", e)),
             };
             if r.is_err() {
                 pr_warn!(
@@ -296,9 +308,12 @@ impl ThinPool {
                 Ok(Some(_)) if pool.is_open(dev) => Err(EBUSY),
                 Ok(Some(_)) => {
                     st.fast.invalidate();
-                    st.md.delete(dev).map_err(fail)
+                    match st.md.delete(dev) {
+                        Ok(()) => Ok(()),
+                        Err(e) => Err(failed(st, "dm_pool_delete_thin_device", e)),
+                    }
                 }
-                Err(e) => Err(fail(e)),
+                Err(e) => Err(failed(st, "dm_pool_delete_thin_device", e)),
             };
             if r.is_err() {
                 pr_warn!(
@@ -328,7 +343,10 @@ impl ThinPool {
                 pr_err!("device-mapper: thin metadata: mismatched transaction id\n");
                 Err(EINVAL)
             } else {
-                st.md.set_transaction_id(old, new).map_err(fail)
+                match st.md.set_transaction_id(old, new) {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(failed(st, "dm_pool_set_metadata_transaction_id", e)),
+                }
             };
             if r.is_err() {
                 pr_warn!(
@@ -340,11 +358,19 @@ impl ThinPool {
             r
         } else if cmd.eq_ignore_ascii_case(b"reserve_metadata_snap") {
             want(1)?;
-            let r = if st.md.superblock().held_root != 0 {
+            // C commits first (flushing the data device), whatever follows.
+            st.dirty = true;
+            st.commit();
+            let r = if !st.mode.writable() {
+                Err(EINVAL)
+            } else if st.md.superblock().held_root != 0 {
                 pr_warn!("device-mapper: thin metadata: Pool metadata snapshot already exists: release this before taking another.\n");
                 Err(EBUSY)
             } else {
-                st.md.reserve_metadata_snap().map(|_| ()).map_err(fail)
+                match st.md.reserve_metadata_snap() {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(failed(st, "dm_pool_reserve_metadata_snap", e)),
+                }
             };
             if r.is_err() {
                 pr_warn!("device-mapper: thin: reserve_metadata_snap message failed.\n");
@@ -356,7 +382,10 @@ impl ThinPool {
                 pr_warn!("device-mapper: thin metadata: No pool metadata snapshot found: nothing to release.\n");
                 Err(EINVAL)
             } else {
-                st.md.release_metadata_snap().map_err(fail)
+                match st.md.release_metadata_snap() {
+                    Ok(()) => Ok(()),
+                    Err(e) => Err(failed(st, "dm_pool_release_metadata_snap", e)),
+                }
             };
             if r.is_err() {
                 pr_warn!("device-mapper: thin: release_metadata_snap message failed.\n");
@@ -417,6 +446,13 @@ impl Target for ThinPool {
             .ok_or(CtrError::inval(c_str!("Invalid block size")))?;
         let low_water_blocks = parse_u64(low_arg.as_bytes())
             .ok_or(CtrError::inval(c_str!("Invalid low water mark")))?;
+        // dm core refuses a table longer than the data device once the constructor returns;
+        // refused here first, before metadata is formatted for blocks that do not exist.
+        if ti.len() > data.nr_sectors() {
+            return Err(CtrError::inval(c_str!(
+                "Data device is smaller than the pool table"
+            )));
+        }
         let nr_data_blocks = ti.len().checked_div(block_sectors).unwrap_or(0);
         let (pool, created) = Pool::find_or_create(
             ti.md_dev_number(),
@@ -427,9 +463,11 @@ impl Target for ThinPool {
         )
         .map_err(|e| match e {
             PoolError::NoMem => CtrError::nomem(c_str!("Error creating pool")),
-            PoolError::Metadata | PoolError::BlockSize => {
-                CtrError::inval(c_str!("Error creating metadata object"))
-            }
+            PoolError::Metadata(errno) => CtrError::new(
+                Error::from_errno(errno),
+                c_str!("Error creating metadata object"),
+            ),
+            PoolError::BlockSize => CtrError::inval(c_str!("Error creating metadata object")),
             PoolError::ReadOnlyBlank => {
                 CtrError::new(EPERM, c_str!("Error creating metadata object"))
             }

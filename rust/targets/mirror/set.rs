@@ -235,7 +235,7 @@ impl MirrorCore {
 
     /// The sector on a leg of a sector of the target.
     pub fn leg_sector(&self, leg: &Leg, sector: u64) -> u64 {
-        leg.offset + (sector - self.begin.min(sector))
+        leg.offset.wrapping_add(sector - self.begin.min(sector))
     }
 
     fn raise_event(&self) {
@@ -394,7 +394,7 @@ impl MirrorCore {
             if let Some(a) = out.get_mut(n) {
                 *a = Area {
                     dev: l.bdev.bdev(),
-                    sector: l.offset + off,
+                    sector: l.offset.wrapping_add(off),
                 };
                 n += 1;
             }
@@ -629,7 +629,7 @@ impl MirrorCore {
                     RECOVERY_SLOT,
                     Area {
                         dev: src.bdev.bdev(),
-                        sector: src.offset + start,
+                        sector: src.offset.wrapping_add(start),
                     },
                     to.get(..n).unwrap_or(&[]),
                     count,

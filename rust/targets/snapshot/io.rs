@@ -914,6 +914,19 @@ impl OriginCore {
                         m.phase = Phase::Stopped;
                         return false;
                     }
+                    // Exceptions of this store still being made (a handover source's) are
+                    // on disk before they are in the table: start once none is left.
+                    let making = cow.committing.load(Ordering::Acquire)
+                        || st.used.iter().any(|slot| {
+                            st.pes.get(slot).and_then(|p| p.as_ref()).is_some_and(|p| {
+                                p.zero.is_none()
+                                    && p.committed.is_none()
+                                    && core::ptr::eq(&*p.snap.cow, &**cow)
+                            })
+                        });
+                    if making {
+                        return true;
+                    }
                     let r = cow.store.lock().prepare_merge(cow.cow.bdev());
                     match r {
                         Ok(None) => {

@@ -417,8 +417,9 @@ impl Drop for PoolRef {
 pub enum PoolError {
     /// Allocation failed.
     NoMem,
-    /// The metadata could not be opened or formatted.
-    Metadata,
+    /// The metadata could not be opened or formatted: the errno C's pool constructor returns
+    /// for it (EIO, EILSEQ for a checksum, ENOTBLK for a block at the wrong place, ...).
+    Metadata(i32),
     /// The metadata belongs to a pool with another data block size.
     BlockSize,
     /// The pool is bound to another metadata device.
@@ -485,13 +486,14 @@ impl Pool {
         // The pool keeps its own reference: it outlives the table that named the device.
         let metadata_dev = OpenBdev::open(metadata_devt, !features.read_only)
             .and_then(|d| Arc::new(d, GFP_KERNEL).map_err(Into::into))
-            .map_err(|_| PoolError::Metadata)?;
-        let bm = Bufio::new(metadata_dev.clone(), MAX_BLOCKS).map_err(|_| PoolError::Metadata)?;
+            .map_err(|e| PoolError::Metadata(e.to_errno()))?;
+        let bm = Bufio::new(metadata_dev.clone(), MAX_BLOCKS)
+            .map_err(|e| PoolError::Metadata(e.to_errno()))?;
         // Table loads run deep in an ioctl's stack; the metadata objects are big.
         let md = stack::on_fresh_stack(|| {
             open_metadata(bm, block_sectors, nr_data_blocks, features.read_only)
         })
-        .ok_or(PoolError::Metadata)??;
+        .ok_or(PoolError::NoMem)??;
         let mode = if features.read_only {
             Mode::ReadOnly
         } else {
@@ -693,7 +695,7 @@ fn open_metadata(
 ) -> Result<KBox<ThinMetadata<Bufio>>, PoolError> {
     let blank = bm
         .read_raw(0, |d| Ok(d.iter().all(|&b| b == 0)))
-        .map_err(|_| PoolError::Metadata)?;
+        .map_err(|e| PoolError::Metadata(errno(&e)))?;
     if blank && read_only {
         // Formatting would write: refused as C refuses it.
         pr_err!(
@@ -708,7 +710,7 @@ fn open_metadata(
     };
     let md = md.map_err(|e| {
         pr_err!("thin-pool: cannot open metadata: {}\n", e);
-        PoolError::Metadata
+        PoolError::Metadata(errno(&e))
     })?;
     let found = md.superblock().data_block_size;
     if u64::from(found) != block_sectors {
