@@ -260,10 +260,10 @@ impl ThinPool {
             let dev = id(Some(arg))?;
             let r = match st.md.details(dev) {
                 Ok(Some(_)) => Err(EEXIST),
-                Ok(None) => match st.md.create_thin(dev) {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(failed(st, "dm_pool_create_thin", e)),
-                },
+                Ok(None) => st
+                    .md
+                    .create_thin(dev)
+                    .map_err(|e| failed(st, "dm_pool_create_thin", e)),
                 Err(e) => Err(failed(st, "dm_pool_create_thin", e)),
             };
             if r.is_err() {
@@ -284,10 +284,9 @@ impl ThinPool {
                 (Ok(None), Ok(Some(_))) => {
                     // The origin's mappings become shared: the fast path must not write them.
                     st.fast.invalidate();
-                    match st.md.create_snap(dev, origin) {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(failed(st, "dm_pool_create_snap", e)),
-                    }
+                    st.md
+                        .create_snap(dev, origin)
+                        .map_err(|e| failed(st, "dm_pool_create_snap", e))
                 }
                 (Err(e), _) | (_, Err(e)) => Err(failed(st, "dm_pool_create_snap", e)),
             };
@@ -308,10 +307,9 @@ impl ThinPool {
                 Ok(Some(_)) if pool.is_open(dev) => Err(EBUSY),
                 Ok(Some(_)) => {
                     st.fast.invalidate();
-                    match st.md.delete(dev) {
-                        Ok(()) => Ok(()),
-                        Err(e) => Err(failed(st, "dm_pool_delete_thin_device", e)),
-                    }
+                    st.md
+                        .delete(dev)
+                        .map_err(|e| failed(st, "dm_pool_delete_thin_device", e))
                 }
                 Err(e) => Err(failed(st, "dm_pool_delete_thin_device", e)),
             };
@@ -343,10 +341,9 @@ impl ThinPool {
                 pr_err!("device-mapper: thin metadata: mismatched transaction id\n");
                 Err(EINVAL)
             } else {
-                match st.md.set_transaction_id(old, new) {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(failed(st, "dm_pool_set_metadata_transaction_id", e)),
-                }
+                st.md
+                    .set_transaction_id(old, new)
+                    .map_err(|e| failed(st, "dm_pool_set_metadata_transaction_id", e))
             };
             if r.is_err() {
                 pr_warn!(
@@ -367,10 +364,10 @@ impl ThinPool {
                 pr_warn!("device-mapper: thin metadata: Pool metadata snapshot already exists: release this before taking another.\n");
                 Err(EBUSY)
             } else {
-                match st.md.reserve_metadata_snap() {
-                    Ok(_) => Ok(()),
-                    Err(e) => Err(failed(st, "dm_pool_reserve_metadata_snap", e)),
-                }
+                st.md
+                    .reserve_metadata_snap()
+                    .map(|_| ())
+                    .map_err(|e| failed(st, "dm_pool_reserve_metadata_snap", e))
             };
             if r.is_err() {
                 pr_warn!("device-mapper: thin: reserve_metadata_snap message failed.\n");
@@ -382,10 +379,9 @@ impl ThinPool {
                 pr_warn!("device-mapper: thin metadata: No pool metadata snapshot found: nothing to release.\n");
                 Err(EINVAL)
             } else {
-                match st.md.release_metadata_snap() {
-                    Ok(()) => Ok(()),
-                    Err(e) => Err(failed(st, "dm_pool_release_metadata_snap", e)),
-                }
+                st.md
+                    .release_metadata_snap()
+                    .map_err(|e| failed(st, "dm_pool_release_metadata_snap", e))
             };
             if r.is_err() {
                 pr_warn!("device-mapper: thin: release_metadata_snap message failed.\n");
