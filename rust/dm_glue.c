@@ -19,6 +19,7 @@
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
 #include <linux/jiffies.h>
+#include <linux/llist.h>
 #include <linux/workqueue.h>
 
 #include "dm_glue.h"
@@ -222,20 +223,148 @@ int orion_dm_io_write_bio(struct dm_io_client *client, struct bio *bio, unsigned
 	return dm_io(&req, n, where, NULL, IOPRIO_DEFAULT);
 }
 
-/* A worker: an ordered WQ_MEM_RECLAIM workqueue with an immediate and a delayed work item. */
+/* Every entry is the zero page: a list as long as any write (as kcopyd zeroes). */
+static struct page_list orion_zero_pages;
+
+int orion_dm_io_zero(struct dm_io_client *client, struct block_device *bdev, sector_t sector,
+		     sector_t count, orion_io_fn fn, void *context)
+{
+	struct dm_io_region where = { .bdev = bdev, .sector = sector, .count = count };
+	struct dm_io_request req = {
+		.bi_opf = REQ_OP_WRITE,
+		.mem.type = DM_IO_PAGE_LIST,
+		.mem.ptr.pl = &orion_zero_pages,
+		.mem.offset = 0,
+		.notify.fn = fn,
+		.notify.context = context,
+		.client = client,
+	};
+
+	/* The same two values every time: concurrent callers write what is already there. */
+	WRITE_ONCE(orion_zero_pages.next, &orion_zero_pages);
+	WRITE_ONCE(orion_zero_pages.page, ZERO_PAGE(0));
+	return dm_io(&req, 1, &where, NULL, IOPRIO_DEFAULT);
+}
+
+/*
+ * A worker: an ordered WQ_MEM_RECLAIM workqueue with an immediate and a delayed work item,
+ * and the copies whose reads ended, waiting for the worker's thread to write them.
+ */
 struct orion_worker {
 	struct workqueue_struct *wq;
 	struct work_struct work;
 	struct delayed_work dwork;
+	struct llist_head copies;
 	orion_ctx_fn fn;
 	void *ctx;
 };
+
+/* A copy through a buffer: read by dm-io, then written from the worker's thread. */
+struct orion_copy {
+	struct llist_node node;
+	struct orion_worker *w;
+	struct dm_io_client *client;
+	struct dm_io_region from;
+	struct dm_io_region to;
+	void *buf;
+	orion_io_fn fn;
+	void *context;
+};
+
+static void orion_copy_end(struct orion_copy *c, unsigned long error)
+{
+	orion_io_fn fn = c->fn;
+	void *context = c->context;
+
+	kfree(c->buf);
+	kfree(c);
+	fn(error ? 1 : 0, context);
+}
+
+static void orion_copy_written(unsigned long error, void *context)
+{
+	orion_copy_end(context, error);
+}
+
+static void orion_copy_read(unsigned long error, void *context)
+{
+	struct orion_copy *c = context;
+
+	if (error) {
+		orion_copy_end(c, error);
+		return;
+	}
+	/* Starting an I/O allocates (GFP_NOIO): not here, maybe in interrupt context. */
+	llist_add(&c->node, &c->w->copies);
+	queue_work(c->w->wq, &c->w->work);
+}
+
+/* In the worker's thread: writes the copies whose reads ended. */
+static void orion_worker_write_copies(struct orion_worker *w)
+{
+	struct llist_node *list = llist_reverse_order(llist_del_all(&w->copies));
+	struct orion_copy *c, *next;
+
+	llist_for_each_entry_safe(c, next, list, node) {
+		struct dm_io_request req = {
+			.bi_opf = REQ_OP_WRITE,
+			.mem.type = DM_IO_KMEM,
+			.mem.ptr.addr = c->buf,
+			.notify.fn = orion_copy_written,
+			.notify.context = c,
+			.client = c->client,
+		};
+
+		if (dm_io(&req, 1, &c->to, NULL, IOPRIO_DEFAULT))
+			orion_copy_end(c, 1);
+	}
+}
+
+int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
+		      struct block_device *src, sector_t src_sector, struct block_device *dst,
+		      sector_t dst_sector, sector_t count, orion_io_fn fn, void *context)
+{
+	struct orion_copy *c;
+	struct dm_io_request req = {
+		.bi_opf = REQ_OP_READ,
+		.mem.type = DM_IO_KMEM,
+		.notify.fn = orion_copy_read,
+		.client = client,
+	};
+	int r;
+
+	if (count > ORION_DIRECT_COPY_MAX_SECTORS)
+		return -EINVAL;
+	c = kmalloc(sizeof(*c), GFP_NOIO | __GFP_NOWARN);
+	if (!c)
+		return -ENOMEM;
+	c->buf = kmalloc(count << SECTOR_SHIFT, GFP_NOIO | __GFP_NOWARN | __GFP_NORETRY);
+	if (!c->buf) {
+		kfree(c);
+		return -ENOMEM;
+	}
+	c->w = w;
+	c->client = client;
+	c->from = (struct dm_io_region){ .bdev = src, .sector = src_sector, .count = count };
+	c->to = (struct dm_io_region){ .bdev = dst, .sector = dst_sector, .count = count };
+	c->fn = fn;
+	c->context = context;
+	req.mem.ptr.addr = c->buf;
+	req.notify.context = c;
+	r = dm_io(&req, 1, &c->from, NULL, IOPRIO_DEFAULT);
+	if (r) {
+		kfree(c->buf);
+		kfree(c);
+	}
+	return r;
+}
 
 /* The job runs on the I/O path: every allocation in it is GFP_NOIO. */
 static void orion_worker_call(struct orion_worker *w)
 {
 	unsigned int noio = memalloc_noio_save();
 
+	orion_worker_write_copies(w);
 	w->fn(w->ctx);
 	memalloc_noio_restore(noio);
 }
@@ -262,6 +391,7 @@ struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn, void
 		return NULL;
 	}
 	INIT_WORK(&w->work, orion_worker_run);
+	init_llist_head(&w->copies);
 	INIT_DELAYED_WORK(&w->dwork, orion_worker_run_delayed);
 	w->fn = fn;
 	w->ctx = ctx;

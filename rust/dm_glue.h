@@ -143,5 +143,17 @@ typedef void (*orion_io_fn)(unsigned long error_bits, void *context);
 int orion_dm_io_write_bio(struct dm_io_client *client, struct bio *bio, unsigned int n,
 			  struct block_device *const *bdevs, const sector_t *sectors,
 			  orion_io_fn fn, void *context);
+/* Writes zeroes (from the zero page) to `count` sectors; `fn` runs in I/O completion context. */
+int orion_dm_io_zero(struct dm_io_client *client, struct block_device *bdev, sector_t sector,
+		     sector_t count, orion_io_fn fn, void *context);
+/* Copies at most this many sectors through a buffer, without kcopyd's thread. */
+#define ORION_DIRECT_COPY_MAX_SECTORS 2048
+/*
+ * Reads `count` sectors into a buffer, then writes them from the worker's thread; `fn` runs in
+ * I/O completion context. 0, or an error before anything started (then `fn` never runs).
+ */
+int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
+		      struct block_device *src, sector_t src_sector, struct block_device *dst,
+		      sector_t dst_sector, sector_t count, orion_io_fn fn, void *context);
 
 #endif /* ORION_DM_GLUE_H */

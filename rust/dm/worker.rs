@@ -50,6 +50,15 @@ pub trait Job: Send + Sync + Sized + 'static {
         true
     }
 
+    /// Reports the end of the zeroing or copy started by [`Worker::zero_direct`] or
+    /// [`Worker::copy_direct`] for `slot`. Runs in I/O completion context (possibly a hard
+    /// interrupt): must not sleep nor take a lock that is held with interrupts on; the worker
+    /// is woken right after. The default reports to [`Self::copied`], for jobs whose `copied`
+    /// meets those rules.
+    fn direct_done(&self, slot: usize, ok: bool) {
+        self.copied(slot, ok)
+    }
+
     /// Gives back the bio written by [`Worker::write_bio`] for `slot`, with a bit per
     /// destination that failed. Runs in I/O completion context (must not sleep); the worker
     /// is woken right after. The default ends the bio, with an error if any write failed.
@@ -292,6 +301,72 @@ impl<T: Job> Worker<T> {
         Ok(())
     }
 
+    /// Writes zeroes to `count` sectors with bios issued from here (no trip through kcopyd's
+    /// thread); [`Job::direct_done`] gets `slot` when they end, in I/O completion context.
+    pub fn zero_direct(&self, slot: usize, dst: BlockDevice<'_>, sector: u64, count: u64) {
+        let (Some(io), Some(ctx)) = (self.io.as_ref(), self.ctx(slot)) else {
+            self.job.direct_done(slot, false);
+            self.wake();
+            return;
+        };
+        self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: the client is live; the context outlives the write (the drop waits for
+        // `writes_in_flight`); the owner keeps the device open until the job's slot ends.
+        let r = unsafe {
+            bindings::orion_dm_io_zero(
+                io.raw(),
+                dst.as_raw(),
+                sector,
+                count,
+                Some(direct_fn::<T>),
+                ctx,
+            )
+        };
+        if r < 0 {
+            self.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.job.direct_done(slot, false);
+            self.wake();
+        }
+    }
+
+    /// Copies `count` sectors through a buffer: read with bios issued from here, written from
+    /// the worker's thread before its next run (no trip through kcopyd's thread);
+    /// [`Job::direct_done`] gets `slot` when the write ends, in I/O completion context. Past
+    /// `ORION_DIRECT_COPY_MAX_SECTORS`, or without memory for the buffer, kcopyd copies
+    /// (and [`Job::copied`] gets the end).
+    pub fn copy_direct(&self, slot: usize, from: Area<'_>, to: Area<'_>, count: u64) {
+        let (Some(io), Some(ctx)) = (self.io.as_ref(), self.ctx(slot)) else {
+            self.copy(slot, from, to, count);
+            return;
+        };
+        if count > u64::from(bindings::ORION_DIRECT_COPY_MAX_SECTORS) {
+            self.copy(slot, from, to, count);
+            return;
+        }
+        self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: the C worker and the client are live; the context outlives the copy (the
+        // drop waits for `writes_in_flight` before destroying the C worker, whose runs write
+        // the copies whose reads ended); the owner keeps both devices open until the job's
+        // slot ends.
+        let r = unsafe {
+            bindings::orion_worker_copy(
+                self.cw.as_ptr(),
+                io.raw(),
+                from.dev.as_raw(),
+                from.sector,
+                to.dev.as_raw(),
+                to.sector,
+                count,
+                Some(direct_fn::<T>),
+                ctx,
+            )
+        };
+        if r < 0 {
+            self.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
+            self.copy(slot, from, to, count);
+        }
+    }
+
     /// Starts zeroing `count` sectors; [`Job::copied`] gets `slot` when it ends.
     pub fn zero(&self, slot: usize, dst: BlockDevice<'_>, sector: u64, count: u64) {
         match (self.kcopyd.as_ref(), self.ctx(slot)) {
@@ -305,6 +380,23 @@ impl<T: Job> Worker<T> {
             }
         }
     }
+}
+
+/// The end of a [`Worker::zero_direct`] or [`Worker::copy_direct`].
+///
+/// # Safety
+///
+/// `ctx` is a `CopyCtx` of a live `Worker<T>` whose `writes_in_flight` counts this write.
+unsafe extern "C" fn direct_fn<T: Job>(error_bits: usize, ctx: *mut c_void) {
+    // SAFETY: per this function's contract.
+    let c = unsafe { &*ctx.cast::<CopyCtx>() };
+    // SAFETY: `c.worker` is the live worker that owns `c`; it stays alive until the
+    // decrement below (its drop waits for it).
+    let w = unsafe { &*c.worker.cast::<Worker<T>>() };
+    w.job.direct_done(c.slot, error_bits == 0);
+    w.wake();
+    // Last access to the worker.
+    w.writes_in_flight.fetch_sub(1, Ordering::Release);
 }
 
 /// Owns a [`Worker`]: dropping it stops the worker (waits for copies, cancels the delayed

@@ -4,9 +4,9 @@
 //! prison, discards, and commits.
 //!
 //! A write that needs a new data block takes the cell of its virtual block and a free data
-//! block; the block gets its data first (kcopyd zeroes it or copies the shared block, or the
-//! write itself covers the whole block), and only when that is on the data device is the
-//! mapping inserted and the cell released: the holder's write goes to the new block and the
+//! block; the write goes to the new block at once while kcopyd zeroes the rest of it or copies
+//! the rest from the shared block (or the origin), and only when all of that is on the data
+//! device is the mapping inserted and the cell released: the holder's write is ended and the
 //! bios that waited in the cell are mapped again. A commit flushes the data device before it
 //! writes the metadata, so a committed mapping never points at unwritten data. Commits happen
 //! when a flush or FUA bio needs one, and otherwise once a second while anything changed.
@@ -358,35 +358,56 @@ impl PoolCore {
         cell.quiesce = quiesce;
         // The cell keeps the data device open while its copies run.
         cell.data = Some(data_dev.clone());
-        let to = Area {
-            dev: data,
-            sector: at(new),
-        };
         cell.data_ok = true;
-        match (fill, found, origin) {
-            (Fill::Overwrite, _, _) => {
-                self.remap(&bio, data, at(new), TAG_RETURN | c as u64);
+        // The source of the parts of the block outside the holder's write (`None`: zeroes).
+        let source = match (fill, found, origin) {
+            (Fill::Copy, Some((old, _)), _) => Some(Area {
+                dev: data,
+                sector: at(old),
+            }),
+            (Fill::Origin, _, Some((odev, _))) => Some(Area {
+                dev: odev,
+                sector: block_start,
+            }),
+            _ => None,
+        };
+        match (fill, origin) {
+            _ if fill.holder_written() => {
+                // The holder's write and the fill of the rest of the block run at once; the
+                // cell is finished when all of them have ended.
+                let end = offset.saturating_add(bio.sectors()).min(bs);
+                cell.pending = 1;
+                if fill != Fill::Overwrite {
+                    for (from, to) in [(0, offset), (end, bs)] {
+                        if to <= from {
+                            continue;
+                        }
+                        cell.pending += 1;
+                        let dst = Area {
+                            dev: data,
+                            sector: at(new).wrapping_add(from),
+                        };
+                        match source {
+                            Some(src) => {
+                                let src = Area {
+                                    sector: src.sector.wrapping_add(from),
+                                    ..src
+                                };
+                                w.copy_direct(c, src, dst, to - from);
+                            }
+                            None => w.zero_direct(c, data, dst.sector, to - from),
+                        }
+                    }
+                }
+                self.remap(
+                    &bio,
+                    data,
+                    at(new).wrapping_add(offset),
+                    TAG_RETURN | c as u64,
+                );
                 b.submit.push(bio);
             }
-            (Fill::Copy, Some((old, _)), _) => {
-                cell.holder = Some(bio);
-                cell.pending = 1;
-                let from = Area {
-                    dev: data,
-                    sector: at(old),
-                };
-                w.copy(c, from, to, bs);
-            }
-            (Fill::Origin, _, Some((odev, _))) => {
-                cell.holder = Some(bio);
-                cell.pending = 1;
-                let from = Area {
-                    dev: odev,
-                    sector: block_start,
-                };
-                w.copy(c, from, to, bs);
-            }
-            (Fill::OriginPart, _, Some((odev, size))) => {
+            (Fill::OriginPart, Some((odev, size))) => {
                 cell.holder = Some(bio);
                 let part = size.saturating_sub(block_start);
                 cell.pending = if zero { 2 } else { 1 };
@@ -394,15 +415,14 @@ impl PoolCore {
                     dev: odev,
                     sector: block_start,
                 };
+                let to = Area {
+                    dev: data,
+                    sector: at(new),
+                };
                 w.copy(c, from, to, part);
                 if zero {
-                    w.zero(c, data, at(new).wrapping_add(part), bs.saturating_sub(part));
+                    w.zero_direct(c, data, at(new).wrapping_add(part), bs.saturating_sub(part));
                 }
-            }
-            (Fill::Zero, _, _) => {
-                cell.holder = Some(bio);
-                cell.pending = 1;
-                w.zero(c, data, at(new), bs);
             }
             _ => {
                 cell.holder = Some(bio);
@@ -480,7 +500,7 @@ impl PoolCore {
         };
         if let Some(h) = holder {
             let commit_first = needs_commit_first(&h, st);
-            if fill == Fill::Overwrite {
+            if fill.holder_written() {
                 h.tag().store(0, Ordering::Relaxed);
                 if commit_first {
                     b.end_after_commit.push(h);
@@ -508,17 +528,14 @@ impl PoolCore {
     /// Takes the ends of kcopyd jobs and of whole-block overwrites, and cells whose shared
     /// reads have drained, and finishes their mappings.
     fn finish_mappings(&self, st: &mut PoolState, b: &mut Batch) {
-        loop {
-            // Popped on its own line: the spinlock must not be held across `try_finish`.
-            let next = self.completions.lock().pop();
-            let Some((c, ok)) = next else { break };
+        self.completions.take(|c, ends, ok| {
             if let Some(cell) = st.prison.get(c) {
-                cell.pending = cell.pending.saturating_sub(1);
+                cell.pending = cell.pending.saturating_sub(ends);
                 cell.data_ok &= ok;
                 cell.data_done = cell.pending == 0;
             }
             self.try_finish(st, c, b);
-        }
+        });
         let mut done = self.returned.take();
         while let Some(bio) = done.pop() {
             let tag = bio.tag().load(Ordering::Relaxed);
@@ -541,8 +558,9 @@ impl PoolCore {
             match st.prison.get(i) {
                 Some(cell) if tag & TAG_RETURN != 0 && cell.holder.is_none() => {
                     cell.holder = Some(bio);
-                    cell.data_done = true;
-                    cell.data_ok = ok;
+                    cell.pending = cell.pending.saturating_sub(1);
+                    cell.data_ok &= ok;
+                    cell.data_done = cell.pending == 0;
                     self.try_finish(st, i, b);
                 }
                 _ => {
@@ -864,7 +882,8 @@ impl Job for PoolCore {
         }
     }
 
+    /// Lock-free, so it serves [`Job::direct_done`] in I/O completion context too.
     fn copied(&self, slot: usize, ok: bool) {
-        self.completions.lock().push(slot, ok);
+        self.completions.push(slot, ok);
     }
 }

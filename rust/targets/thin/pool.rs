@@ -28,7 +28,7 @@ use crate::pdata::{
     thin::{device::DevId, ThinMetadata},
 };
 use crate::targets::extents::ExtentTable;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::{
     c_str, new_mutex, new_spinlock,
     prelude::*,
@@ -286,44 +286,70 @@ impl ThinQueue {
     }
 }
 
-/// Ends of kcopyd jobs, by cell, waiting for the worker (a ring with room for every cell).
+/// Ends of zeroing and copies per cell, recorded from any context (kcopyd's thread, or I/O
+/// completion for the worker's direct zeroing and copies) without a lock: a count and a
+/// failure flag per cell, and a bit per cell that has ends to take.
 pub struct Completions {
-    ring: KVec<(u32, bool)>,
-    head: usize,
-    len: usize,
+    ended: KVec<AtomicU8>,
+    failed: KVec<AtomicBool>,
+    marked: KVec<AtomicU64>,
 }
 
 impl Completions {
     fn new() -> Result<Self> {
-        let mut ring = KVec::with_capacity(super::prison::CELLS, GFP_KERNEL)?;
-        ring.extend_with(super::prison::CELLS, (0, false), GFP_KERNEL)?;
+        let cells = super::prison::CELLS;
+        let mut ended = KVec::with_capacity(cells, GFP_KERNEL)?;
+        let mut failed = KVec::with_capacity(cells, GFP_KERNEL)?;
+        let mut marked = KVec::with_capacity(cells.div_ceil(64), GFP_KERNEL)?;
+        for _ in 0..cells {
+            ended.push(AtomicU8::new(0), GFP_KERNEL)?;
+            failed.push(AtomicBool::new(false), GFP_KERNEL)?;
+        }
+        for _ in 0..cells.div_ceil(64) {
+            marked.push(AtomicU64::new(0), GFP_KERNEL)?;
+        }
         Ok(Completions {
-            ring,
-            head: 0,
-            len: 0,
+            ended,
+            failed,
+            marked,
         })
     }
 
-    /// Records the end of cell `cell`'s copy.
-    pub fn push(&mut self, cell: usize, ok: bool) {
-        let n = self.ring.len();
-        if self.len < n {
-            if let Some(e) = self.ring.get_mut((self.head + self.len) % n) {
-                *e = (cell as u32, ok);
-                self.len += 1;
-            }
+    /// Records the end of one of cell `cell`'s jobs.
+    pub fn push(&self, cell: usize, ok: bool) {
+        let (Some(n), Some(f), Some(m)) = (
+            self.ended.get(cell),
+            self.failed.get(cell),
+            self.marked.get(cell / 64),
+        ) else {
+            return;
+        };
+        if !ok {
+            f.store(true, Ordering::Relaxed);
         }
+        // Publishes the failure with the count.
+        n.fetch_add(1, Ordering::AcqRel);
+        m.fetch_or(1 << (cell % 64), Ordering::AcqRel);
     }
 
-    /// The oldest completion.
-    pub fn pop(&mut self) -> Option<(usize, bool)> {
-        if self.len == 0 {
-            return None;
+    /// Takes every recorded end: `f(cell, ends, ok)` once per cell with ends.
+    pub fn take(&self, mut f: impl FnMut(usize, u8, bool)) {
+        for (i, word) in self.marked.iter().enumerate() {
+            let mut bits = word.swap(0, Ordering::AcqRel);
+            while bits != 0 {
+                let cell = i * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                let (Some(n), Some(failed)) = (self.ended.get(cell), self.failed.get(cell)) else {
+                    continue;
+                };
+                // An end recorded after the swap of its bit is taken now or on the next
+                // call (its bit is set again), never lost.
+                let ends = n.swap(0, Ordering::AcqRel);
+                if ends > 0 {
+                    f(cell, ends, !failed.swap(false, Ordering::AcqRel));
+                }
+            }
         }
-        let (c, ok) = *self.ring.get(self.head)?;
-        self.head = (self.head + 1) % self.ring.len();
-        self.len -= 1;
-        Some((c as usize, ok))
     }
 }
 
@@ -336,9 +362,8 @@ pub struct PoolCore {
     pub(super) state: Mutex<PoolState>,
     #[pin]
     pub(super) thins: Mutex<KVec<Option<Arc<ThinQueue>>>>,
-    /// Ends of zeroing and copies, from kcopyd.
-    #[pin]
-    pub(super) completions: SpinLock<Completions>,
+    /// Ends of zeroing and copies.
+    pub(super) completions: Completions,
     /// Bios `end_io` handed back: whole-block overwrites whose write completed, discards
     /// whose passdown completed.
     #[pin]
@@ -536,7 +561,7 @@ impl Pool {
                 }),
                 fast,
                 thins <- new_mutex!(KVec::new()),
-                completions <- new_spinlock!(completions),
+                completions,
                 returned: BioStack::new(),
                 shared_reads: DeferredSet::new(),
                 all_io: DeferredSet::new(),

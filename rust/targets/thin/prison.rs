@@ -27,20 +27,36 @@ const BUCKETS: usize = 2 * CELLS;
 const NONE: u32 = u32::MAX;
 
 /// How a cell's new block gets its data.
+///
+/// For `Zero`, `Copy` and `Origin` only the parts of the block outside the holder's write
+/// are zeroed or copied, while the holder's write goes to the new block at the same time
+/// (the cell keeps everyone else off the block until all of it is written).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fill {
-    /// Zeroed by kcopyd, then the holder's partial write goes to it.
+    /// The rest of the block zeroed beside the holder's partial write.
     Zero,
-    /// Copied from the shared block by kcopyd, then the holder's write goes to it.
+    /// The rest of the block copied from the shared block beside the holder's write.
     Copy,
     /// The holder covers the whole block and is written to it directly.
     Overwrite,
-    /// Copied from the external origin by kcopyd.
+    /// The rest of the block copied from the external origin beside the holder's write.
     Origin,
-    /// The origin ends inside the block: its part copied, the rest zeroed (if zeroing).
+    /// The origin ends inside the block: its part copied, the rest zeroed (if zeroing),
+    /// then the holder's write goes to it.
     OriginPart,
     /// Nothing to do first (block zeroing is off).
     None,
+}
+
+impl Fill {
+    /// Whether the holder's write goes to the new block with the fill (it comes back to the
+    /// worker when written, and is ended once the mapping is in), rather than after it.
+    pub fn holder_written(self) -> bool {
+        matches!(
+            self,
+            Fill::Zero | Fill::Copy | Fill::Overwrite | Fill::Origin
+        )
+    }
 }
 
 /// One cell: a virtual block under change and its new mapping.
@@ -57,11 +73,12 @@ pub struct Cell {
     pub data: Option<Arc<OpenBdev>>,
     /// How the new block gets its data.
     pub fill: Fill,
-    /// The bio that took the cell (for `Overwrite`, set when its write completes).
+    /// The bio that took the cell (when [`Fill::holder_written`], set when its write
+    /// completes).
     pub holder: Option<OwnedBio>,
     /// Bios that arrived while the cell was held.
     pub waiting: BioList,
-    /// Copy and zero jobs still running for the block.
+    /// Copy and zero jobs, and the holder's write, still running for the block.
     pub pending: u8,
     /// The data is on the data device (or failed to get there).
     pub data_done: bool,
