@@ -46,6 +46,21 @@ pub struct DiskDev {
     pub flush_failed: bool,
 }
 
+impl DiskDev {
+    /// Marks the log device failed after its header could not be read or written (`what`),
+    /// with C's log line.
+    fn fail(&mut self, what: &str) {
+        let dev = self.bdev.bdev().dev_number();
+        pr_warn!(
+            "device-mapper: dirty region log: {}:{}: Failed to {} header on dirty region log device\n",
+            dev >> 20,
+            dev & 0xf_ffff,
+            what
+        );
+        self.failed = true;
+    }
+}
+
 /// Bits readable without a lock: the in-sync bitmap.
 pub struct SyncBits {
     words: KVVec<AtomicU64>,
@@ -279,34 +294,35 @@ impl DirtyLog {
             Some(d) => d.io.read(d.bdev.bdev(), 0, &mut self.buf),
             None => return Ok(()),
         };
-        let mut nr = 0;
-        let mut version = MIRROR_DISK_VERSION;
-        match read {
-            Err(_) => {
-                pr_warn!(
-                    "device-mapper: dirty region log: Failed to read header on dirty region log device\n"
-                );
-                if let Some(d) = self.disk.as_mut() {
-                    d.failed = true;
-                }
-            }
+        // C's read_header: a log it cannot read, or of another version, is failed (status
+        // `D`) and taken as covering no region; the resume goes on and writes a new header.
+        let header = match read {
+            Err(e) => Err(e),
             Ok(()) => {
                 let h = self.buf.bytes();
-                let magic = get_u32(h, 0);
-                if self.sync == SyncMode::Default && magic == MIRROR_MAGIC {
+                let (mut version, mut nr) = (MIRROR_DISK_VERSION, 0);
+                if self.sync == SyncMode::Default && get_u32(h, 0) == MIRROR_MAGIC {
                     version = get_u32(h, 4);
                     nr = get_u64(h, 8);
                 }
                 // Version 1 logs were little-endian too.
-                if version == 1 {
-                    version = 2;
+                if version == 1 || version == MIRROR_DISK_VERSION {
+                    Ok(nr)
+                } else {
+                    pr_warn!("device-mapper: dirty region log: incompatible disk log version\n");
+                    Err(EINVAL)
                 }
             }
-        }
-        if version != MIRROR_DISK_VERSION {
-            pr_warn!("device-mapper: dirty region log: incompatible disk log version\n");
-            return Err(EINVAL);
-        }
+        };
+        let nr = match header {
+            Ok(nr) => nr,
+            Err(_) => {
+                if let Some(d) = self.disk.as_mut() {
+                    d.fail("read");
+                }
+                0
+            }
+        };
         // Regions the log did not cover (a new log, or the device grew).
         for r in nr.min(self.region_count)..self.region_count {
             if self.sync == SyncMode::No {
@@ -334,11 +350,8 @@ impl DirtyLog {
             d.bdev.bdev().flush().inspect_err(|_| d.flush_failed = true)
         });
         if r.is_err() {
-            pr_warn!(
-                "device-mapper: dirty region log: Failed to write header on dirty region log device\n"
-            );
             if let Some(d) = self.disk.as_mut() {
-                d.failed = true;
+                d.fail("write");
             }
         }
         self.touched_cleaned = false;

@@ -35,6 +35,9 @@ pub const TAG_TRACKED: u64 = 1 << 62;
 pub const TAG_FULL: u64 = 1 << 61;
 /// The slot bits of a tag.
 pub const TAG_SLOT: u64 = 0xffff_ffff;
+/// What the merge's copy slot holds when the copy could not read the COW chunk (1: copied,
+/// 2: a write failed).
+const MERGE_READ_ERROR: u8 = 3;
 
 /// An exception being made, or a COW chunk being zeroed for a discard.
 struct Pending {
@@ -827,6 +830,11 @@ impl OriginCore {
                     if d == 0 {
                         return false;
                     }
+                    if d == MERGE_READ_ERROR {
+                        pr_err!("device-mapper: snapshots: Read error: shutting down merge.\n");
+                        self.merge_fail(m);
+                        return false;
+                    }
                     if d != 1 {
                         pr_err!("device-mapper: snapshots: Write error: shutting down merge.\n");
                         self.merge_fail(m);
@@ -1058,6 +1066,17 @@ impl Job for OriginCore {
         // A copy's end is recorded as a full-chunk write's is.
         self.full_done(slot, ok);
         self.copies.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    fn copied_errors(&self, slot: usize, read_err: bool, write_err: u64) {
+        // The merge says which side failed, as C (a failed read first).
+        match self.done.get(slot) {
+            Some(d) if slot == MERGE_SLOT && read_err => {
+                d.store(MERGE_READ_ERROR, Ordering::Release);
+                self.copies.fetch_sub(1, Ordering::AcqRel);
+            }
+            _ => self.copied(slot, !read_err && write_err == 0),
+        }
     }
 
     /// Commits and releases in kcopyd's thread, as dm-snap's copy callback does, so a COW

@@ -811,7 +811,11 @@ impl PoolCore {
                     let waited = time::now_ms().saturating_sub(since);
                     if timeout > 0 && waited >= timeout {
                         st.features.error_if_no_space = true;
-                        pr_info!("thin: switching pool to out-of-data-space (error IO) mode\n");
+                        pr_info!(
+                            "device-mapper: thin: {}:{}: switching pool to out-of-data-space (error IO) mode\n",
+                            st.md_dev >> 20,
+                            st.md_dev & 0xf_ffff
+                        );
                         st.raise_event();
                         Some(IoStatus::NoSpace)
                     } else {

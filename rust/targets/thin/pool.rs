@@ -145,7 +145,7 @@ pub struct PoolState {
     /// The fast path's switch and generation (shared with the pool's core).
     pub fast: Arc<FastPath>,
     /// The pool's mapped device, for log lines.
-    md_dev: u32,
+    pub(super) md_dev: u32,
     /// The metadata device, open as long as the pool.
     metadata_dev: Arc<OpenBdev>,
 }
@@ -841,7 +841,7 @@ impl PoolState {
         }
         let name = DevName(self.md_dev);
         pr_err!(
-            "thin: {}: metadata operation '{}' failed: error = {}\n",
+            "device-mapper: thin: {}: metadata operation '{}' failed: error = {}\n",
             name,
             op,
             errno(&e)
@@ -852,9 +852,15 @@ impl PoolState {
             self.set_mode(Mode::Fail);
             return;
         }
-        pr_err!("thin: {}: aborting current metadata transaction\n", name);
+        pr_err!(
+            "device-mapper: thin: {}: aborting current metadata transaction\n",
+            name
+        );
         if self.reopen().is_err() {
-            pr_err!("thin: {}: failed to abort metadata transaction\n", name);
+            pr_err!(
+                "device-mapper: thin: {}: failed to abort metadata transaction\n",
+                name
+            );
             self.set_mode(Mode::Fail);
             return;
         }
@@ -885,7 +891,7 @@ impl PoolState {
     pub fn set_mode(&mut self, mut mode: Mode) {
         if mode == Mode::Write && self.needs_check() {
             pr_err!(
-                "thin: {}: unable to switch pool to write mode until repaired.\n",
+                "device-mapper: thin: {}: unable to switch pool to write mode until repaired.\n",
                 DevName(self.md_dev)
             );
             mode = Mode::ReadOnly;
@@ -903,7 +909,7 @@ impl PoolState {
             Mode::Fail => "fail",
         };
         pr_info!(
-            "thin: {}:{}: switching pool to {} mode\n",
+            "device-mapper: thin: {}:{}: switching pool to {} mode\n",
             self.md_dev >> 20,
             self.md_dev & 0xf_ffff,
             what
@@ -941,7 +947,7 @@ impl PoolState {
     /// Logs a warning naming the pool, and raises a table event.
     pub fn warn_event(&self, what: &str) {
         pr_warn!(
-            "thin: {}:{}: reached low water mark for {} device: sending event.\n",
+            "device-mapper: thin: {}:{}: reached low water mark for {} device: sending event.\n",
             self.md_dev >> 20,
             self.md_dev & 0xf_ffff,
             what
