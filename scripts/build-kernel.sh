@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the guest kernel and its modules into the cache, or reuses a cached build.
 # Prints the build directory (usable as KDIR) on stdout.
-# ORION_KERNEL_VARIANT=debug adds KASAN, lockdep, atomic-sleep checks and kmemleak.
+# ORION_KERNEL_VARIANT=debug adds KASAN, lockdep, atomic-sleep checks, kmemleak, UBSAN and
+# fault injection (failslab, fail_page_alloc with the stack-trace filter).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 

@@ -20,8 +20,11 @@ mkdir -p "$out"
 kdir=$(bash "$ORION_ROOT/scripts/build-kernel.sh")
 # The module must match the kernel variant being booted.
 make -s -C "$ORION_ROOT" KDIR="$kdir" modules >&2
-# The userspace tools the selftests drive.
-cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin -p orion-lvm -p orion-crash -p orion-fuzz >&2
+# The userspace tools the selftests drive (ORION_TOOLS_PREBUILT=1: the ones already in
+# tools/target/release, while the tools' sources are being edited).
+if [ "${ORION_TOOLS_PREBUILT:-0}" != 1 ]; then
+	cargo build --quiet --release --manifest-path "$ORION_ROOT/tools/Cargo.toml" -p orion-thin -p orion-lvm -p orion-crash -p orion-fuzz >&2
+fi
 bash "$ORION_ROOT/scripts/build-initramfs.sh" "$kdir" "$out/initramfs.cpio"
 
 drives=()
@@ -40,6 +43,7 @@ append="console=ttyS0 panic=-1 ima_policy=critical_data ima_template=ima-buf"
 append+=" orion.mode=$mode orion.tests=${tests// /,}"
 # Cases per fuzz run and damaged metadata images (make reliability raises them).
 append+=" orion.fuzz_cases=${ORION_FUZZ_CASES:-1500} orion.corrupt_cases=${ORION_CORRUPT_CASES:-160}"
+append+=" orion.store_cases=${ORION_STORE_CASES:-120}"
 # Under TCG a KASAN kernel on a busy host can leave the RCU kthread unscheduled for tens of
 # seconds while unpacking the initramfs; allow that before calling it a stall.
 if [ "$ORION_KERNEL_VARIANT" = debug ]; then

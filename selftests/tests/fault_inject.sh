@@ -1,0 +1,204 @@
+# Allocation failures (failslab and fail_page_alloc), limited by the stack-trace filter to
+# allocations made with orion_dm on the stack (our code and the C helpers it calls: bufio,
+# kcopyd, dm-io, workqueues, the block layer below our bios). Every constructor is run with
+# its 1st, 2nd, ... allocation failing until one runs with nothing left to fail; then rounds
+# of table loads, messages and I/O with random failures. Every failure must end in an error
+# (refused table, failed message, I/O error), never a crash, WARN, hang or leak; the module
+# then works as before and unloads. Needs a kernel with fault injection (the debug kernel);
+# `make check` runs it there.
+
+FI=/sys/kernel/debug
+[ -d $FI/failslab ] || mount -t debugfs debugfs $FI 2>/dev/null
+if [ ! -d $FI/failslab ] || [ ! -d $FI/fail_page_alloc ]; then
+	tap_skip "allocation failures" "no failslab/fail_page_alloc in this kernel (the debug kernel runs this test)"
+	return 0
+fi
+
+load_orion orion-
+ramdisks 10 64
+MAX_SITES=${ORION_FI_SITES:-400}
+
+# The module's address range (core text and data): the stack-trace filter fails only
+# allocations with a return address in it. Module addresses are 0xffffffff........; the
+# shell's arithmetic is signed, so only the low half is added to.
+mod_start=$(awk '$1 == "orion_dm" { print $6 }' /proc/modules)
+mod_size=$(awk '$1 == "orion_dm" { print $2 }' /proc/modules)
+case $mod_start in
+0xffffffff????????) ;;
+*) die "orion_dm's address is not readable: $mod_start" ;;
+esac
+mod_end=$(printf '0xffffffff%08x' $((0x${mod_start#0xffffffff} + mod_size)))
+[ "${#mod_end}" = 18 ] || die "orion_dm ends past the top of the address space"
+
+# Both allocators: sleeping allocations too, quiet (failures are counted by `times`, which
+# every failure decrements), filtered to orion_dm, probability 0 until a round sets it.
+TIMES=1000000
+for f in failslab fail_page_alloc; do
+	d=$FI/$f
+	echo 0 >$d/probability
+	echo "$mod_start" >$d/require-start
+	echo "$mod_end" >$d/require-end
+	echo 32 >$d/stacktrace-depth
+	echo 0 >$d/verbose
+	echo 0 >$d/space
+	echo 1 >$d/interval
+	echo N >$d/task-filter
+	echo N >$d/ignore-gfp-wait
+	echo $TIMES >$d/times
+done
+echo N >$FI/fail_page_alloc/ignore-gfp-highmem
+echo 0 >$FI/fail_page_alloc/min-order
+# injected KIND: failures injected so far by KIND.
+injected() { echo $((TIMES - $(cat $FI/$1/times))); }
+fi_off() {
+	echo 0 >$FI/failslab/probability
+	echo 0 >$FI/fail_page_alloc/probability
+}
+
+wipe() { for d in "$@"; do dd if=/dev/zero of="$d" bs=4k count=2 2>/dev/null; done; }
+
+# The tables, one per constructor.
+table_of_kind() {
+	case $1 in
+	linear) echo "0 16384 orion-linear /dev/ram0 0" ;;
+	striped) echo "0 16384 orion-striped 2 64 /dev/ram0 32768 /dev/ram1 0" ;;
+	mirror-core) echo "0 16384 orion-mirror core 1 1024 2 /dev/ram2 0 /dev/ram3 0" ;;
+	mirror-disk) echo "0 16384 orion-mirror disk 2 /dev/ram4 1024 2 /dev/ram2 32768 /dev/ram3 32768" ;;
+	thin-pool) echo "0 131072 orion-thin-pool /dev/ram5 /dev/ram6 128 0" ;;
+	origin) echo "0 32768 orion-s-origin /dev/ram7" ;;
+	snapshot) echo "0 32768 orion-snapshot /dev/ram7 /dev/ram8 P 8" ;;
+	snapshot-N) echo "0 32768 orion-snapshot /dev/ram7 /dev/ram9 N 16" ;;
+	esac
+}
+
+# Part 1: `dmsetup create` (constructor and resume) with its k-th allocation made under
+# orion_dm failing (the task's fail-nth, counted only past the stack-trace filter), k = 1,
+# 2, ... until a run injects nothing: every allocation site has failed once.
+: >/tmp/t.fi.problems
+sites_total=0
+for kind in linear striped mirror-core mirror-disk thin-pool origin snapshot snapshot-N; do
+	k=1
+	refused=0
+	t=$(table_of_kind $kind)
+	while [ $k -le "$MAX_SITES" ]; do
+		wipe /dev/ram4 /dev/ram5 /dev/ram8 /dev/ram9
+		before=$(($(injected failslab) + $(injected fail_page_alloc)))
+		if sh -c "echo $k >/proc/self/fail-nth && exec dmsetup create fi.dev --table '$t'" \
+			>/tmp/t.fi.out 2>&1; then
+			created=1
+		else
+			created=0
+		fi
+		hit=$(($(injected failslab) + $(injected fail_page_alloc) - before))
+		if [ $created = 1 ]; then
+			dmsetup status fi.dev >/dev/null 2>&1 ||
+				echo "$kind/$k: status of a created device failed" >>/tmp/t.fi.problems
+			dmsetup remove fi.dev >/dev/null 2>&1 ||
+				echo "$kind/$k: remove failed" >>/tmp/t.fi.problems
+		else
+			refused=$((refused + 1))
+			if dmsetup info fi.dev >/dev/null 2>&1; then
+				echo "$kind/$k: refused but the device is left" >>/tmp/t.fi.problems
+				dmsetup remove fi.dev >/dev/null 2>&1
+			fi
+			[ $hit = 0 ] &&
+				echo "$kind/$k: refused with no fault injected: $(cat /tmp/t.fi.out)" >>/tmp/t.fi.problems
+		fi
+		# Nothing failed: every allocation of the constructor has had its turn.
+		[ $hit = 0 ] && break
+		k=$((k + 1))
+	done
+	sites=$((k - 1))
+	sites_total=$((sites_total + sites))
+	[ $k -gt "$MAX_SITES" ] &&
+		echo "$kind: more than $MAX_SITES allocations, not all tried" >>/tmp/t.fi.problems
+	echo "# $kind: $sites allocations failed one at a time, $refused refused"
+done
+check_eq "constructors: each of $sites_total allocations failed once, every failure a refused table or a working device, nothing left behind" \
+	"" "$(cat /tmp/t.fi.problems)"
+check "constructors: allocation failures were injected" test "$sites_total" -gt 16
+
+# Part 2: rounds of every target under random failures: table loads, pool messages, writes
+# and reads, a merge; the errors are the callers'; everything is removed after.
+# io DEV: writes and reads 64 KiB at a few places (errors allowed, hangs are not).
+io() {
+	for off in 0 7 100 33 250; do
+		dd if=/dev/urandom of="$1" bs=64k seek=$off count=1 oflag=direct 2>/dev/null
+		dd if="$1" of=/dev/null bs=64k skip=$off count=1 iflag=direct 2>/dev/null
+	done
+	true
+}
+injected_slab=0
+injected_page=0
+rounds=0
+for p in 1 3 10 30; do
+	for f in failslab fail_page_alloc; do
+		rounds=$((rounds + 1))
+		wipe /dev/ram4 /dev/ram5 /dev/ram8 /dev/ram9
+		before=$(injected $f)
+		echo $p >$FI/$f/probability
+		for kind in linear striped mirror-core mirror-disk thin-pool origin snapshot; do
+			dm_create fi.$kind "$(table_of_kind $kind)" >/dev/null 2>&1
+		done
+		if dmsetup info fi.thin-pool >/dev/null 2>&1; then
+			for m in "create_thin 1" "create_thin 2" "create_snap 3 1" "reserve_metadata_snap" \
+				"release_metadata_snap" "delete 2" "set_transaction_id 0 1"; do
+				dmsetup message fi.thin-pool 0 "$m" >/dev/null 2>&1
+			done
+			dm_create fi.thin "0 32768 orion-thin /dev/mapper/fi.thin-pool 1" >/dev/null 2>&1
+		fi
+		for d in fi.linear fi.striped fi.mirror-core fi.mirror-disk fi.thin fi.origin fi.snapshot; do
+			dmsetup info $d >/dev/null 2>&1 && io /dev/mapper/$d
+		done
+		if dmsetup info fi.snapshot >/dev/null 2>&1; then
+			dmsetup suspend fi.origin 2>/dev/null
+			printf '%s\n' "0 32768 orion-s-merge /dev/ram7 /dev/ram8 P 8" | dmsetup load fi.snapshot 2>/dev/null &&
+				dmsetup resume fi.snapshot 2>/dev/null
+			dmsetup resume fi.origin 2>/dev/null
+			io /dev/mapper/fi.origin
+		fi
+		fi_off
+		if [ $f = failslab ]; then
+			injected_slab=$((injected_slab + $(injected $f) - before))
+		else
+			injected_page=$((injected_page + $(injected $f) - before))
+		fi
+		for d in fi.thin fi.snapshot fi.origin fi.linear fi.striped fi.mirror-core fi.mirror-disk fi.thin-pool; do
+			dmsetup info $d >/dev/null 2>&1 || continue
+			dmsetup status $d >/dev/null 2>&1 || echo "round $p/$f: status of $d failed" >>/tmp/t.fi.problems
+			dmsetup remove $d >/dev/null 2>&1 || echo "round $p/$f: remove $d failed" >>/tmp/t.fi.problems
+		done
+	done
+done
+echo "# I/O rounds: $rounds, failslab faults $injected_slab, fail_page_alloc faults $injected_page"
+check_eq "I/O rounds: every device still answers status and is removed after the faults" \
+	"" "$(cat /tmp/t.fi.problems)"
+check "I/O rounds: faults were injected into both allocators" \
+	test "$injected_slab" -gt 0 -a "$injected_page" -gt 0
+
+# Part 3: with the faults off, every target works as before (data written reads back).
+wipe /dev/ram4 /dev/ram5 /dev/ram8 /dev/ram9
+head -c 1048576 /dev/urandom >/tmp/t.fi.data
+works() {
+	dd if=/tmp/t.fi.data of="/dev/mapper/$1" bs=64k oflag=direct 2>/dev/null &&
+		same_bytes /tmp/t.fi.data "/dev/mapper/$1" 1048576
+}
+for kind in linear striped mirror-core mirror-disk origin snapshot; do
+	dm_create fi.$kind "$(table_of_kind $kind)" || die "fi.$kind after the faults"
+done
+dm_create fi.thin-pool "$(table_of_kind thin-pool)" || die "fi.thin-pool after the faults"
+dmsetup message fi.thin-pool 0 "create_thin 1" || die "create_thin after the faults"
+dm_create fi.thin "0 32768 orion-thin /dev/mapper/fi.thin-pool 1" || die "thin after the faults"
+for d in linear striped mirror-core mirror-disk origin snapshot thin; do
+	check "after the faults: $d writes and reads back 1 MiB" works fi.$d
+done
+dmsetup remove fi.thin fi.snapshot fi.origin fi.linear fi.striped fi.mirror-core fi.mirror-disk fi.thin-pool
+check "after the faults: the module unloads (no reference left)" rmmod orion_dm
+
+# kmemleak (the debug kernel has it): a scan finds nothing the faults leaked.
+if [ -f $FI/kmemleak ]; then
+	echo scan >$FI/kmemleak
+	sleep 6
+	echo scan >$FI/kmemleak
+	check_eq "kmemleak: no leak after the faults" "" "$(cat $FI/kmemleak)"
+fi
