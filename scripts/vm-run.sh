@@ -43,7 +43,7 @@ append="console=ttyS0 panic=-1 ima_policy=critical_data ima_template=ima-buf"
 append+=" orion.mode=$mode orion.tests=${tests// /,}"
 # Cases per fuzz run and damaged metadata images (make reliability raises them).
 append+=" orion.fuzz_cases=${ORION_FUZZ_CASES:-1500} orion.corrupt_cases=${ORION_CORRUPT_CASES:-160}"
-append+=" orion.store_cases=${ORION_STORE_CASES:-120}"
+append+=" orion.store_cases=${ORION_STORE_CASES:-120} orion.fi_exhaustive=${ORION_FI_EXHAUSTIVE:-0}"
 # Under TCG a KASAN kernel on a busy host can leave the RCU kthread unscheduled for tens of
 # seconds while unpacking the initramfs; allow that before calling it a stall.
 if [ "$ORION_KERNEL_VARIANT" = debug ]; then
