@@ -43,6 +43,24 @@ pub enum Cmd {
         #[arg(short)]
         output: PathBuf,
     },
+    /// Salvages damaged metadata onto a new device or file, as thin_repair does.
+    Repair {
+        /// Damaged metadata device or file.
+        #[arg(short)]
+        input: PathBuf,
+        /// Metadata device or file to write (its size sets the metadata size).
+        #[arg(short)]
+        output: PathBuf,
+        /// Transaction id to write instead of the superblock's (needed when it is unreadable).
+        #[arg(long)]
+        transaction_id: Option<u64>,
+        /// Data block size in sectors instead of the superblock's (needed when it is unreadable).
+        #[arg(long)]
+        data_block_size: Option<u32>,
+        /// Number of data blocks instead of the superblock's.
+        #[arg(long)]
+        nr_data_blocks: Option<u64>,
+    },
     /// Lists devices with mapped and exclusive blocks.
     Ls {
         /// Metadata device or file.

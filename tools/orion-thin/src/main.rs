@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! `orion-thin`: check, dump, restore and list dm-thin pool metadata.
+//! `orion-thin`: check, dump, restore, repair and list dm-thin pool metadata.
 //!
 //! Exit codes: 0 success, 1 damaged metadata, 2 bad usage or input, 3 I/O error.
 
@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 use orion_thin::cache::{CachedBm, FileStore};
 use orion_thin::cli::{Cli, Cmd};
+use orion_thin::repair::{self, RepairError};
 use orion_thin::{check, dump, ls, restore, xml};
 use std::io::{BufReader, BufWriter, Write};
 use std::process::ExitCode;
@@ -31,6 +32,29 @@ fn pdata_failure(e: orion_pdata::error::Error) -> Failure {
         E::Io(_) => Failure::Io(anyhow::anyhow!("{e}")),
         E::Invalid(_) | E::NoSpace => Failure::Usage(anyhow::anyhow!("{e}")),
         _ => Failure::Damaged(e.to_string()),
+    }
+}
+
+fn repair_failure(e: RepairError) -> Failure {
+    match e {
+        RepairError::Write(e) => pdata_failure(e),
+        e @ (RepairError::NeedOverride { .. } | RepairError::NothingFound(_)) => {
+            Failure::Damaged(e.to_string())
+        }
+    }
+}
+
+/// Whether two paths name the same file or block device.
+fn same_target(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => {
+            (x.dev() == y.dev() && x.ino() == y.ino())
+                || (x.file_type().is_block_device()
+                    && y.file_type().is_block_device()
+                    && x.rdev() == y.rdev())
+        }
+        _ => false,
     }
 }
 
@@ -98,6 +122,35 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 .map_err(Failure::Usage)?;
             let bm = open(&output, true)?;
             restore::restore(bm, &md).map_err(pdata_failure)?;
+            Ok(())
+        }
+        Cmd::Repair {
+            input,
+            output,
+            transaction_id,
+            data_block_size,
+            nr_data_blocks,
+        } => {
+            if same_target(&input, &output) {
+                return Err(Failure::Usage(anyhow::anyhow!(
+                    "the output must not be the damaged input"
+                )));
+            }
+            let src = open(&input, false)?;
+            let dst = open(&output, true)?;
+            let opts = repair::Options {
+                transaction_id,
+                data_block_size,
+                nr_data_blocks,
+            };
+            let report = repair::repair(&src, dst, &opts).map_err(repair_failure)?;
+            for w in report.warnings() {
+                eprintln!("warning: {w}");
+            }
+            println!(
+                "{} devices, {} mappings salvaged",
+                report.devices, report.mappings
+            );
             Ok(())
         }
         Cmd::Ls { metadata } => {

@@ -64,6 +64,17 @@ fn exit_codes_and_messages() {
     assert!(err.contains("checksum"), "{err}");
     assert_eq!(run(&["dump", s]).0, 1);
 
+    // Repair salvages it (the superblock's fields as hints) onto a new file.
+    let fixed = sparse_file(dir.path(), "fixed", 4);
+    let f = fixed.to_str().unwrap();
+    let (rc, out, err) = run(&["repair", "-i", s, "-o", f]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("50 mappings"), "{out}");
+    assert!(err.contains("superblock damaged"), "{err}");
+    assert_eq!(run(&["dump", f]), (0, m.to_xml(), String::new()));
+    assert_eq!(run(&["repair", "-i", s, "-o", s]).0, 2);
+    assert_eq!(run(&["repair", "-i", "/nonexistent/meta", "-o", f]).0, 3);
+
     // Missing files and bad XML.
     assert_eq!(run(&["check", "/nonexistent/meta"]).0, 3);
     std::fs::write(&xml, "<superblock uuid=\"\"").unwrap();
@@ -74,4 +85,11 @@ fn exit_codes_and_messages() {
     let zero = sparse_file(dir.path(), "zero", 1);
     let (rc, _, err) = run(&["check", zero.to_str().unwrap()]);
     assert_eq!(rc, 1, "{err}");
+    // Nor can it be repaired without the values a superblock holds.
+    let (rc, _, err) = run(&["repair", "-i", zero.to_str().unwrap(), "-o", f]);
+    assert_eq!(rc, 1, "{err}");
+    assert!(
+        err.contains("--transaction-id and --data-block-size"),
+        "{err}"
+    );
 }
