@@ -46,6 +46,9 @@ impl kernel::Module for OrionDm {
 
 impl Drop for OrionDm {
     fn drop(&mut self) {
+        // No table is left (the module is unused); the registries' buffers go with it.
+        targets::thin::pool::free_registry();
+        targets::snapshot::origin::free_registry();
         // Values replaced under RCU are freed by callbacks in this module's text.
         dm::rcu::barrier();
     }

@@ -25,6 +25,16 @@ impl<T> Global<T> {
         }
     }
 
+    /// Drops the value, leaving the default one (at module exit: statics are not dropped,
+    /// so a registry's buffer would outlive the module).
+    pub fn reset(&self)
+    where
+        T: Default,
+    {
+        let old = self.with(core::mem::take);
+        drop(old);
+    }
+
     /// Calls `f` with the value, holding the global mutex (sleeps; process context only).
     /// `f` must not call `with` on any `Global`: it would deadlock.
     pub fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {

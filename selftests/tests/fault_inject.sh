@@ -16,7 +16,7 @@ fi
 
 load_orion orion-
 ramdisks 10 64
-MAX_SITES=400
+MAX_SITES=2000
 # Every allocation position of each constructor in `make reliability`
 # (orion.fi_exhaustive=1); in `make check`, positions 1-30, then every tenth or so.
 exhaustive=$(sed -n 's/.*orion\.fi_exhaustive=\([01]\).*/\1/p' /proc/cmdline)
@@ -49,6 +49,13 @@ for f in failslab fail_page_alloc; do
 	echo N >$d/ignore-gfp-wait
 	echo $TIMES >$d/times
 done
+# mm/slub.c's sysfs_slab_add does not put the kobject whose name it set when
+# kobject_init_and_add fails (a leak outside orion_dm, reached when dm-bufio creates its
+# kmem_cache for our metadata client): allocations under it are not failed.
+set -- $(sort /proc/kallsyms | awk '$3 == "sysfs_slab_add" { found = 1; print $1; next } found { print $1; exit }')
+[ $# = 2 ] || die "sysfs_slab_add not found in /proc/kallsyms"
+echo "0x$1" >$FI/failslab/reject-start
+echo "0x$2" >$FI/failslab/reject-end
 echo N >$FI/fail_page_alloc/ignore-gfp-highmem
 echo 0 >$FI/fail_page_alloc/min-order
 # injected KIND: failures injected so far by KIND.
@@ -84,13 +91,6 @@ table_of_kind() {
 sites_total=0
 echo 0x1 >$FI/fail_page_alloc/require-start
 echo 0x2 >$FI/fail_page_alloc/require-end
-# kcopyd's client reserves its pages with a kmalloc each: those runs are left out too (the
-# client's creation still fails in them as a whole, from its own first allocation on).
-kc=$(sort /proc/kallsyms | awk '$3 == "dm_kcopyd_client_create" { found = 1; print $1; next } found { print $1; exit }')
-set -- $kc
-[ $# = 2 ] || die "dm_kcopyd_client_create not found in /proc/kallsyms"
-echo "0x$1" >$FI/failslab/reject-start
-echo "0x$2" >$FI/failslab/reject-end
 for kind in linear striped mirror-core mirror-disk thin-pool origin snapshot snapshot-N; do
 	k=1
 	last=0
@@ -147,8 +147,8 @@ check_eq "constructors: $runs_total runs, each failing one allocation ($sites_to
 check "constructors: allocation failures were injected" test "$sites_total" -gt 16
 echo "$mod_start" >$FI/fail_page_alloc/require-start
 echo "$mod_end" >$FI/fail_page_alloc/require-end
-echo 0 >$FI/failslab/reject-start
-echo 0 >$FI/failslab/reject-end
+
+: >/tmp/t.fi.problems
 
 # Part 2: rounds of every target under random failures: table loads, pool messages, writes
 # and reads, a merge; the errors are the callers'; everything is removed after.
@@ -225,12 +225,19 @@ for d in linear striped mirror-core mirror-disk origin snapshot thin; do
 	check "after the faults: $d writes and reads back 1 MiB" works fi.$d
 done
 dmsetup remove fi.thin fi.snapshot fi.origin fi.linear fi.striped fi.mirror-core fi.mirror-disk fi.thin-pool
-check "after the faults: the module unloads (no reference left)" rmmod orion_dm
 
-# kmemleak (the debug kernel has it): a scan finds nothing the faults leaked.
-if [ -f $FI/kmemleak ]; then
+# kmemleak (the debug kernel has it): a scan with the module still loaded (its addresses
+# named in the report), then one after it is unloaded (its registries freed), find nothing.
+leaks() {
 	echo scan >$FI/kmemleak
 	sleep 6
 	echo scan >$FI/kmemleak
-	check_eq "kmemleak: no leak after the faults" "" "$(cat $FI/kmemleak)"
+	cat $FI/kmemleak
+}
+if [ -f $FI/kmemleak ]; then
+	check_eq "kmemleak: no leak after the faults (module loaded)" "" "$(leaks)"
+fi
+check "after the faults: the module unloads (no reference left)" rmmod orion_dm
+if [ -f $FI/kmemleak ]; then
+	check_eq "kmemleak: no leak after the module is unloaded" "" "$(leaks)"
 fi

@@ -43,7 +43,20 @@ synced() {
 	dmsetup status t.${side}m
 	return 1
 }
-events() { dmsetup info "$1" | awk '/Event number/ { print $3 }'; }
+# events NAME: the device's event count once it has stopped changing (both sides raise
+# events from a work item, after the I/O that caused them has returned).
+events() {
+	e=$(dmsetup info "$1" | awk '/Event number/ { print $3 }')
+	n=0
+	while [ $n -lt 20 ]; do
+		sleep 0.1
+		f=$(dmsetup info "$1" | awk '/Event number/ { print $3 }')
+		[ "$f" = "$e" ] && [ $n -ge 3 ] && break
+		e=$f
+		n=$((n + 1))
+	done
+	echo "$e"
+}
 mirror_table() { table_of "$1" | sed -E 's/[0-9]+:[0-9]+/D/g'; }
 mirror_status() { status_of "$1" | sed -E 's/[0-9]+:[0-9]+/D/g'; }
 same_mirror_status() { check_eq "$1" "$(mirror_status t.cm)" "$(mirror_status t.om)"; }

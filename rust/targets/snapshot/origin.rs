@@ -283,6 +283,11 @@ struct Entry {
 
 static ORIGINS: Global<KVec<Option<Entry>>> = Global::new(KVec::new());
 
+/// Frees the registry's buffer (module exit: no table, hence no entry, is left).
+pub fn free_registry() {
+    ORIGINS.reset();
+}
+
 impl Origin {
     /// The origin of device `dev`, created on first use; every call is paired with
     /// [`Origin::put`].

@@ -396,6 +396,11 @@ struct Entry {
 /// Every pool, by the device number of its mapped device.
 static POOLS: Global<KVec<Option<Entry>>> = Global::new(KVec::new());
 
+/// Frees the registry's buffer (module exit: no table, hence no entry, is left).
+pub fn free_registry() {
+    POOLS.reset();
+}
+
 /// Puts `v` in the first free slot of `slots`, growing it if there is none.
 fn put_in_slot<T>(slots: &mut KVec<Option<T>>, v: T) -> Result<(), kernel::alloc::AllocError> {
     match slots.iter_mut().find(|s| s.is_none()) {
