@@ -3,7 +3,7 @@
 //! The command line of `orion-lvm`, in the library so that its man pages and shell
 //! completions are generated from this one definition (tools/dist).
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
 #[command(name = "orion-lvm", version, about = "LVM2-compatible volume manager")]
@@ -14,6 +14,39 @@ pub struct Cli {
     pub target_prefix: String,
     #[command(subcommand)]
     pub cmd: Cmd,
+}
+
+/// The options of the report commands, as LVM2's.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ReportOpts {
+    /// Fields to show, comma-separated; `+FIELDS` adds to the defaults, `-FIELDS` drops.
+    #[arg(short = 'o', long = "options", allow_hyphen_values = true)]
+    pub options: Vec<String>,
+    /// Sort by these fields (`-FIELD` for descending).
+    #[arg(short = 'O', long = "sort", allow_hyphen_values = true)]
+    pub sort: Option<String>,
+    /// Only rows matching these criteria (`lv_size>10m && vg_name=vg`).
+    #[arg(short = 'S', long = "select")]
+    pub select: Option<String>,
+    /// Units of sizes: r (default), h, H, b, s, k, m, g, t, p, e, or upper case for
+    /// powers of 1000.
+    #[arg(long)]
+    pub units: Option<String>,
+    /// Sizes without a unit suffix.
+    #[arg(long)]
+    pub nosuffix: bool,
+    /// No heading line.
+    #[arg(long)]
+    pub noheadings: bool,
+    /// Separate fields with this instead of aligning them.
+    #[arg(long)]
+    pub separator: Option<String>,
+    /// `basic` or `json`.
+    #[arg(long = "reportformat")]
+    pub report_format: Option<String>,
+    /// JSON output (same as `--reportformat json`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 // Parsed once per run: the size of the biggest variant does not matter.
@@ -44,9 +77,11 @@ pub enum Cmd {
     },
     /// Reports physical volumes.
     Pvs {
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
+        /// Report options.
+        #[command(flatten)]
+        report: ReportOpts,
+        /// PV devices to report (default: all).
+        names: Vec<String>,
     },
     /// Creates a volume group.
     Vgcreate {
@@ -117,9 +152,11 @@ pub enum Cmd {
     },
     /// Reports volume groups.
     Vgs {
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
+        /// Report options.
+        #[command(flatten)]
+        report: ReportOpts,
+        /// VGs to report (default: all).
+        names: Vec<String>,
     },
     /// Creates a logical volume: linear, striped (`-i`), mirror (`-m`), thin pool
     /// (`--type thin-pool`), thin volume (`-V`), snapshot (`-s`).
@@ -261,20 +298,11 @@ pub enum Cmd {
         /// Also internal LVs (images, pool data and metadata, spares), named in brackets.
         #[arg(short = 'a', long = "all")]
         all: bool,
-        /// Fields to show, comma-separated (LVM2's names: lv_name, lv_attr, data_percent...).
-        #[arg(short = 'o', long = "options")]
-        options: Option<String>,
-        /// No header line.
-        #[arg(long)]
-        noheadings: bool,
-        /// Separate fields with this instead of aligning them.
-        #[arg(long)]
-        separator: Option<String>,
+        /// Report options.
+        #[command(flatten)]
+        report: ReportOpts,
         /// VGs or VG/LVs to report (default: all).
         names: Vec<String>,
-        /// JSON output.
-        #[arg(long)]
-        json: bool,
         /// Add live I/O counters of active LVs (from /sys/block/dm-N/stat).
         #[arg(long)]
         metrics: bool,

@@ -7,96 +7,14 @@
 //! orion-lvm with the same fields and accepts our LVs;
 //! metadata text round trips losslessly.
 
+#[path = "common/loops.rs"]
+// Each test file uses its own subset of the helpers.
+#[allow(dead_code)]
+mod loops;
+
+use loops::{json_field, lvm, metadata_of, ours, ours_exits, ours_fails, system_dir, Loop};
 use orion_lvm::{config, pv::Pv, vg::Vg};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-struct Loop(String);
-
-impl Loop {
-    fn new(dir: &Path, name: &str, mib: u64) -> Loop {
-        let f = dir.join(name);
-        std::fs::File::create(&f)
-            .unwrap()
-            .set_len(mib << 20)
-            .unwrap();
-        let out = Command::new("losetup")
-            .args(["-f", "--show", f.to_str().unwrap()])
-            .output()
-            .expect("losetup (util-linux) is needed");
-        assert!(
-            out.status.success(),
-            "this test needs loop devices (root, /dev/loop-control): {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Loop(String::from_utf8(out.stdout).unwrap().trim().to_owned())
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.0]).status();
-    }
-}
-
-/// Backups and archives of the tests go to a private directory, not /etc/lvm.
-fn system_dir() -> PathBuf {
-    std::env::temp_dir().join(format!("orion-lvm-test-{}", std::process::id()))
-}
-
-fn ours(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_orion-lvm"))
-        .args(args)
-        .env("ORION_LVM_SYSTEM_DIR", system_dir())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "orion-lvm {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn ours_fails(args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_orion-lvm"))
-        .args(args)
-        .env("ORION_LVM_SYSTEM_DIR", system_dir())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(5), "orion-lvm {args:?} should fail");
-    String::from_utf8(out.stderr).unwrap()
-}
-
-/// Runs a real LVM2 command restricted to `devs`; returns stdout lines, trimmed.
-fn lvm(cmd: &str, devs: &[&Loop], args: &[&str]) -> (bool, Vec<String>) {
-    let list: Vec<&str> = devs.iter().map(|l| l.0.as_str()).collect();
-    let out = Command::new("lvm")
-        .arg(cmd)
-        .args(["--devices", &list.join(",")])
-        .args(args)
-        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-        .output()
-        .unwrap();
-    let lines = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
-        .filter(|l| !l.is_empty())
-        .collect();
-    (out.status.success(), lines)
-}
-
-fn json_field(json: &str, field: &str) -> Vec<String> {
-    json.split(&format!("\"{field}\":\""))
-        .skip(1)
-        .map(|s| s.split('"').next().unwrap().to_owned())
-        .collect()
-}
-
-fn metadata_of(dev: &str) -> Vg {
-    let pv = Pv::scan(&PathBuf::from(dev)).unwrap().unwrap();
-    Vg::from_text(&pv.text().unwrap().unwrap()).unwrap()
-}
 
 #[test]
 fn ours_and_real_lvm2_read_each_others_volume_groups() {
@@ -155,7 +73,7 @@ fn ours_and_real_lvm2_read_each_others_volume_groups() {
         ],
     );
     assert!(ok);
-    let ours_vgs = ours(&["vgs", "--json"]);
+    let ours_vgs = ours(&["vgs", "--json", "-o", "+vg_uuid", &vg]);
     let uuid = json_field(&ours_vgs, "vg_uuid")
         .into_iter()
         .zip(json_field(&ours_vgs, "vg_name"))
@@ -201,7 +119,10 @@ fn ours_and_real_lvm2_read_each_others_volume_groups() {
         ours_fails(&["lvcreate", "-an", "-L", "4m", "-n", "span", &vg]).contains("already exists")
     );
     assert!(ours_fails(&["lvcreate", "-an", "-L", "4m", "-n", "x", "novg"]).contains("not found"));
-    assert!(ours_fails(&["lvcreate", "-an", "-L", "4m", "-n", "bad/name", &vg]).contains("name"));
+    // A bad name is a usage error, as in LVM2 (EINVALID_CMD_LINE).
+    assert!(
+        ours_exits(3, &["lvcreate", "-an", "-L", "4m", "-n", "bad/name", &vg]).contains("name")
+    );
     assert!(ours_fails(&["vgcreate", &vg, &a.0]).contains("already exists"));
     assert_eq!(metadata_of(&a.0), before);
 
@@ -247,7 +168,7 @@ fn ours_and_real_lvm2_read_each_others_volume_groups() {
             "pv_name",
         ],
     );
-    let pvs_json = ours(&["pvs", "--json"]);
+    let pvs_json = ours(&["pvs", "--json", "-o", "+pv_uuid", &d.0, &e.0]);
     for row in pv_rows {
         let f: Vec<&str> = row.split(' ').collect();
         let vp = theirs

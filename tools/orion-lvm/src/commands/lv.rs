@@ -6,6 +6,7 @@ use super::{
     allocate_extension_with, allocate_with, commit, commit_members, is_cow, merge_segments,
     valid_name, LvRequest, Policy, Scan,
 };
+use crate::dm::backend::DmBackend;
 use crate::dm::ioctl::{Control, DevId};
 use crate::dm::{activate, thin};
 use crate::label::{dashed, new_uuid};
@@ -51,12 +52,22 @@ pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>, policy: Option<Policy>) -> R
 /// The devices of `vg`'s PVs and of the live LVs `lv`'s table refers to (a thin volume's
 /// pool, a pvmove LV).
 pub(crate) fn live_devices(
-    ctl: &Control,
+    ctl: &dyn DmBackend,
     vg: &Vg,
     members: &[&crate::pv::Pv],
     lv: &Lv,
 ) -> Result<activate::DevMap> {
-    let mut devs = activate::pv_devices(vg, members)?;
+    live_lv_devices(ctl, vg, activate::pv_devices(vg, members)?, lv)
+}
+
+/// [`live_devices`] from the PV devices already known.
+pub(crate) fn live_lv_devices(
+    ctl: &dyn DmBackend,
+    vg: &Vg,
+    pvs: activate::DevMap,
+    lv: &Lv,
+) -> Result<activate::DevMap> {
+    let mut devs = pvs;
     let mut names: Vec<String> = Vec::new();
     if let Some(t) = lv.thin() {
         if let Some(tp) = thin::live_tpool(ctl, vg, t.pool) {
@@ -279,7 +290,7 @@ pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
 }
 
 /// Deactivates `lv` unless it is open.
-pub(crate) fn deactivate_unused(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
+pub(crate) fn deactivate_unused(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv) -> Result<()> {
     let name = activate::dm_name(&vg.name, &lv.name);
     if let Ok(info) = ctl.info(&DevId::Name(name)) {
         if info.open_count > 0 {

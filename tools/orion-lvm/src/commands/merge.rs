@@ -14,6 +14,7 @@ use super::lv::live_devices;
 use super::{commit_members, Scan};
 use crate::config::{Node, Value};
 use crate::dm::activate;
+use crate::dm::backend::DmBackend;
 use crate::dm::ioctl::{Control, DevId, Target};
 use crate::pv::Pv;
 use crate::vg::{SegmentKind, Vg};
@@ -114,7 +115,7 @@ pub fn lvconvert_merge(vg_name: &str, snap: &str, prefix: &str) -> Result<bool> 
 }
 
 /// Whether the snapshot-merge device `name` has merged everything.
-fn merged(ctl: &Control, name: &str) -> Result<bool> {
+fn merged(ctl: &dyn DmBackend, name: &str) -> Result<bool> {
     let st = ctl.status(&DevId::Name(name.to_owned()))?;
     let t = st.first().ok_or_else(|| anyhow!("{name} has no table"))?;
     let f: Vec<&str> = t.params.split_whitespace().collect();
@@ -128,7 +129,7 @@ fn merged(ctl: &Control, name: &str) -> Result<bool> {
 /// Waits for the merge into live `origin` to end, then drops the snapshot from the
 /// metadata and puts the origin back on its own table.
 pub fn finish_merge(
-    ctl: &Control,
+    ctl: &dyn DmBackend,
     mut vg: Vg,
     members: &[&Pv],
     origin: &str,

@@ -149,7 +149,7 @@ pub fn lvcreate_mirror(
         let mut devs = activate::pv_devices(&vg, &members)?;
         let lv = vg.lv(name).ok_or_else(|| anyhow!("{name} vanished"))?;
         activate::activate_lv(&ctl, &vg, lv, &mut devs, prefix, &[])?;
-        activate::zero_start(&activate::dm_name(vg_name, name))?;
+        activate::zero_start(&ctl, &activate::dm_name(vg_name, name))?;
     }
     Ok(vg)
 }

@@ -11,11 +11,13 @@
 //! committed (`extents_moved`), so an interrupted move resumes where it stopped. At the
 //! end the LVs point at the destination directly and `pvmoveN` goes.
 
-use super::lv::live_devices;
+use super::lv::live_lv_devices;
 use super::{commit, commit_members, merge_segments, Scan};
 use crate::config::{Node, Section, Value};
+use crate::dm::activate::DevMap;
 use crate::dm::activate::{self, dm_name};
-use crate::dm::ioctl::{make_node, Control, DevId};
+use crate::dm::backend::DmBackend;
+use crate::dm::ioctl::{Control, DevId};
 use crate::dm::mirror::{is_pvmove, moved_extents};
 use crate::label::{dashed, new_uuid, undashed};
 use crate::pv::Pv;
@@ -294,7 +296,7 @@ fn finish(vg: &mut Vg, pvmove: &str) -> Result<()> {
 }
 
 /// Whether the running mirror of the live pvmove device is in sync.
-fn in_sync(ctl: &Control, name: &str) -> Result<bool> {
+fn in_sync(ctl: &dyn DmBackend, name: &str) -> Result<bool> {
     let st = ctl.status(&DevId::Name(name.to_owned()))?;
     for t in st.iter().filter(|t| t.kind.ends_with("mirror")) {
         let f: Vec<&str> = t.params.split_whitespace().collect();
@@ -314,9 +316,9 @@ fn in_sync(ctl: &Control, name: &str) -> Result<bool> {
 
 /// Loads new tables into the active LVs among `names`; returns their devices.
 fn load_tables(
-    ctl: &Control,
+    ctl: &dyn DmBackend,
     vg: &Vg,
-    members: &[&Pv],
+    pvs: &DevMap,
     names: &[String],
     prefix: &str,
 ) -> Result<Vec<DevId>> {
@@ -334,7 +336,7 @@ fn load_tables(
         if ctl.info(&id).is_err() {
             continue;
         }
-        let devs = live_devices(ctl, vg, members, lv)?;
+        let devs = live_lv_devices(ctl, vg, pvs.clone(), lv)?;
         let t = activate::table(vg, lv, &devs, prefix)?;
         ctl.load(&id, &t, !lv.status.iter().any(|s| s == "WRITE"))?;
         live.push(id);
@@ -345,7 +347,7 @@ fn load_tables(
 /// Suspends `devs` (flushing what is in flight), resumes `under` if given (a device the
 /// new tables sit on), then resumes `devs` in reverse order: the switch happens between
 /// I/Os.
-fn switch(ctl: &Control, devs: &[DevId], under: Option<&DevId>) -> Result<()> {
+fn switch(ctl: &dyn DmBackend, devs: &[DevId], under: Option<&DevId>) -> Result<()> {
     for id in devs {
         ctl.suspend(id, false)?;
     }
@@ -375,20 +377,24 @@ fn users(vg: &Vg, pvmove: &str) -> Vec<String> {
 /// Makes the move live: the pvmove device is loaded but resumed only once the LVs above it
 /// are suspended on their new tables, so the copy never starts while writes still bypass
 /// the mirror. A failure before the switch leaves no device behind.
-fn start(vg: &Vg, members: &[&Pv], pvmove: &str, prefix: &str) -> Result<()> {
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
+pub(crate) fn start(
+    ctl: &dyn DmBackend,
+    vg: &Vg,
+    pvs: &DevMap,
+    pvmove: &str,
+    prefix: &str,
+) -> Result<()> {
     let movers = users(vg, pvmove);
     let pm_dev = dm_name(&vg.name, pvmove);
     let pm_id = DevId::Name(pm_dev.clone());
     let pm = vg.lv(pvmove).ok_or_else(|| anyhow!("{pvmove} vanished"))?;
-    let devs = activate::pv_devices(vg, members)?;
     let created = ctl.info(&pm_id).is_err();
     if created {
         ctl.create(&pm_dev, &activate::dm_uuid(vg, pm))?;
     }
-    let loaded = activate::table(vg, pm, &devs, prefix)
-        .and_then(|t| activate::load_table(&ctl, &pm_id, &t, false))
-        .and_then(|()| load_tables(&ctl, vg, members, &movers, prefix));
+    let loaded = activate::table(vg, pm, pvs, prefix)
+        .and_then(|t| activate::load_table(ctl, &pm_id, &t, false))
+        .and_then(|()| load_tables(ctl, vg, pvs, &movers, prefix));
     let above = match loaded {
         Ok(a) => a,
         Err(e) => {
@@ -398,13 +404,71 @@ fn start(vg: &Vg, members: &[&Pv], pvmove: &str, prefix: &str) -> Result<()> {
             return Err(e);
         }
     };
-    switch(&ctl, &above, Some(&pm_id))?;
+    switch(ctl, &above, Some(&pm_id))?;
     let info = ctl.info(&pm_id)?;
-    make_node(
-        &Path::new("/dev/mapper").join(&pm_dev),
-        info.major,
-        info.minor,
-    )?;
+    ctl.make_node(&pm_dev, info.major, info.minor)?;
+    Ok(())
+}
+
+/// Copies the ranges of `pvmove` not yet moved, one at a time: waits for the running
+/// mirror to be in sync, commits the range as moved (`commit` writes the VG), and loads
+/// the next range; then points the LVs at the destinations, commits, and removes the
+/// pvmove device. `vg` ends as committed last.
+pub(crate) fn copy_ranges(
+    ctl: &dyn DmBackend,
+    vg: &mut Vg,
+    pvs: &DevMap,
+    pvmove: &str,
+    prefix: &str,
+    commit: &mut dyn FnMut(&Vg, &str) -> Result<()>,
+) -> Result<()> {
+    let movers = users(vg, pvmove);
+    let pm_dev = dm_name(&vg.name, pvmove);
+    let pm_id = DevId::Name(pm_dev.clone());
+    loop {
+        let pm = vg.lv(pvmove).ok_or_else(|| anyhow!("{pvmove} vanished"))?;
+        let Some(k) = pm
+            .segments
+            .iter()
+            .position(|s| moved_extents(s) < s.extent_count)
+        else {
+            break;
+        };
+        while !in_sync(ctl, &pm_dev)? {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // Range k is copied: record it, then the next range becomes the running mirror.
+        let i = vg
+            .lvs
+            .iter()
+            .position(|l| l.name == pvmove)
+            .ok_or_else(|| anyhow!("{pvmove} vanished"))?;
+        let seg = &mut vg.lvs[i].segments[k];
+        let n = seg.extent_count;
+        if let SegmentKind::Other(s) = &mut seg.kind {
+            s.set("extents_moved", Node::Value(Value::Int(n as i64)));
+        }
+        vg.seqno += 1;
+        commit(vg, &format!("Write from orion-lvm pvmove ({pvmove})."))?;
+        let me = load_tables(
+            ctl,
+            vg,
+            pvs,
+            std::slice::from_ref(&pvmove.to_owned()),
+            prefix,
+        )?;
+        switch(ctl, &me, None)?;
+    }
+    finish(vg, pvmove)?;
+    vg.seqno += 1;
+    commit(vg, &format!("Write from orion-lvm pvmove ({pvmove} done)."))?;
+    let above = load_tables(ctl, vg, pvs, &movers, prefix)?;
+    switch(ctl, &above, None)?;
+    if ctl.info(&pm_id).is_ok() {
+        ctl.remove(&pm_id)
+            .with_context(|| format!("removing {pm_dev}"))?;
+    }
+    ctl.remove_node(&pm_dev);
     Ok(())
 }
 
@@ -453,7 +517,18 @@ pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], background: bool, prefix: &st
                 &members,
                 &format!("Write from orion-lvm pvmove {}.", src.display()),
             )?;
-            if let Err(e) = start(&vg, &members, &name, prefix) {
+            if let Err(e) = Control::open()
+                .context("opening /dev/mapper/control")
+                .and_then(|ctl| {
+                    start(
+                        &ctl,
+                        &vg,
+                        &activate::pv_devices(&vg, &members)?,
+                        &name,
+                        prefix,
+                    )
+                })
+            {
                 // Nothing moved yet: put the metadata back as it was.
                 let mut back = before;
                 back.seqno = vg.seqno + 1;
@@ -479,64 +554,109 @@ pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], background: bool, prefix: &st
                 .find(|l| is_pvmove(l))
                 .map(|l| l.name.clone())
                 .ok_or_else(|| anyhow!("no move in progress"))?;
-            start(&vg, &members, &name, prefix)?;
+            let ctl = Control::open().context("opening /dev/mapper/control")?;
+            start(
+                &ctl,
+                &vg,
+                &activate::pv_devices(&vg, &members)?,
+                &name,
+                prefix,
+            )?;
             (vg, members, name)
         }
     };
     let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     let ctl = Control::open().context("opening /dev/mapper/control")?;
-    let movers = users(&vg, &pvmove);
-    let pm_dev = dm_name(&vg.name, &pvmove);
-    let pm_id = DevId::Name(pm_dev.clone());
     let total: u64 = vg.lv(&pvmove).map(Lv::extents).unwrap_or(0);
     if background {
         return Ok(total);
     }
-    loop {
-        let pm = vg.lv(&pvmove).ok_or_else(|| anyhow!("{pvmove} vanished"))?;
-        let Some(k) = pm
-            .segments
-            .iter()
-            .position(|s| moved_extents(s) < s.extent_count)
-        else {
-            break;
-        };
-        while !in_sync(&ctl, &pm_dev)? {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        // Range k is copied: record it, then the next range becomes the running mirror.
-        let i = vg
-            .lvs
-            .iter()
-            .position(|l| l.name == pvmove)
-            .ok_or_else(|| anyhow!("{pvmove} vanished"))?;
-        let seg = &mut vg.lvs[i].segments[k];
-        let n = seg.extent_count;
-        if let SegmentKind::Other(s) = &mut seg.kind {
-            s.set("extents_moved", Node::Value(Value::Int(n as i64)));
-        }
-        vg.seqno += 1;
-        commit(
-            &vg,
-            &paths,
-            &format!("Write from orion-lvm pvmove ({pvmove})."),
-        )?;
-        let me = load_tables(&ctl, &vg, &members, std::slice::from_ref(&pvmove), prefix)?;
-        switch(&ctl, &me, None)?;
-    }
-    finish(&mut vg, &pvmove)?;
-    vg.seqno += 1;
-    commit(
-        &vg,
-        &paths,
-        &format!("Write from orion-lvm pvmove ({pvmove} done)."),
-    )?;
-    let above = load_tables(&ctl, &vg, &members, &movers, prefix)?;
-    switch(&ctl, &above, None)?;
-    if ctl.info(&pm_id).is_ok() {
-        ctl.remove(&pm_id)
-            .with_context(|| format!("removing {pm_dev}"))?;
-    }
-    let _ = std::fs::remove_file(Path::new("/dev/mapper").join(&pm_dev));
+    let pvs = activate::pv_devices(&vg, &members)?;
+    copy_ranges(&ctl, &mut vg, &pvs, &pvmove, prefix, &mut |v, what| {
+        commit(v, &paths, what)
+    })?;
     Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::{allocate, LvRequest};
+    use crate::dm::activate::activate_lv;
+    use crate::dm::recording::{add_lv, test_vg, RecordingDm};
+
+    #[test]
+    fn pvmove_steps_through_the_recording_backend() {
+        let (mut vg, mut devs) = test_vg("vg", &[10, 10]);
+        let req = LvRequest {
+            name: "lv",
+            extents: 3,
+            stripes: 1,
+            stripe_size: 128,
+        };
+        let segs = allocate(&vg, &req).unwrap();
+        add_lv(&mut vg, "lv", segs);
+        let dm = RecordingDm::new();
+        let lv = vg.lv("lv").unwrap().clone();
+        activate_lv(&dm, &vg, &lv, &mut devs, "", &[]).unwrap();
+        dm.clear_log();
+
+        let name = plan(&mut vg, "pv0", &["pv1".to_owned()]).unwrap();
+        assert_eq!(name, "pvmove0");
+        start(&dm, &vg, &devs, &name, "").unwrap();
+        let log = dm.log();
+        let at = |l: &str| log.iter().position(|x| x == l).unwrap_or(usize::MAX);
+        // The mirror starts only once the LV above it is suspended on its new table.
+        assert!(at("suspend vg-lv") < at("resume vg-pvmove0"));
+        assert!(at("resume vg-pvmove0") < at("resume vg-lv"));
+        assert_eq!(
+            dm.calls("load"),
+            [
+                "vg-pvmove0: 0 24576 mirror core 1 4096 2 7:0 2048 7:1 2048",
+                "vg-lv: 0 24576 linear 253:1 0",
+            ]
+        );
+        assert!(log.contains(&"modprobe dm-mirror".to_owned()));
+
+        dm.clear_log();
+        let mut commits = Vec::new();
+        copy_ranges(&dm, &mut vg, &devs, &name, "", &mut |v, what| {
+            commits.push((v.seqno, what.to_owned(), v.lv("pvmove0").is_some()));
+            Ok(())
+        })
+        .unwrap();
+        // One commit for the range copied, one with the move finished.
+        assert_eq!(commits.len(), 2);
+        assert!(commits[0].2 && !commits[1].2);
+        assert!(commits[0].0 < commits[1].0);
+        assert_eq!(
+            dm.calls("load"),
+            [
+                "vg-pvmove0: 0 24576 linear 7:1 2048",
+                "vg-lv: 0 24576 linear 7:1 2048",
+            ]
+        );
+        assert_eq!(dm.calls("remove"), ["vg-pvmove0"]);
+        let lv = vg.lv("lv").unwrap();
+        assert!(matches!(&lv.segments[0].kind,
+            SegmentKind::Striped { stripes, .. } if stripes[0] == ("pv1".into(), 0)));
+        assert!(!lv.status.iter().any(|s| s == "LOCKED"));
+        assert_eq!(dm.devices(), ["vg-lv"]);
+    }
+
+    #[test]
+    fn pvmove_without_room_plans_nothing() {
+        let (mut vg, _) = test_vg("vg", &[10, 2]);
+        let req = LvRequest {
+            name: "lv",
+            extents: 5,
+            stripes: 1,
+            stripe_size: 128,
+        };
+        let segs = allocate(&vg, &req).unwrap();
+        add_lv(&mut vg, "lv", segs);
+        let before = vg.clone();
+        assert!(plan(&mut vg, "pv0", &["pv1".to_owned()]).is_err());
+        assert_eq!(vg.lvs.len(), before.lvs.len());
+    }
 }

@@ -5,7 +5,8 @@
 //! use, mirror copy progress, snapshot use).
 
 use crate::dm::activate::{activation_skipped, dm_name};
-use crate::dm::ioctl::{Control, DevId, DevInfo, SUSPEND};
+use crate::dm::backend::DmBackend;
+use crate::dm::ioctl::{DevId, DevInfo, SUSPEND};
 use crate::dm::mirror::is_pvmove;
 use crate::dm::thin;
 use crate::vg::{Lv, Vg};
@@ -33,14 +34,14 @@ fn ratio(s: &str) -> Option<f64> {
     (b > 0.0).then(|| 100.0 * a / b)
 }
 
-fn status_line(ctl: &Control, name: &str) -> Option<(String, String)> {
+fn status_line(ctl: &dyn DmBackend, name: &str) -> Option<(String, String)> {
     let st = ctl.status(&DevId::Name(name.to_owned())).ok()?;
     let t = st.first()?;
     Some((t.kind.clone(), t.params.clone()))
 }
 
 /// The report of `lv` in `vg`; `ctl` is absent without device-mapper.
-pub fn lv_report(ctl: Option<&Control>, vg: &Vg, lv: &Lv) -> LvReport {
+pub fn lv_report(ctl: Option<&dyn DmBackend>, vg: &Vg, lv: &Lv) -> LvReport {
     let name = dm_name(&vg.name, &lv.name);
     let device = ctl.and_then(|c| c.info(&DevId::Name(name.clone())).ok());
     let mut r = LvReport {
@@ -149,6 +150,9 @@ pub fn lv_report(ctl: Option<&Control>, vg: &Vg, lv: &Lv) -> LvReport {
         'e'
     } else if lv.mirror().is_some() {
         'm'
+    } else if image && ctl.is_none() {
+        // Without device-mapper LVM2 cannot tell an image is in sync.
+        'I'
     } else if image {
         'i'
     } else if mirror_log {
@@ -195,10 +199,18 @@ pub fn lv_report(ctl: Option<&Control>, vg: &Vg, lv: &Lv) -> LvReport {
         (Some(_), Some(c)) => c,
         (Some(d), None) if d.flags & SUSPEND != 0 => 's',
         (Some(_), None) => 'a',
+        // Without device-mapper the state is unknown, which LVM2 shows as X.
+        (None, _) if ctl.is_none() => 'X',
         (None, _) => '-',
     });
     let open = open_override.unwrap_or(device.as_ref().is_some_and(|d| d.open_count > 0));
-    a.push(if open { 'o' } else { '-' });
+    a.push(if ctl.is_none() {
+        'X'
+    } else if open {
+        'o'
+    } else {
+        '-'
+    });
     a.push(if pool.is_some() || thin_vol.is_some() {
         't'
     } else if lv.mirror().is_some() || image || mirror_log || is_pvmove(lv) {

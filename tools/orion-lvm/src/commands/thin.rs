@@ -17,6 +17,7 @@ use super::{
 };
 use crate::config::{Section, Value};
 use crate::dm::activate::{self, DevMap};
+use crate::dm::backend::DmBackend;
 use crate::dm::ioctl::{Control, DevId};
 use crate::dm::thin;
 use crate::label::{dashed, new_uuid};
@@ -321,7 +322,13 @@ pub fn lvcreate_pool(
 }
 
 /// Makes `pool` live for messages; returns whether it was live before.
-fn pool_live(ctl: &Control, vg: &Vg, members: &[&Pv], pool: &str, prefix: &str) -> Result<bool> {
+fn pool_live(
+    ctl: &dyn DmBackend,
+    vg: &Vg,
+    members: &[&Pv],
+    pool: &str,
+    prefix: &str,
+) -> Result<bool> {
     if thin::live_tpool(ctl, vg, pool).is_some() {
         return Ok(true);
     }

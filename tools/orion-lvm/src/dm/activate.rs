@@ -3,14 +3,14 @@
 //! Activating LVs: the device names, DM UUIDs and tables LVM2 uses, so that real LVM2
 //! recognises devices we activated and the other way round.
 
-use super::ioctl::{make_node, Control, DevId, Target};
+use super::backend::DmBackend;
+use super::ioctl::{DevId, Target};
 use crate::label::undashed;
 use crate::pv::Pv;
 use crate::vg::{Lv, SegmentKind, Vg};
 use anyhow::{anyhow, bail, Context, Result};
 use std::collections::HashMap;
 use std::os::unix::fs::MetadataExt;
-use std::path::Path;
 
 /// `VG-LV` with every `-` inside either name doubled, as LVM2 names dm devices.
 pub fn dm_name(vg: &str, lv: &str) -> String {
@@ -139,18 +139,19 @@ fn target_module(kind: &str) -> Option<&'static str> {
 
 /// Loads `table` into `dev`, first loading the kernel modules of targets not yet
 /// registered (LVM2 runs modprobe the same way).
-pub fn load_table(ctl: &Control, dev: &DevId, table: &[Target], readonly: bool) -> Result<()> {
+pub fn load_table(
+    ctl: &dyn DmBackend,
+    dev: &DevId,
+    table: &[Target],
+    readonly: bool,
+) -> Result<()> {
     let known = ctl.target_versions().unwrap_or_default();
     for t in table {
         if known.iter().any(|(n, _)| *n == t.kind) {
             continue;
         }
         if let Some(m) = target_module(&t.kind) {
-            let _ = std::process::Command::new("modprobe")
-                .arg(m)
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            ctl.load_module(m);
         }
     }
     ctl.load(dev, table, readonly).with_context(|| {
@@ -163,7 +164,7 @@ pub fn load_table(ctl: &Control, dev: &DevId, table: &[Target], readonly: bool) 
 
 /// Creates (or reloads) dm device `name` with `table`; returns `major:minor`.
 pub(super) fn load_device(
-    ctl: &Control,
+    ctl: &dyn DmBackend,
     name: &str,
     uuid: &str,
     table: &[Target],
@@ -184,43 +185,30 @@ pub(super) fn load_device(
         ctl.suspend(&id, false)?;
     }
     let info = ctl.resume(&id)?;
-    let node = Path::new("/dev/mapper").join(name);
-    make_node(&node, info.major, info.minor)
-        .with_context(|| format!("creating {}", node.display()))?;
+    ctl.make_node(name, info.major, info.minor)
+        .with_context(|| format!("creating /dev/mapper/{name}"))?;
     Ok(format!("{}:{}", info.major, info.minor))
 }
 
-pub(super) fn link_lv(vg: &str, lv: &str) -> Result<()> {
-    let vg_dir = Path::new("/dev").join(vg);
-    std::fs::create_dir_all(&vg_dir)?;
-    let link = vg_dir.join(lv);
-    let _ = std::fs::remove_file(&link);
-    std::os::unix::fs::symlink(Path::new("../mapper").join(dm_name(vg, lv)), &link)?;
-    Ok(())
+pub(super) fn link_lv(ctl: &dyn DmBackend, vg: &str, lv: &str) -> Result<()> {
+    ctl.link_lv(vg, lv)
+        .with_context(|| format!("linking /dev/{vg}/{lv}"))
 }
 
-pub(super) fn remove_device(ctl: &Control, name: &str) -> Result<()> {
+pub(super) fn remove_device(ctl: &dyn DmBackend, name: &str) -> Result<()> {
     let id = DevId::Name(name.to_owned());
     if ctl.info(&id).is_ok() {
         ctl.remove(&id)?;
     }
-    let _ = std::fs::remove_file(Path::new("/dev/mapper").join(name));
+    ctl.remove_node(name);
     Ok(())
 }
 
 /// Zeroes the first 4 KiB of new dm device `name`, as LVM2 does for every new LV it
 /// activates (old signatures gone; a COW device starts a fresh exception store).
-pub fn zero_start(name: &str) -> Result<()> {
-    use std::os::unix::fs::FileExt;
-    let path = Path::new("/dev/mapper").join(name);
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&path)
-        .with_context(|| format!("opening {}", path.display()))?;
-    f.write_all_at(&[0u8; 4096], 0)
-        .with_context(|| format!("zeroing the start of {}", path.display()))?;
-    f.sync_all()?;
-    Ok(())
+pub fn zero_start(ctl: &dyn DmBackend, name: &str) -> Result<()> {
+    ctl.zero_start(name, 4096)
+        .with_context(|| format!("zeroing the start of /dev/mapper/{name}"))
 }
 
 /// Activates `lv` with its snapshots, as LVM2 stacks them: an origin with snapshots
@@ -228,7 +216,7 @@ pub fn zero_start(name: &str) -> Result<()> {
 /// `S` is `S-cow` (the COW LV's table) under `S` (`snapshot LV-real S-cow P chunk`).
 /// `new_cows` are COW LVs to wipe before first use.
 pub fn activate_with_snapshots(
-    ctl: &Control,
+    ctl: &dyn DmBackend,
     vg: &Vg,
     lv: &Lv,
     devs: &DevMap,
@@ -287,7 +275,7 @@ pub fn activate_with_snapshots(
             params: format!("{real} {cow_dev} P {chunk}"),
         }];
         load_device(ctl, &dm_name(&vg.name, &lv.name), &uuid, &merge, readonly)?;
-        return link_lv(&vg.name, &lv.name);
+        return link_lv(ctl, &vg.name, &lv.name);
     }
     let origin = [Target {
         start: 0,
@@ -296,14 +284,14 @@ pub fn activate_with_snapshots(
         params: real.clone(),
     }];
     load_device(ctl, &dm_name(&vg.name, &lv.name), &uuid, &origin, readonly)?;
-    link_lv(&vg.name, &lv.name)?;
+    link_lv(ctl, &vg.name, &lv.name)?;
     for (cow, chunk) in snaps {
         let cow_name = format!("{}-cow", dm_name(&vg.name, &cow.name));
         let cow_uuid = format!("{}-cow", dm_uuid(vg, cow));
         let cow_table = table(vg, cow, devs, prefix)?;
         let cow_dev = load_device(ctl, &cow_name, &cow_uuid, &cow_table, false)?;
         if new_cows.contains(&cow.name.as_str()) {
-            zero_start(&cow_name)?;
+            zero_start(ctl, &cow_name)?;
         }
         let snap = [Target {
             start: 0,
@@ -318,28 +306,28 @@ pub fn activate_with_snapshots(
             &snap,
             false,
         )?;
-        link_lv(&vg.name, &cow.name)?;
+        link_lv(ctl, &vg.name, &cow.name)?;
     }
     Ok(())
 }
 
 /// Removes the `-cow` device under snapshot device `name`.
-pub fn remove_cow(ctl: &Control, name: &str) -> Result<()> {
+pub fn remove_cow(ctl: &dyn DmBackend, name: &str) -> Result<()> {
     remove_device(ctl, &format!("{name}-cow"))
 }
 
 /// Removes the `-real` device of origin `lv`.
-pub fn remove_real(ctl: &Control, vg: &str, lv: &str) -> Result<()> {
+pub fn remove_real(ctl: &dyn DmBackend, vg: &str, lv: &str) -> Result<()> {
     remove_device(ctl, &format!("{}-real", dm_name(vg, lv)))
 }
 
 /// Deactivates `lv`, its snapshots and the devices under them.
-pub fn deactivate_with_snapshots(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
+pub fn deactivate_with_snapshots(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv) -> Result<()> {
     let snaps = vg.snapshots_of(&lv.name);
     for (cow, _) in &snaps {
         let n = dm_name(&vg.name, &cow.name);
         remove_device(ctl, &n)?;
-        let _ = std::fs::remove_file(Path::new("/dev").join(&vg.name).join(&cow.name));
+        ctl.unlink_lv(&vg.name, &cow.name);
     }
     // The origin first: while merging it holds the COW device.
     deactivate(ctl, vg, lv)?;
@@ -350,7 +338,7 @@ pub fn deactivate_with_snapshots(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> 
 }
 
 /// Activates (or reloads) `lv` and creates /dev/mapper/NAME and /dev/VG/LV.
-pub fn activate(ctl: &Control, vg: &Vg, lv: &Lv, devs: &DevMap, prefix: &str) -> Result<()> {
+pub fn activate(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv, devs: &DevMap, prefix: &str) -> Result<()> {
     let readonly = !lv.status.iter().any(|s| s == "WRITE");
     let t = table(vg, lv, devs, prefix)?;
     load_device(
@@ -360,14 +348,13 @@ pub fn activate(ctl: &Control, vg: &Vg, lv: &Lv, devs: &DevMap, prefix: &str) ->
         &t,
         readonly,
     )?;
-    link_lv(&vg.name, &lv.name)
+    link_lv(ctl, &vg.name, &lv.name)
 }
 
 /// Deactivates `lv` if it is active.
-pub fn deactivate(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
+pub fn deactivate(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv) -> Result<()> {
     remove_device(ctl, &dm_name(&vg.name, &lv.name))?;
-    let _ = std::fs::remove_file(Path::new("/dev").join(&vg.name).join(&lv.name));
-    let _ = std::fs::remove_dir(Path::new("/dev").join(&vg.name));
+    ctl.unlink_lv(&vg.name, &lv.name);
     Ok(())
 }
 
@@ -397,7 +384,7 @@ fn area_lvs<'a>(vg: &Vg, lv: &'a Lv) -> Vec<&'a str> {
 /// mirrors with their images, LVs under a pvmove with the pvmove LV, anything else with
 /// its snapshots. `new_cows` are new snapshot COW LVs to zero.
 pub fn activate_lv(
-    ctl: &Control,
+    ctl: &dyn DmBackend,
     vg: &Vg,
     lv: &Lv,
     devs: &mut DevMap,
@@ -429,7 +416,7 @@ pub fn activate_lv(
 }
 
 /// Deactivates `lv` and what was stacked for it (the reverse of [`activate_lv`]).
-pub fn deactivate_lv(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
+pub fn deactivate_lv(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv) -> Result<()> {
     if lv.thin_pool().is_some() {
         return super::thin::deactivate_pool(ctl, vg, lv);
     }

@@ -10,7 +10,8 @@
 //! are linear on the destination and the ones after it linear on the source.
 
 use super::activate::{area, dm_name, dm_uuid, link_lv, load_device, remove_device, table, DevMap};
-use super::ioctl::{Control, Target};
+use super::backend::DmBackend;
+use super::ioctl::Target;
 use crate::vg::{Lv, MirrorSeg, Segment, Vg};
 use anyhow::{anyhow, Result};
 
@@ -88,7 +89,7 @@ pub fn moved_extents(seg: &Segment) -> u64 {
 
 /// Activates mirror `lv`: its images, then the mirror device.
 pub fn activate_mirror(
-    ctl: &Control,
+    ctl: &dyn DmBackend,
     vg: &Vg,
     lv: &Lv,
     devs: &mut DevMap,
@@ -125,13 +126,13 @@ pub fn activate_mirror(
     )?;
     devs.lvs.insert(lv.name.clone(), d);
     if lv.visible() {
-        link_lv(&vg.name, &lv.name)?;
+        link_lv(ctl, &vg.name, &lv.name)?;
     }
     Ok(())
 }
 
 /// Deactivates mirror `lv` and its images.
-pub fn deactivate_mirror(ctl: &Control, vg: &Vg, lv: &Lv) -> Result<()> {
+pub fn deactivate_mirror(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv) -> Result<()> {
     remove_device(ctl, &dm_name(&vg.name, &lv.name))?;
     for seg in &lv.segments {
         if let Some(m) = seg.mirror() {

@@ -11,10 +11,10 @@
 //! the kernel reports must be the one in the LVM2 metadata.
 
 use super::activate::{dm_name, dm_uuid, load_device, remove_device, table, DevMap};
-use super::ioctl::{Control, DevId, Target};
+use super::backend::DmBackend;
+use super::ioctl::{DevId, Target};
 use crate::vg::{Lv, Vg};
 use anyhow::{anyhow, bail, Context, Result};
-use std::path::Path;
 
 /// Whether thin volumes use `pool`, which gives it the layered `-tpool` stack.
 pub fn layered(vg: &Vg, pool: &str) -> bool {
@@ -55,15 +55,15 @@ fn pool_params(meta: &str, data: &str, seg: &crate::vg::ThinPoolSeg<'_>) -> Stri
 
 /// Checks the pool metadata on `path` with orion-thin's checker (LVM2 runs thin_check
 /// here). All-zero metadata is a new pool the kernel formats on first load.
-fn check_metadata(path: &Path) -> Result<()> {
-    use std::os::unix::fs::FileExt;
-    let f = std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+fn check_metadata(ctl: &dyn DmBackend, name: &str) -> Result<()> {
+    let path = ctl.device_path(name);
     let mut sb = [0u8; 4096];
-    f.read_exact_at(&mut sb, 0)
+    ctl.read_start(name, &mut sb)
         .with_context(|| format!("reading {}", path.display()))?;
     if sb.iter().all(|b| *b == 0) {
         return Ok(());
     }
+    let path = path.as_path();
     let store = orion_thin::cache::FileStore::open(path, false)
         .with_context(|| format!("opening {}", path.display()))?;
     let bm = orion_thin::cache::CachedBm::new(store);
@@ -79,7 +79,7 @@ fn check_metadata(path: &Path) -> Result<()> {
 }
 
 /// The transaction id in the status line of the thin-pool device `name`.
-pub fn kernel_transaction_id(ctl: &Control, name: &str) -> Result<u64> {
+pub fn kernel_transaction_id(ctl: &dyn DmBackend, name: &str) -> Result<u64> {
     let st = ctl.status(&DevId::Name(name.to_owned()))?;
     let line = st.first().ok_or_else(|| anyhow!("{name} has no table"))?;
     let first = line.params.split_whitespace().next().unwrap_or("");
@@ -94,7 +94,7 @@ pub fn kernel_transaction_id(ctl: &Control, name: &str) -> Result<u64> {
 /// Activates `pool`'s stack (metadata, data, thin-pool device and, when thin volumes
 /// use it, the read-only public device) and records the thin-pool device in `devs`.
 pub fn activate_pool(
-    ctl: &Control,
+    ctl: &dyn DmBackend,
     vg: &Vg,
     pool: &Lv,
     devs: &mut DevMap,
@@ -136,7 +136,7 @@ pub fn activate_pool(
         false,
     )?;
     if !live {
-        check_metadata(&Path::new("/dev/mapper").join(dm_name(&vg.name, &meta.name)))?;
+        check_metadata(ctl, &dm_name(&vg.name, &meta.name))?;
     }
     let size = pool.extents() * vg.extent_size;
     let t = [Target {
@@ -170,7 +170,7 @@ pub fn activate_pool(
 
 /// Activates thin volume `lv`, its pool first.
 pub fn activate_thin(
-    ctl: &Control,
+    ctl: &dyn DmBackend,
     vg: &Vg,
     lv: &Lv,
     devs: &mut DevMap,
@@ -189,7 +189,7 @@ pub fn activate_thin(
 }
 
 /// Deactivates `pool`'s stack; its thin volumes must be inactive.
-pub fn deactivate_pool(ctl: &Control, vg: &Vg, pool: &Lv) -> Result<()> {
+pub fn deactivate_pool(ctl: &dyn DmBackend, vg: &Vg, pool: &Lv) -> Result<()> {
     let seg = pool
         .thin_pool()
         .ok_or_else(|| anyhow!("{}/{} is not a thin pool", vg.name, pool.name))?;
@@ -201,7 +201,7 @@ pub fn deactivate_pool(ctl: &Control, vg: &Vg, pool: &Lv) -> Result<()> {
 }
 
 /// Sends `messages` to the live thin-pool device of `pool`.
-pub fn message(ctl: &Control, vg: &Vg, pool: &str, messages: &[String]) -> Result<()> {
+pub fn message(ctl: &dyn DmBackend, vg: &Vg, pool: &str, messages: &[String]) -> Result<()> {
     let name = live_tpool(ctl, vg, pool)
         .ok_or_else(|| anyhow!("thin pool {}/{pool} is not active", vg.name))?;
     let id = DevId::Name(name.clone());
@@ -213,7 +213,7 @@ pub fn message(ctl: &Control, vg: &Vg, pool: &str, messages: &[String]) -> Resul
 }
 
 /// The name of the live thin-pool device of `pool`, in whichever stack it is.
-pub fn live_tpool(ctl: &Control, vg: &Vg, pool: &str) -> Option<String> {
+pub fn live_tpool(ctl: &dyn DmBackend, vg: &Vg, pool: &str) -> Option<String> {
     let public = dm_name(&vg.name, pool);
     let layered_name = format!("{public}-tpool");
     if ctl.info(&DevId::Name(layered_name.clone())).is_ok() {

@@ -5,11 +5,14 @@
 
 mod alloc;
 mod backup;
+pub mod create;
+pub mod listing;
 mod lv;
 mod merge;
 mod mirror;
 mod pvmove;
 pub mod report;
+pub mod resize;
 mod snapshot;
 mod thin;
 mod vg;
@@ -147,13 +150,15 @@ pub(crate) fn commit_members(vg: &Vg, members: &[&Pv], description: &str) -> Res
 /// Checks a VG or LV name the way LVM2 does.
 pub fn valid_name(n: &str) -> Result<()> {
     if n.is_empty() || n.len() > 127 || n.starts_with('-') || n == "." || n == ".." {
-        bail!("invalid name {n:?}");
+        return Err(crate::exit::usage(format!("invalid name {n:?}")));
     }
     if !n
         .chars()
         .all(|c| c.is_ascii_alphanumeric() || "+_.-".contains(c))
     {
-        bail!("name {n:?} has characters other than a-z A-Z 0-9 + _ . -");
+        return Err(crate::exit::usage(format!(
+            "name {n:?} has characters other than a-z A-Z 0-9 + _ . -"
+        )));
     }
     Ok(())
 }
@@ -175,6 +180,17 @@ pub fn parse_size(s: &str) -> Result<u64> {
         bail!("negative size {s:?}");
     }
     Ok((v * mult).round() as u64)
+}
+
+/// `pvremove`: wipes the label of `path`, which must be a PV outside any VG.
+pub fn pvremove_unused(path: &Path) -> Result<()> {
+    match Pv::scan(path)? {
+        None => bail!("no PV label on {}", path.display()),
+        Some(p) if p.text()?.is_some() => {
+            bail!("{} belongs to a volume group", path.display())
+        }
+        Some(_) => Ok(pv::pvremove(path)?),
+    }
 }
 
 /// Path of a device as given on the command line.
