@@ -81,6 +81,10 @@ table_of_kind() {
 	esac
 }
 
+# The kernel reports a failed vmalloc or page allocation with a call trace (warn_alloc):
+# between these markers the VM runner expects such reports and leaves them out.
+echo "orion-selftest: allocation failures injected from here" >/dev/kmsg
+
 # Part 1: `dmsetup create` (constructor and resume) with its k-th slab allocation made
 # under orion_dm failing (the task's fail-nth, counted only past the stack-trace filter),
 # k = 1, 2, ... until a run injects nothing (every position, or a sample of them: see
@@ -207,6 +211,8 @@ check_eq "I/O rounds: every device still answers status and is removed after the
 	"" "$(cat /tmp/t.fi.problems)"
 check "I/O rounds: faults were injected into both allocators" \
 	test "$injected_slab" -gt 0 -a "$injected_page" -gt 0
+
+echo "orion-selftest: allocation failures injected until here" >/dev/kmsg
 
 # Part 3: with the faults off, every target works as before (data written reads back).
 wipe /dev/ram4 /dev/ram5 /dev/ram8 /dev/ram9
