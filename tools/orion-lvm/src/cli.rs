@@ -12,6 +12,14 @@ pub struct Cli {
     /// `prefix=`, beside the C targets).
     #[arg(long, global = true, default_value = "")]
     pub target_prefix: String,
+    /// Only look at these devices (comma-separated or repeated), as LVM2's `--devices`.
+    #[arg(
+        long = "devices",
+        id = "scan_devices",
+        global = true,
+        value_delimiter = ','
+    )]
+    pub scan_devices: Vec<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -292,6 +300,80 @@ pub enum Cmd {
     Lvremove {
         /// VG/LV.
         lv: String,
+    },
+    /// Shows physical volumes in LVM2's long format (`-c`: colon-separated).
+    Pvdisplay {
+        /// One colon-separated line per PV.
+        #[arg(short = 'c', long = "colon")]
+        colon: bool,
+        /// PV devices (default: all).
+        names: Vec<String>,
+    },
+    /// Shows volume groups in LVM2's long format (`-c`: colon-separated).
+    Vgdisplay {
+        /// One colon-separated line per VG.
+        #[arg(short = 'c', long = "colon")]
+        colon: bool,
+        /// VGs (default: all).
+        names: Vec<String>,
+    },
+    /// Shows logical volumes in LVM2's long format (`-c`: colon-separated).
+    Lvdisplay {
+        /// Also internal LVs.
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+        /// One colon-separated line per LV.
+        #[arg(short = 'c', long = "colon")]
+        colon: bool,
+        /// VGs or VG/LVs (default: all).
+        names: Vec<String>,
+    },
+    /// Lists PVs with their VG, size and free space.
+    Pvscan {
+        /// Device names only.
+        #[arg(short = 's', long = "short")]
+        short: bool,
+    },
+    /// Lists volume groups.
+    Vgscan,
+    /// Lists logical volumes with their state and size.
+    Lvscan {
+        /// Also internal LVs.
+        #[arg(short = 'a', long = "all")]
+        all: bool,
+    },
+    /// Renames a volume group (its LVs must be inactive).
+    Vgrename {
+        /// Current name.
+        old: String,
+        /// New name.
+        new: String,
+    },
+    /// Renames a logical volume (inactive): `VG OLD NEW`, `VG/OLD VG/NEW` or `VG/OLD NEW`.
+    Lvrename {
+        /// The names.
+        #[arg(num_args = 2..=3, required = true)]
+        names: Vec<String>,
+    },
+    /// Updates a PV's size in its metadata after its device grew or shrank.
+    Pvresize {
+        /// Use this size instead of the device's (smaller than the device needs `-y`).
+        #[arg(long = "setphysicalvolumesize")]
+        size: Option<String>,
+        /// Answer yes to LVM2's question about shrinking.
+        #[arg(short = 'y', long = "yes")]
+        yes: bool,
+        /// PV devices.
+        #[arg(required = true)]
+        devices: Vec<String>,
+    },
+    /// Reports each VG with its PVs, LVs, PV segments and LV segments; `--configreport
+    /// TYPE` (vg, pv, lv, pvseg, seg) chooses the section later `-o`/`-O` apply to.
+    Fullreport {
+        /// `--configreport TYPE -o FIELDS -O KEYS`..., `--reportformat`, `--units`,
+        /// `--nosuffix`, `--noheadings`, `--separator`, and VG names.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
     /// Reports logical volumes.
     Lvs {

@@ -6,13 +6,18 @@
 mod alloc;
 mod backup;
 pub mod create;
+pub mod display;
+pub mod fullreport;
 pub mod listing;
 mod lv;
 mod merge;
 mod mirror;
 mod pvmove;
+pub mod pvresize;
+pub mod rename;
 pub mod report;
 pub mod resize;
+pub mod scan;
 mod snapshot;
 mod thin;
 mod vg;
@@ -97,7 +102,30 @@ impl Scan {
             .ok_or_else(|| anyhow!("volume group {name} not found"))
     }
 
-    /// Names of all VGs found.
+    /// Names of all VGs found, in the order LVM2's display and scan commands list them:
+    /// LVM2's cache puts each VG it meets at the head of its list while it reads the
+    /// devices in device-number order, so the VG of the last device comes first.
+    pub fn vg_names_as_found(&self) -> Vec<String> {
+        use std::os::unix::fs::MetadataExt;
+        let mut pvs: Vec<(u64, &Vg)> = self
+            .pvs
+            .iter()
+            .filter_map(|(p, v)| {
+                let rdev = std::fs::metadata(&p.path).map_or(u64::MAX, |m| m.rdev());
+                v.as_ref().map(|v| (rdev, v))
+            })
+            .collect();
+        pvs.sort_by_key(|(rdev, _)| *rdev);
+        let mut names: Vec<String> = Vec::new();
+        for (_, v) in pvs {
+            if !names.contains(&v.name) {
+                names.insert(0, v.name.clone());
+            }
+        }
+        names
+    }
+
+    /// Names of all VGs found, sorted.
     pub fn vg_names(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .pvs

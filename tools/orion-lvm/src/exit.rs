@@ -24,6 +24,12 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
+/// A failure the command has already reported on stderr (and summed up on stdout, as
+/// `pvresize` does): exit [`CMD_FAILED`] without another message.
+#[derive(Debug, thiserror::Error)]
+#[error("")]
+pub struct Reported;
+
 /// The exit code for `err`: [`INVALID_CMD_LINE`] when any error in its chain is a
 /// [`UsageError`], else [`CMD_FAILED`].
 pub fn code(err: &anyhow::Error) -> u8 {

@@ -10,7 +10,9 @@ use orion_lvm::cli::{Cli, Cmd, ReportOpts};
 use orion_lvm::commands::create::{self, yes_no, LvcreateArgs};
 use orion_lvm::commands::listing::{self, ReportArgs};
 use orion_lvm::commands::resize::{self, split_lv, Direction, SizeArg};
-use orion_lvm::commands::{self, dev, parse_size, Policy, Scan};
+use orion_lvm::commands::{
+    self, dev, display, fullreport, parse_size, pvresize, rename, scan, Policy, Scan,
+};
 use orion_lvm::report::{self, Format, Units};
 use orion_lvm::{exit, pv};
 use std::process::ExitCode;
@@ -49,6 +51,9 @@ fn policy(alloc: Option<&str>) -> Result<Option<Policy>> {
 
 fn run(cli: Cli) -> Result<()> {
     let prefix = cli.target_prefix.as_str();
+    if !cli.scan_devices.is_empty() {
+        pv::restrict_scan(cli.scan_devices.iter().map(|d| dev(d)).collect());
+    }
     match cli.cmd {
         Cmd::Pvcreate {
             force,
@@ -74,6 +79,52 @@ fn run(cli: Cli) -> Result<()> {
             names,
             metrics,
         } => listing::lvs(&report_args(report, names, all)?, metrics)?,
+        Cmd::Pvdisplay { colon, names } => print!("{}", display::pvdisplay(&names, colon)?),
+        Cmd::Vgdisplay { colon, names } => print!("{}", display::vgdisplay(&names, colon)?),
+        Cmd::Lvdisplay { all, colon, names } => {
+            print!("{}", display::lvdisplay(&names, all, colon)?)
+        }
+        Cmd::Pvscan { short } => print!("{}", scan::pvscan(short)?),
+        Cmd::Vgscan => print!("{}", scan::vgscan()?),
+        Cmd::Lvscan { all } => print!("{}", scan::lvscan(all)?),
+        Cmd::Vgrename { old, new } => {
+            rename::vgrename(&old, &new)?;
+            println!("  Volume group \"{old}\" successfully renamed to \"{new}\"");
+        }
+        Cmd::Lvrename { names } => {
+            let (vg, old, new) = rename::lvrename_args(&names)?;
+            rename::lvrename(&vg, &old, &new)?;
+            println!("  Renamed \"{old}\" to \"{new}\" in volume group \"{vg}\"");
+        }
+        Cmd::Pvresize { size, yes, devices } => {
+            let size = size
+                .as_deref()
+                .map(|s| parse_size(s).map_err(|e| exit::usage(e.to_string())))
+                .transpose()?;
+            let mut done = 0;
+            for d in &devices {
+                match pvresize::pvresize(&dev(d), size, yes) {
+                    Ok(()) => {
+                        println!("  Physical volume \"{d}\" changed");
+                        done += 1;
+                    }
+                    Err(e) => eprintln!("  {e:#}"),
+                }
+            }
+            println!(
+                "  {done} physical volume(s) resized or updated / {} physical volume(s) not resized",
+                devices.len() - done
+            );
+            if done < devices.len() {
+                return Err(exit::Reported.into());
+            }
+        }
+        Cmd::Fullreport { args } => {
+            print!(
+                "{}",
+                fullreport::fullreport(&fullreport::parse_args(&args)?)?
+            )
+        }
         Cmd::Vgcreate {
             extent_size,
             name,
@@ -264,7 +315,9 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(e) => {
-            eprintln!("  {e:#}");
+            if e.downcast_ref::<exit::Reported>().is_none() {
+                eprintln!("  {e:#}");
+            }
             ExitCode::from(exit::code(&e))
         }
     }

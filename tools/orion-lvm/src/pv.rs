@@ -159,6 +159,22 @@ impl Pv {
         Ok(())
     }
 
+    /// The device's size in sectors as it is now (it may have grown or shrunk since the
+    /// label recorded it), or the label's when the device cannot be opened.
+    pub fn device_sectors(&self) -> u64 {
+        open(&self.path, false)
+            .and_then(|f| size_of(&self.path, &f))
+            .unwrap_or(self.label.device_size)
+            / 512
+    }
+
+    /// Records `bytes` as the device size in the label (`pvresize`).
+    pub fn set_device_size(&mut self, bytes: u64) -> Result<(), PvError> {
+        let f = open(&self.path, true)?;
+        self.label.device_size = bytes;
+        self.write_label(&f)
+    }
+
     fn write_label(&self, f: &File) -> Result<(), PvError> {
         f.write_all_at(&self.label.encode(), self.label.sector * SECTOR as u64)
             .and_then(|_| f.sync_data())
@@ -301,8 +317,20 @@ pub fn pvremove(path: &Path) -> Result<(), PvError> {
         .map_err(|e| PvError::Io(path.to_owned(), e))
 }
 
-/// Block devices to scan: every entry of /proc/partitions but LVs.
+/// The devices `--devices` restricts every scan to, as LVM2's option does.
+static DEVICES: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+
+/// Restricts every later scan to `devices` (LVM2's `--devices`); set once, at start.
+pub fn restrict_scan(devices: Vec<PathBuf>) {
+    let _ = DEVICES.set(devices);
+}
+
+/// Block devices to scan: those given with `--devices`, else every entry of
+/// /proc/partitions but LVs.
 pub fn candidate_devices() -> Vec<PathBuf> {
+    if let Some(d) = DEVICES.get() {
+        return d.clone();
+    }
     let Ok(parts) = std::fs::read_to_string("/proc/partitions") else {
         return Vec::new();
     };

@@ -76,7 +76,7 @@ fn pv_path(vg: &Vg, members: &[&Pv], key: &str) -> String {
         .map_or_else(|| "[unknown]".to_owned(), |p| p.path.display().to_string())
 }
 
-fn used_extents(vg: &Vg, key: &str) -> u64 {
+pub(crate) fn used_extents(vg: &Vg, key: &str) -> u64 {
     let free: u64 = vg
         .free_runs()
         .iter()
@@ -178,7 +178,7 @@ pub fn vg_row(vg: &Vg, members: &[&Pv]) -> Row {
 pub fn pv_row(p: &Pv, vg: Option<&Vg>) -> Row {
     let id = dashed(&p.label.uuid);
     let vp = vg.and_then(|v| v.pvs.iter().find(|vp| vp.id == id));
-    let dev_size = p.label.device_size / 512;
+    let dev_size = p.device_sectors();
     let (size, used, pe_count, alloc, pe_start, attr, pv_tags) = match (vg, vp) {
         (Some(v), Some(vp)) => {
             let used = used_extents(v, &vp.key);

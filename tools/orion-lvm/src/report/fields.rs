@@ -38,6 +38,8 @@ pub enum Obj {
     Lv,
     /// An LV segment.
     Seg,
+    /// A PV segment: a run of extents of a PV, allocated to one LV area or free.
+    PvSeg,
 }
 
 /// One field.
@@ -155,6 +157,8 @@ pub const FIELDS: &[Field] = &[
     f("seg_size_pe", "SSize", Num, 0, Seg),
     f("seg_pe_ranges", "PE Ranges", Str, 0, Seg),
     f("devices", "Devices", List, 0, Seg),
+    f("pvseg_start", "Start", Num, 0, PvSeg),
+    f("pvseg_size", "SSize", Num, 0, PvSeg),
     // orion-lvm's own: live I/O counters of active LVs (`lvs --metrics`).
     f("read_ios", "ReadIOs", Num, 0, Lv),
     f("read_sectors", "ReadSectors", Num, 0, Lv),
