@@ -213,3 +213,13 @@ impl core::fmt::Display for KernelName {
         f.write_str(core::str::from_utf8(s).unwrap_or("?"))
     }
 }
+
+/// A device number printed as `major:minor`, as dm names devices in log lines and tables.
+#[derive(Clone, Copy)]
+pub struct DevName(pub u32);
+
+impl core::fmt::Display for DevName {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{}:{}", self.0 >> 20, self.0 & 0xf_ffff)
+    }
+}

@@ -10,7 +10,7 @@
 //! region is marked dirty on disk, with a flush, before a write to it is issued.
 
 use crate::dm::{
-    dev::{BlockDevice, OpenBdev},
+    dev::{BlockDevice, DevName, OpenBdev},
     sync_io::{IoClient, SectorBuf, WriteMode},
 };
 use crate::pdata::bytes::{get_u32, get_u64, put_u32, put_u64};
@@ -50,11 +50,9 @@ impl DiskDev {
     /// Marks the log device failed after its header could not be read or written (`what`),
     /// with C's log line.
     fn fail(&mut self, what: &str) {
-        let dev = self.bdev.bdev().dev_number();
         pr_warn!(
-            "device-mapper: dirty region log: {}:{}: Failed to {} header on dirty region log device\n",
-            dev >> 20,
-            dev & 0xf_ffff,
+            "device-mapper: dirty region log: {}: Failed to {} header on dirty region log device\n",
+            DevName(self.bdev.bdev().dev_number()),
             what
         );
         self.failed = true;

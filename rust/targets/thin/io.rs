@@ -4,8 +4,8 @@
 //! prison, discards, and commits.
 //!
 //! A write that needs a new data block takes the cell of its virtual block and a free data
-//! block; the write goes to the new block at once while kcopyd zeroes the rest of it or copies
-//! the rest from the shared block (or the origin), and only when all of that is on the data
+//! block; the write goes to the new block at once while the rest of it is zeroed or copied
+//! from the shared block (or the origin), and only when all of that is on the data
 //! device is the mapping inserted and the cell released: the holder's write is ended and the
 //! bios that waited in the cell are mapped again. A commit flushes the data device before it
 //! writes the metadata, so a committed mapping never points at unwritten data. Commits happen
@@ -419,7 +419,7 @@ impl PoolCore {
                     dev: data,
                     sector: at(new),
                 };
-                w.copy(c, from, to, part);
+                w.copy_direct(c, from, to, part);
                 if zero {
                     w.zero_direct(c, data, at(new).wrapping_add(part), bs.saturating_sub(part));
                 }
@@ -530,9 +530,7 @@ impl PoolCore {
     fn finish_mappings(&self, st: &mut PoolState, b: &mut Batch) {
         self.completions.take(|c, ends, ok| {
             if let Some(cell) = st.prison.get(c) {
-                cell.pending = cell.pending.saturating_sub(ends);
-                cell.data_ok &= ok;
-                cell.data_done = cell.pending == 0;
+                cell.ended(ends, ok);
             }
             self.try_finish(st, c, b);
         });
@@ -558,9 +556,7 @@ impl PoolCore {
             match st.prison.get(i) {
                 Some(cell) if tag & TAG_RETURN != 0 && cell.holder.is_none() => {
                     cell.holder = Some(bio);
-                    cell.pending = cell.pending.saturating_sub(1);
-                    cell.data_ok &= ok;
-                    cell.data_done = cell.pending == 0;
+                    cell.ended(1, ok);
                     self.try_finish(st, i, b);
                 }
                 _ => {
@@ -811,11 +807,7 @@ impl PoolCore {
                     let waited = time::now_ms().saturating_sub(since);
                     if timeout > 0 && waited >= timeout {
                         st.features.error_if_no_space = true;
-                        pr_info!(
-                            "device-mapper: thin: {}:{}: switching pool to out-of-data-space (error IO) mode\n",
-                            st.md_dev >> 20,
-                            st.md_dev & 0xf_ffff
-                        );
+                        st.log_mode(Mode::OutOfDataSpace);
                         st.raise_event();
                         Some(IoStatus::NoSpace)
                     } else {

@@ -8,6 +8,7 @@
 //! thin target holds a [`PoolRef`].
 
 use super::{deferred_set::DeferredSet, prison::Prison};
+pub use crate::dm::dev::DevName;
 use crate::dm::{
     bio::{BioList, BioStack, IoStatus, OwnedBio},
     bufio::Bufio,
@@ -145,7 +146,7 @@ pub struct PoolState {
     /// The fast path's switch and generation (shared with the pool's core).
     pub fast: Arc<FastPath>,
     /// The pool's mapped device, for log lines.
-    pub(super) md_dev: u32,
+    md_dev: u32,
     /// The metadata device, open as long as the pool.
     metadata_dev: Arc<OpenBdev>,
 }
@@ -159,16 +160,6 @@ pub fn errno(e: &PdError) -> i32 {
         PdError::NoSpace => -28,
         PdError::Busy(_) => -16,
         PdError::Corrupt { .. } | PdError::TooDeep(_) | PdError::Invalid(_) => -22,
-    }
-}
-
-/// A device number printed as `major:minor`, as dm names devices in log lines.
-#[derive(Clone, Copy)]
-pub struct DevName(pub u32);
-
-impl core::fmt::Display for DevName {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        write!(f, "{}:{}", self.0 >> 20, self.0 & 0xf_ffff)
     }
 }
 
@@ -891,6 +882,25 @@ impl PoolState {
         Ok(())
     }
 
+    /// Logs a switch to `mode` as dm-thin's `notify_of_pool_mode_change` does (out of data
+    /// space says whether IO is queued or failed).
+    pub fn log_mode(&self, mode: Mode) {
+        let what = match mode {
+            Mode::Write => "write",
+            Mode::OutOfDataSpace if self.features.error_if_no_space => {
+                "out-of-data-space (error IO)"
+            }
+            Mode::OutOfDataSpace => "out-of-data-space (queue IO)",
+            Mode::ReadOnly | Mode::OutOfMetadataSpace => "read-only",
+            Mode::Fail => "fail",
+        };
+        pr_info!(
+            "device-mapper: thin: {}: switching pool to {} mode\n",
+            DevName(self.md_dev),
+            what
+        );
+    }
+
     /// Changes the pool mode, logging the switch as dm-thin does. The one place modes
     /// change: fail mode is final.
     pub fn set_mode(&mut self, mut mode: Mode) {
@@ -904,21 +914,7 @@ impl PoolState {
         if self.mode == mode || self.mode == Mode::Fail {
             return;
         }
-        let what = match mode {
-            Mode::Write => "write",
-            Mode::OutOfDataSpace if self.features.error_if_no_space => {
-                "out-of-data-space (error IO)"
-            }
-            Mode::OutOfDataSpace => "out-of-data-space (queue IO)",
-            Mode::ReadOnly | Mode::OutOfMetadataSpace => "read-only",
-            Mode::Fail => "fail",
-        };
-        pr_info!(
-            "device-mapper: thin: {}:{}: switching pool to {} mode\n",
-            self.md_dev >> 20,
-            self.md_dev & 0xf_ffff,
-            what
-        );
+        self.log_mode(mode);
         match mode {
             Mode::OutOfDataSpace => {
                 self.out_of_data_space = true;
@@ -952,9 +948,8 @@ impl PoolState {
     /// Logs a warning naming the pool, and raises a table event.
     pub fn warn_event(&self, what: &str) {
         pr_warn!(
-            "device-mapper: thin: {}:{}: reached low water mark for {} device: sending event.\n",
-            self.md_dev >> 20,
-            self.md_dev & 0xf_ffff,
+            "device-mapper: thin: {}: reached low water mark for {} device: sending event.\n",
+            DevName(self.md_dev),
             what
         );
         self.raise_event();

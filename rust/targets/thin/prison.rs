@@ -110,6 +110,15 @@ impl Cell {
     };
 }
 
+impl Cell {
+    /// Records `n` ends of the cell's jobs (or its holder's write), `ok` if all succeeded.
+    pub fn ended(&mut self, n: u8, ok: bool) {
+        self.pending = self.pending.saturating_sub(n);
+        self.data_ok &= ok;
+        self.data_done = self.pending == 0;
+    }
+}
+
 /// Where a discard is: waiting for earlier I/O, passing down, or ready to unmap.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DiscardStep {
