@@ -239,8 +239,9 @@ pub enum Difference {
     /// Documented (ours is stricter): both refused with one errno, C in dm core's check of
     /// the device area after its constructor accepted the line, ours in the constructor.
     EarlierRefusal,
-    /// Documented (ours is stricter): a number past 2^64 - 1, which C's `sscanf` wraps and
-    /// ours refuses.
+    /// Documented (ours is stricter): a number C's `sscanf` wraps (past 2^64 - 1) or
+    /// truncates (past 2^32 - 1 in an `unsigned int` field) and ours refuses; ours, given
+    /// the wrapped or truncated value, reaches C's verdict.
     WrappedNumber,
     /// Documented (ours is stricter): a mirror of more regions than ours takes.
     RegionLimit,
@@ -256,17 +257,64 @@ impl Difference {
     }
 }
 
-/// The difference between the C side's verdict `c` and ours `o` on `case`, with the
-/// documented ones told apart.
-pub fn classify(case: &Case, c: &Verdict, o: &Verdict) -> Option<Difference> {
-    let d = compare(c, o)?;
-    let wrapped = case.toks.iter().any(|t| {
-        matches!(t, Tok::Lit(s) if !s.is_empty()
-            && s.bytes().all(|b| b.is_ascii_digit())
-            && s.parse::<u64>().is_err())
+/// The value `sscanf` stores for the decimal `digits` in a field of `bits` bits: the number
+/// modulo 2^64 (its parser wraps), then cut to the field's width.
+fn wrapped_value(digits: &str, bits: u32) -> u64 {
+    let v = digits.bytes().fold(0u64, |v, d| {
+        v.wrapping_mul(10).wrapping_add(u64::from(d - b'0'))
     });
+    if bits >= 64 {
+        v
+    } else {
+        v & ((1u64 << bits) - 1)
+    }
+}
+
+/// `case` with every decimal literal of 2^32 or more replaced by what C stores for it in a
+/// `bits`-bit field; `None` when that changes no literal.
+pub fn wrapped(case: &Case, bits: u32) -> Option<Case> {
+    let mut changed = false;
+    let toks = case
+        .toks
+        .iter()
+        .map(|t| match t {
+            Tok::Lit(s)
+                if !s.is_empty()
+                    && s.bytes().all(|b| b.is_ascii_digit())
+                    && s.parse::<u32>().is_err() =>
+            {
+                let v = wrapped_value(s, bits).to_string();
+                changed |= v != *s;
+                Tok::Lit(v)
+            }
+            t => t.clone(),
+        })
+        .collect();
+    changed.then(|| Case {
+        toks,
+        ..case.clone()
+    })
+}
+
+/// The difference between the C side's verdict `c` and ours `o` on `case`, with the
+/// documented ones told apart. `ours` runs a variant of the case on our side: a refusal of
+/// a number C wraps or truncates is documented only if ours, given C's value, agrees with C.
+pub fn classify(
+    case: &Case,
+    c: &Verdict,
+    o: &Verdict,
+    mut ours: impl FnMut(&Case) -> Option<Verdict>,
+) -> Option<Difference> {
+    let d = compare(c, o)?;
+    if matches!(o, Verdict::Refused { .. }) {
+        for bits in [64, 32] {
+            let again = wrapped(case, bits).and_then(|w| ours(&w));
+            if again.is_some_and(|v| compare(c, &v).is_none()) {
+                return Some(Difference::WrappedNumber);
+            }
+        }
+    }
     match (c, o) {
-        (_, Verdict::Refused { .. }) if wrapped => Some(Difference::WrappedNumber),
         (_, Verdict::Refused { lines, .. })
             if lines
                 .iter()
@@ -396,5 +444,59 @@ mod tests {
         assert_eq!(compare(&a("t"), &r(22, "x")), Some(Difference::Verdict));
         assert_eq!(compare(&a("t"), &a("u")), Some(Difference::Table));
         assert_eq!(compare(&a("t"), &a("t")), None);
+    }
+
+    #[test]
+    fn numbers_wrap_as_sscanf_stores_them() {
+        // 2^64 + 5 wraps to 5; 2^32 + 7 fits 64 bits and truncates to 7 in 32.
+        assert_eq!(wrapped_value("18446744073709551621", 64), 5);
+        assert_eq!(wrapped_value("4294967303", 64), 4294967303);
+        assert_eq!(wrapped_value("4294967303", 32), 7);
+        let case = |w: &[&str]| Case {
+            kind: crate::gen::Kind::Linear,
+            len: 8,
+            toks: w.iter().map(|s| Tok::Lit((*s).to_owned())).collect(),
+            mutations: vec![],
+            message: vec![],
+        };
+        let c = case(&["4294967303", "12"]);
+        assert!(
+            wrapped(&c, 64).is_none(),
+            "nothing past 2^64: no 64-bit variant"
+        );
+        let w = wrapped(&c, 32).expect("a 32-bit variant");
+        assert_eq!(w.toks, case(&["7", "12"]).toks);
+        let w = wrapped(&case(&["99999999999999999999999"]), 64).expect("wrapped");
+        assert_eq!(w.toks, case(&["200376420520689663"]).toks);
+    }
+
+    #[test]
+    fn a_refused_number_is_documented_only_when_its_value_gives_cs_verdict() {
+        let refused = Verdict::Refused {
+            errno: 22,
+            error: Some("Invalid device sector".to_owned()),
+            lines: vec![],
+        };
+        let accepted = Verdict::Accepted {
+            table: "t".to_owned(),
+            message: (0, vec![]),
+        };
+        let c = Case {
+            kind: crate::gen::Kind::Linear,
+            len: 8,
+            toks: vec![Tok::Dev(0), Tok::Lit("18446744073709551621".to_owned())],
+            mutations: vec![],
+            message: vec![],
+        };
+        let agree = classify(&c, &accepted, &refused, |_| Some(accepted.clone()));
+        assert_eq!(agree, Some(Difference::WrappedNumber));
+        let still = classify(&c, &accepted, &refused, |_| Some(refused.clone()));
+        assert_eq!(still, Some(Difference::Verdict));
+        let plain = Case {
+            toks: vec![Tok::Dev(0), Tok::Lit("12".to_owned())],
+            ..c
+        };
+        let none = classify(&plain, &accepted, &refused, |_| panic!("no variant to run"));
+        assert_eq!(none, Some(Difference::Verdict));
     }
 }

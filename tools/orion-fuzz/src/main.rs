@@ -162,7 +162,11 @@ fn tables(a: &Common, r: &mut Run) -> Result<(), String> {
         if case.mutations.is_empty() && !matches!(ours, Verdict::Accepted { .. }) {
             *counts.entry("valid template refused by ours").or_default() += 1;
         }
-        if let Some(d) = exec::classify(&case, &theirs, &ours) {
+        let (ctl, kmsg, side, log) = (&r.ctl, &mut r.kmsg, &r.o, &mut r.log);
+        let diff = exec::classify(&case, &theirs, &ours, |w| {
+            exec::run(ctl, kmsg, side, w, log).ok()
+        });
+        if let Some(d) = diff {
             *diffs.entry(d).or_default() += 1;
             if shown < a.show && !d.documented() {
                 shown += 1;
