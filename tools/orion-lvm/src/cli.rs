@@ -3,6 +3,7 @@
 //! The command line of `orion-lvm`, in the library so that its man pages and shell
 //! completions are generated from this one definition (tools/dist).
 
+use crate::commands::create::LvcreateArgs;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -168,65 +169,7 @@ pub enum Cmd {
     },
     /// Creates a logical volume: linear, striped (`-i`), mirror (`-m`), thin pool
     /// (`--type thin-pool`), thin volume (`-V`), snapshot (`-s`).
-    Lvcreate {
-        /// Size (k, m, g, t, s; MiB when no unit).
-        #[arg(short = 'L', long = "size")]
-        size: Option<String>,
-        /// Size in extents.
-        #[arg(short = 'l', long = "extents")]
-        extents: Option<u64>,
-        /// Name.
-        #[arg(short = 'n', long = "name")]
-        name: String,
-        /// Segment type: linear, striped, mirror, thin-pool, thin, snapshot.
-        #[arg(long = "type")]
-        seg_type: Option<String>,
-        /// Stripes.
-        #[arg(short = 'i', long = "stripes", default_value_t = 1)]
-        stripes: u64,
-        /// Stripe size (default 64 KiB).
-        #[arg(short = 'I', long = "stripesize", default_value = "64k")]
-        stripe_size: String,
-        /// Mirrors: copies besides the original (a mirror with a core log).
-        #[arg(short = 'm', long = "mirrors")]
-        mirrors: Option<u64>,
-        /// Mirror log: `core` or `disk`.
-        #[arg(long = "mirrorlog", default_value = "core")]
-        mirror_log: String,
-        /// Make a snapshot of the LV named as VG/ORIGIN (a thin snapshot when ORIGIN is a
-        /// thin volume and no size is given).
-        #[arg(short = 's', long = "snapshot")]
-        snapshot: bool,
-        /// Virtual size of a thin volume.
-        #[arg(short = 'V', long = "virtualsize")]
-        virtual_size: Option<String>,
-        /// Thin: with -V, a thin volume in the pool named as VG/POOL; with -L, a new pool.
-        #[arg(short = 'T', long = "thin")]
-        thin: bool,
-        /// The pool of a new thin volume, or the name of a new pool.
-        #[arg(long = "thinpool")]
-        thin_pool: Option<String>,
-        /// Thin pool chunk size (default by LVM2's generic policy).
-        #[arg(short = 'c', long = "chunksize")]
-        chunk_size: Option<String>,
-        /// Thin pool metadata size (default estimated from the data size).
-        #[arg(long = "poolmetadatasize")]
-        pool_metadata_size: Option<String>,
-        /// Zero new thin pool blocks (`y`, the default, or `n`).
-        #[arg(short = 'Z', long = "zero", default_value = "y")]
-        zero: String,
-        /// Thin pool discards: passdown, nopassdown or ignore.
-        #[arg(long = "discards", default_value = "passdown")]
-        discards: String,
-        /// Activate the new LV (`y`, the default) or only write metadata (`n`).
-        #[arg(short = 'a', long = "activate", default_value = "y")]
-        activate: String,
-        /// Allocation policy: contiguous, cling, normal, anywhere, inherit.
-        #[arg(long = "alloc")]
-        alloc: Option<String>,
-        /// VG name (VG/ORIGIN with -s, VG/POOL with -T).
-        vg: String,
-    },
+    Lvcreate(LvcreateArgs),
     /// Grows a logical volume (online when active).
     Lvextend {
         /// New size, or `+SIZE` to add.

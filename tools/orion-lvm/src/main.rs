@@ -7,7 +7,7 @@
 use anyhow::Result;
 use clap::Parser;
 use orion_lvm::cli::{Cli, Cmd, ReportOpts};
-use orion_lvm::commands::create::{self, yes_no, LvcreateArgs};
+use orion_lvm::commands::create::{self, yes_no};
 use orion_lvm::commands::listing::{self, ReportArgs};
 use orion_lvm::commands::resize::{self, split_lv, Direction, SizeArg};
 use orion_lvm::commands::{
@@ -183,50 +183,7 @@ fn run(cli: Cli) -> Result<()> {
             commands::vgremove(&name, force)?;
             println!("  Volume group \"{name}\" successfully removed");
         }
-        Cmd::Lvcreate {
-            size,
-            extents,
-            name,
-            seg_type,
-            stripes,
-            stripe_size,
-            mirrors,
-            mirror_log,
-            snapshot,
-            virtual_size,
-            thin,
-            thin_pool,
-            chunk_size,
-            pool_metadata_size,
-            zero,
-            discards,
-            activate,
-            alloc,
-            vg,
-        } => {
-            let args = LvcreateArgs {
-                size,
-                extents,
-                name,
-                seg_type,
-                stripes,
-                stripe_size,
-                mirrors,
-                mirror_log,
-                snapshot,
-                virtual_size,
-                thin,
-                thin_pool,
-                chunk_size,
-                pool_metadata_size,
-                zero,
-                discards,
-                activate,
-                alloc,
-                vg,
-            };
-            println!("{}", create::run(&args, prefix)?);
-        }
+        Cmd::Lvcreate(args) => println!("{}", create::run(&args, prefix)?),
         Cmd::Lvextend {
             size,
             extents,
