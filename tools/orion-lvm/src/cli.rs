@@ -228,15 +228,19 @@ pub enum Cmd {
         destinations: Vec<String>,
     },
     /// Merges a snapshot back into its origin (`--merge`): at once when the origin is
-    /// active (waiting for the end), else on its next activation.
+    /// active (waiting for the end), else on its next activation; repairs an inactive
+    /// thin pool's metadata into its spare (`--repair`).
     Lvconvert {
         /// Merge the snapshot.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "repair")]
         merge: bool,
+        /// Repair the thin pool's metadata (lvm.conf `global/thin_repair_executable`).
+        #[arg(long)]
+        repair: bool,
         /// Progress interval (accepted for LVM2 compatibility).
         #[arg(short = 'i', long = "interval")]
         interval: Option<u64>,
-        /// VG/SNAPSHOT.
+        /// VG/SNAPSHOT (`--merge`) or VG/POOL (`--repair`).
         lv: String,
     },
     /// Removes a logical volume.

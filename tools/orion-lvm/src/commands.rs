@@ -20,6 +20,7 @@ pub mod resize;
 pub mod scan;
 mod snapshot;
 mod thin;
+pub mod thin_repair;
 mod vg;
 
 pub use alloc::{
@@ -33,6 +34,7 @@ pub use mirror::lvcreate_mirror;
 pub use pvmove::pvmove;
 pub use snapshot::lvcreate_snapshot;
 pub use thin::{lvcreate_pool, lvcreate_thin, lvcreate_thin_snapshot, pool_geometry, PoolRequest};
+pub use thin_repair::lvconvert_repair_thin;
 pub use vg::{vgcreate, vgextend, vgreduce, vgremove};
 
 use crate::label::undashed;

@@ -239,13 +239,22 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Lvconvert {
             merge,
+            repair,
             interval: _,
             lv,
         } => {
-            if !merge {
-                return Err(exit::usage("only lvconvert --merge is supported"));
-            }
             let (vg, name) = split_lv(&lv)?;
+            if repair {
+                for w in commands::lvconvert_repair_thin(vg, name)? {
+                    eprintln!("  {w}");
+                }
+                return Ok(());
+            }
+            if !merge {
+                return Err(exit::usage(
+                    "only lvconvert --merge and --repair are supported",
+                ));
+            }
             if commands::lvconvert_merge(vg, name, prefix)? {
                 println!("  Merge of snapshot into logical volume {vg} has finished.");
             } else {
