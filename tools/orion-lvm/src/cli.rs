@@ -289,14 +289,15 @@ pub enum Cmd {
         #[arg(short = 'a', long = "all")]
         all: bool,
     },
-    /// Renames a volume group (its LVs must be inactive).
+    /// Renames a volume group (the dm devices of active LVs too).
     Vgrename {
         /// Current name.
         old: String,
         /// New name.
         new: String,
     },
-    /// Renames a logical volume (inactive): `VG OLD NEW`, `VG/OLD VG/NEW` or `VG/OLD NEW`.
+    /// Renames a logical volume (and its dm devices when active): `VG OLD NEW`,
+    /// `VG/OLD VG/NEW` or `VG/OLD NEW`.
     Lvrename {
         /// The names.
         #[arg(num_args = 2..=3, required = true)]
