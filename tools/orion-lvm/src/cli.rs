@@ -213,15 +213,20 @@ pub enum Cmd {
         lv: String,
     },
     /// Moves the extents of a PV to other PVs of its VG, online; without a source,
-    /// finishes an interrupted move.
+    /// carries on with an interrupted move; `--abort` ends a move, keeping what was copied.
     Pvmove {
-        /// Progress interval in seconds (accepted for LVM2 compatibility; moves run in the
-        /// foreground).
-        #[arg(short = 'i', long = "interval")]
-        interval: Option<u64>,
-        /// Only start the move; `pvmove` without arguments (ours or LVM2's) finishes it.
+        /// Seconds between progress lines (`  PV: Moved: N.NN%`; 0: none; default 15).
+        #[arg(short = 'i', long = "interval", default_value_t = 15)]
+        interval: u64,
+        /// Start the move and leave it to a background poller.
         #[arg(short = 'b', long = "background")]
         background: bool,
+        /// Abort the move in progress: copied ranges stay moved, the others go back.
+        #[arg(long, conflicts_with = "background")]
+        abort: bool,
+        /// Internal: the background poller `-b` starts.
+        #[arg(long = "as-poller", hide = true)]
+        as_poller: bool,
         /// Source PV.
         source: Option<String>,
         /// Destination PVs (default: any other PV of the VG).

@@ -219,28 +219,33 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", r.message(&lv));
         }
         Cmd::Pvmove {
-            interval: _,
+            interval,
             background,
+            abort,
+            as_poller,
             source,
             destinations,
         } => {
             let dst: Vec<_> = destinations.iter().map(|d| dev(d)).collect();
             let src = source.as_deref().map(dev);
-            let n = commands::pvmove(src.as_deref(), &dst, background, prefix)?;
-            if background {
-                println!("  Started moving {n} extents; run pvmove without arguments to finish.");
-            } else {
-                println!(
-                    "  {}: Moved: 100.00%",
-                    source.as_deref().unwrap_or("pvmove")
-                );
-                println!("  {n} extents moved.");
-            }
+            let args = commands::PvmoveArgs {
+                source: src.as_deref(),
+                destinations: &dst,
+                background,
+                abort,
+                interval,
+                as_poller,
+                prefix,
+            };
+            // LVM2's poller lines.
+            commands::pvmove(&args, &mut |pv, p| {
+                println!("{}", commands::progress_line(pv, "Moved", p))
+            })?;
         }
         Cmd::Lvconvert {
             merge,
             repair,
-            interval: _,
+            interval,
             lv,
         } => {
             let (vg, name) = split_lv(&lv)?;
@@ -255,7 +260,14 @@ fn run(cli: Cli) -> Result<()> {
                     "only lvconvert --merge and --repair are supported",
                 ));
             }
-            if commands::lvconvert_merge(vg, name, prefix)? {
+            // LVM2's poller lines while the merge runs in the foreground.
+            let mut ticker = commands::Ticker::new(interval.unwrap_or(15));
+            let mut report = |lv: &str, p: f64| {
+                if ticker.due() || p >= 100.0 {
+                    println!("{}", commands::progress_line(lv, "Merged", p));
+                }
+            };
+            if commands::lvconvert_merge(vg, name, prefix, &mut report)? {
                 println!("  Merge of snapshot into logical volume {vg} has finished.");
             } else {
                 println!("  Merging of snapshot {vg}/{name} will occur on next activation.");
