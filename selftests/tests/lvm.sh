@@ -152,25 +152,25 @@ dm_names() { dmsetup info -c --noheadings -o name,uuid --separator ' ' | grep -v
 check "orion-lvm lvcreate -L 8M rn (active)" orion-lvm lvcreate -L 8M -n rn $vg
 fill_random /dev/$vg/rn $((2 << 20)) /tmp/t.rn
 rn_uuid=$(dmsetup info -c --noheadings -o uuid $vg-rn)
-check "real lvrename of the active LV" lvrename $vg rn rn2
+check "real lvrename of the active LV" lvm lvrename $vg rn rn2
 real_names=$(dm_names)
-check "real lvrename back" lvrename $vg rn2 rn
+check "real lvrename back" lvm lvrename $vg rn2 rn
 check "orion-lvm lvrename of the active LV" orion-lvm lvrename $vg rn rn2
 check_eq "dm names and UUIDs equal to real lvrename's" "$real_names" "$(dm_names)"
 check_eq "DM UUID kept" "$rn_uuid" "$(dmsetup info -c --noheadings -o uuid $vg-rn2)"
 check "data reads back through /dev/$vg/rn2" cmp -n $((2 << 20)) /dev/$vg/rn2 /tmp/t.rn
 check "/dev/$vg/rn is gone" test ! -e /dev/$vg/rn
 check "orion-lvm snapshot of rn2" orion-lvm lvcreate -s -L 8M -n rns $vg/rn2
-check "real lvrename of the active origin" lvrename $vg rn2 rn3
+check "real lvrename of the active origin" lvm lvrename $vg rn2 rn3
 real_names=$(dm_names)
-check "real lvrename back" lvrename $vg rn3 rn2
+check "real lvrename back" lvm lvrename $vg rn3 rn2
 check "orion-lvm lvrename of the active origin" orion-lvm lvrename $vg rn2 rn3
 check_eq "origin, -real and snapshot names equal to real lvrename's" "$real_names" "$(dm_names)"
 check "origin data reads back" cmp -n $((2 << 20)) /dev/$vg/rn3 /tmp/t.rn
 check "snapshot data reads back" cmp -n $((2 << 20)) /dev/$vg/rns /tmp/t.rn
-check "real vgrename of the active VG" vgrename $vg vgr
+check "real vgrename of the active VG" lvm vgrename $vg vgr
 real_names=$(dm_names)
-check "real vgrename back" vgrename vgr $vg
+check "real vgrename back" lvm vgrename vgr $vg
 check "orion-lvm vgrename of the active VG" orion-lvm vgrename $vg vgr
 check_eq "every device renamed as real vgrename renames it" "$real_names" "$(dm_names)"
 check "data reads back through /dev/vgr/rn3" cmp -n $((2 << 20)) /dev/vgr/rn3 /tmp/t.rn
