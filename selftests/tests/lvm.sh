@@ -3,7 +3,7 @@
 # reads back through the other; LVs made by one tool are activated and removed by the
 # other; --target-prefix runs the same tables on our module's targets.
 
-ramdisks 3 96
+ramdisks 5 96
 vg=vgt
 check "orion-lvm vgcreate over three ramdisks" orion-lvm vgcreate $vg /dev/ram0 /dev/ram1 /dev/ram2
 check "orion-lvm lvcreate -an linear" orion-lvm lvcreate -an -L 40M -n lin $vg
@@ -145,6 +145,74 @@ check "fsck clean after resize2fs" e2fsck -fn /dev/$vg/fs
 mount /dev/$vg/fs /mnt
 check "file system now about 80 MiB" sh -c "[ \$(df -k /mnt | awk 'NR == 2 { print \$2 }') -gt 70000 ]"
 umount /mnt
+
+# Renaming active LVs and VGs: the dm devices (layers included) get the names real
+# LVM2's renames give them, the DM UUIDs stay, data stays readable under the new names.
+dm_names() { dmsetup info -c --noheadings -o name,uuid --separator ' ' | grep -v '^No devices' | sort; }
+check "orion-lvm lvcreate -L 8M rn (active)" orion-lvm lvcreate -L 8M -n rn $vg
+fill_random /dev/$vg/rn $((2 << 20)) /tmp/t.rn
+rn_uuid=$(dmsetup info -c --noheadings -o uuid $vg-rn)
+check "real lvrename of the active LV" lvm lvrename $vg rn rn2
+real_names=$(dm_names)
+check "real lvrename back" lvm lvrename $vg rn2 rn
+check "orion-lvm lvrename of the active LV" orion-lvm lvrename $vg rn rn2
+check_eq "dm names and UUIDs equal to real lvrename's" "$real_names" "$(dm_names)"
+check_eq "DM UUID kept" "$rn_uuid" "$(dmsetup info -c --noheadings -o uuid $vg-rn2)"
+check "data reads back through /dev/$vg/rn2" cmp -n $((2 << 20)) /dev/$vg/rn2 /tmp/t.rn
+check "/dev/$vg/rn is gone" test ! -e /dev/$vg/rn
+check "orion-lvm snapshot of rn2" orion-lvm lvcreate -s -L 8M -n rns $vg/rn2
+check "real lvrename of the active origin" lvm lvrename $vg rn2 rn3
+real_names=$(dm_names)
+check "real lvrename back" lvm lvrename $vg rn3 rn2
+check "orion-lvm lvrename of the active origin" orion-lvm lvrename $vg rn2 rn3
+check_eq "origin, -real and snapshot names equal to real lvrename's" "$real_names" "$(dm_names)"
+check "origin data reads back" cmp -n $((2 << 20)) /dev/$vg/rn3 /tmp/t.rn
+check "snapshot data reads back" cmp -n $((2 << 20)) /dev/$vg/rns /tmp/t.rn
+check "real vgrename of the active VG" lvm vgrename $vg vgr
+real_names=$(dm_names)
+check "real vgrename back" lvm vgrename vgr $vg
+check "orion-lvm vgrename of the active VG" orion-lvm vgrename $vg vgr
+check_eq "every device renamed as real vgrename renames it" "$real_names" "$(dm_names)"
+check "data reads back through /dev/vgr/rn3" cmp -n $((2 << 20)) /dev/vgr/rn3 /tmp/t.rn
+check_eq "real lvs sees rn3 active" "a" "$(lvs --noheadings -o lv_attr vgr/rn3 | tr -d ' ' | cut -c5)"
+check "orion-lvm vgrename back" orion-lvm vgrename vgr $vg
+check "orion-lvm lvremove of the snapshot" orion-lvm lvremove $vg/rns
+check "orion-lvm lvremove rn3" orion-lvm lvremove $vg/rn3
+
+# pvmove on a VG of its own: started in the background (the poller first looks after -i
+# seconds, as LVM2's, so nothing is recorded as copied yet) and aborted, by ours and by
+# real LVM2: every extent is back on the source; then a foreground move prints LVM2's
+# progress lines.
+mv_layout() { lvs -a --noheadings -o lv_name,devices --separator ' ' vgmv | sed 's/^ *//' | sort; }
+check "orion-lvm vgcreate vgmv" orion-lvm vgcreate vgmv /dev/ram3 /dev/ram4
+check "orion-lvm lvcreate m1 and m2 on /dev/ram3" \
+	sh -c "orion-lvm lvcreate -L 16M -n m1 vgmv && orion-lvm lvcreate -L 16M -n m2 vgmv"
+fill_random /dev/vgmv/m1 $((16 << 20)) /tmp/t.m1
+fill_random /dev/vgmv/m2 $((16 << 20)) /tmp/t.m2
+mv_before=$(mv_layout)
+check "orion-lvm pvmove -b -i 600 /dev/ram3 /dev/ram4" orion-lvm pvmove -b -i 600 /dev/ram3 /dev/ram4
+check "real lvs shows the move in progress" sh -c "lvs -a --noheadings -o lv_name vgmv | grep -q pvmove0"
+check "orion-lvm pvmove --abort" orion-lvm pvmove --abort
+check_eq "every extent back on the source after our abort" "$mv_before" "$(mv_layout)"
+check_eq "no pvmove LV or device left" "" "$(dmsetup ls | grep pvmove; lvs -a --noheadings -o lv_name vgmv | grep pvmove)"
+check "m1 intact" cmp /dev/vgmv/m1 /tmp/t.m1
+check "orion-lvm pvmove -b -i 600 again" orion-lvm pvmove -b -i 600 /dev/ram3 /dev/ram4
+check "real pvmove --abort of our move" pvmove --abort
+check_eq "every extent back on the source after real LVM2's abort" "$mv_before" "$(mv_layout)"
+check_eq "no pvmove LV or device left" "" "$(dmsetup ls | grep pvmove; lvs -a --noheadings -o lv_name vgmv | grep pvmove)"
+check "m2 intact" cmp /dev/vgmv/m2 /tmp/t.m2
+check "orion-lvm pvmove -i 1 /dev/ram3 /dev/ram4 in the foreground" \
+	sh -c "orion-lvm pvmove -i 1 /dev/ram3 /dev/ram4 >/tmp/t.progress"
+note() { printf '%s\n' "$@" | sed 's/^/# /'; }
+note "orion-lvm pvmove -i 1:" "$(cat /tmp/t.progress)"
+check_eq "it ends with LVM2's last line" "  /dev/ram3: Moved: 100.00%" "$(tail -n 1 /tmp/t.progress)"
+check_eq "every line is an LVM2 progress line" "" \
+	"$(grep -vE '^  /dev/ram3: Moved: [0-9]+\.[0-9][0-9]%$' /tmp/t.progress)"
+check "real pvmove -i 1 back prints lines of the same form" \
+	sh -c "pvmove -i 1 /dev/ram4 /dev/ram3 >/tmp/t.rprogress && ! grep -vE '^  /dev/ram4: Moved: [0-9]+\.[0-9][0-9]%$' /tmp/t.rprogress"
+check "m1 and m2 intact after both moves" sh -c "cmp /dev/vgmv/m1 /tmp/t.m1 && cmp /dev/vgmv/m2 /tmp/t.m2"
+check "real vgck passes on vgmv" vgck vgmv
+check "orion-lvm vgremove -f vgmv" orion-lvm vgremove -f vgmv
 check "real vgck passes" vgck $vg
 check "orion-lvm vgremove -f" orion-lvm vgremove -f $vg
 check "real vgs no longer finds it" sh -c "! vgs $vg 2>/dev/null"

@@ -122,13 +122,13 @@ check_fails "pvmove of a PV with nothing on it fails" orion-lvm pvmove /dev/ram0
 
 # A move started in the background by orion-lvm, finished by real LVM2, then by ours.
 used() { pvs --noheadings -o pv_used --units s --nosuffix "$1" | tr -d ' '; }
-check "orion-lvm pvmove -b /dev/ram1 /dev/ram0" orion-lvm pvmove -b /dev/ram1 /dev/ram0
+check "orion-lvm pvmove -b -i 600 /dev/ram1 /dev/ram0 (its poller looks after 600 s)" orion-lvm pvmove -b -i 600 /dev/ram1 /dev/ram0
 check "real lvs shows our move in progress" sh -c "lvs -a --noheadings -o lv_name $vg | grep -q pvmove0"
 check "real pvmove (no arguments) finishes our move" pvmove -i 0
 check_eq "nothing left on /dev/ram1" 0 "$(used /dev/ram1)"
 check "striped data intact" cmp -n $((16 << 20)) /dev/$vg/str /tmp/t.str
 check "lin intact" cmp -i $((16 << 20)) -n $((24 << 20)) /dev/$vg/lin /tmp/t.lin
-check "orion-lvm pvmove -b /dev/ram0 /dev/ram1" orion-lvm pvmove -b /dev/ram0 /dev/ram1
+check "orion-lvm pvmove -b -i 600 /dev/ram0 /dev/ram1" orion-lvm pvmove -b -i 600 /dev/ram0 /dev/ram1
 check "orion-lvm pvmove (no arguments) finishes it" orion-lvm pvmove
 check_eq "nothing left on /dev/ram0" 0 "$(used /dev/ram0)"
 check_eq "no pvmove LV or device left" "" "$(dmsetup ls | grep pvmove; lvs -a --noheadings -o lv_name $vg | grep pvmove)"

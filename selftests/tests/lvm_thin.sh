@@ -129,4 +129,29 @@ check "real vgchange -ay activates both pools" vgchange -ay vgone
 check_eq "real LVM2 loads our pool options" "0 16384 thin-pool 512 0 2 skip_block_zeroing ignore_discard" \
 	"$(dmsetup table vgone-p2 | sed 's/ [0-9]*:[0-9]* [0-9]*:[0-9]*//; s/ *$//')"
 check "orion-lvm vgremove -f of the VG with pools" orion-lvm vgremove -f vgone
+
+# lvconvert --repair of an inactive pool: real LVM2's and ours from the same state (the
+# VG metadata restored in between; the repair only reads the old metadata LV) leave the
+# same layout: the repaired spare as rp_tmeta, the old metadata as visible rp_meta0, a
+# new spare; real thin_check (vgchange -ay) accepts the repaired metadata.
+check "orion-lvm vgcreate vgrep" orion-lvm vgcreate vgrep /dev/ram3
+check "orion-lvm pool rp with thin volume rt" sh -c \
+	"orion-lvm lvcreate --type thin-pool -L 40M -n rp vgrep && orion-lvm lvcreate -V 20M -T vgrep/rp -n rt"
+fill_random /dev/vgrep/rt $((2 << 20)) /tmp/t.rt
+check_fails "orion-lvm refuses to repair an active pool" orion-lvm lvconvert --repair vgrep/rp
+check "orion-lvm vgchange -an vgrep" orion-lvm vgchange -an vgrep
+check "orion-lvm vgcfgbackup before the repairs" orion-lvm vgcfgbackup -f /tmp/vgrep.before vgrep
+check "real lvconvert --repair" lvconvert -y --repair vgrep/rp
+real_layout=$(layout vgrep)
+note "real LVM2's repaired pool:" "$real_layout"
+check "real vgchange -ay after its repair" vgchange -ay vgrep
+check "thin data intact after real LVM2's repair" cmp -n $((2 << 20)) /dev/vgrep/rt /tmp/t.rt
+check "real vgchange -an" vgchange -an vgrep
+check "orion-lvm vgcfgrestore of the state before" orion-lvm vgcfgrestore -f /tmp/vgrep.before vgrep
+check "orion-lvm lvconvert --repair" orion-lvm lvconvert --repair vgrep/rp
+check_eq "repaired layout equal to real LVM2's" "$real_layout" "$(layout vgrep)"
+check "real vgck passes after our repair" vgck vgrep
+check "real vgchange -ay after our repair (thin_check of the repaired metadata)" vgchange -ay vgrep
+check "thin data intact after our repair" cmp -n $((2 << 20)) /dev/vgrep/rt /tmp/t.rt
+check "orion-lvm vgremove -f vgrep" orion-lvm vgremove -f vgrep
 check "orion-lvm vgremove -f" orion-lvm vgremove -f $vg

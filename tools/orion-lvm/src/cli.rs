@@ -3,6 +3,7 @@
 //! The command line of `orion-lvm`, in the library so that its man pages and shell
 //! completions are generated from this one definition (tools/dist).
 
+use crate::commands::create::LvcreateArgs;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser)]
@@ -168,65 +169,7 @@ pub enum Cmd {
     },
     /// Creates a logical volume: linear, striped (`-i`), mirror (`-m`), thin pool
     /// (`--type thin-pool`), thin volume (`-V`), snapshot (`-s`).
-    Lvcreate {
-        /// Size (k, m, g, t, s; MiB when no unit).
-        #[arg(short = 'L', long = "size")]
-        size: Option<String>,
-        /// Size in extents.
-        #[arg(short = 'l', long = "extents")]
-        extents: Option<u64>,
-        /// Name.
-        #[arg(short = 'n', long = "name")]
-        name: String,
-        /// Segment type: linear, striped, mirror, thin-pool, thin, snapshot.
-        #[arg(long = "type")]
-        seg_type: Option<String>,
-        /// Stripes.
-        #[arg(short = 'i', long = "stripes", default_value_t = 1)]
-        stripes: u64,
-        /// Stripe size (default 64 KiB).
-        #[arg(short = 'I', long = "stripesize", default_value = "64k")]
-        stripe_size: String,
-        /// Mirrors: copies besides the original (a mirror with a core log).
-        #[arg(short = 'm', long = "mirrors")]
-        mirrors: Option<u64>,
-        /// Mirror log: `core` or `disk`.
-        #[arg(long = "mirrorlog", default_value = "core")]
-        mirror_log: String,
-        /// Make a snapshot of the LV named as VG/ORIGIN (a thin snapshot when ORIGIN is a
-        /// thin volume and no size is given).
-        #[arg(short = 's', long = "snapshot")]
-        snapshot: bool,
-        /// Virtual size of a thin volume.
-        #[arg(short = 'V', long = "virtualsize")]
-        virtual_size: Option<String>,
-        /// Thin: with -V, a thin volume in the pool named as VG/POOL; with -L, a new pool.
-        #[arg(short = 'T', long = "thin")]
-        thin: bool,
-        /// The pool of a new thin volume, or the name of a new pool.
-        #[arg(long = "thinpool")]
-        thin_pool: Option<String>,
-        /// Thin pool chunk size (default by LVM2's generic policy).
-        #[arg(short = 'c', long = "chunksize")]
-        chunk_size: Option<String>,
-        /// Thin pool metadata size (default estimated from the data size).
-        #[arg(long = "poolmetadatasize")]
-        pool_metadata_size: Option<String>,
-        /// Zero new thin pool blocks (`y`, the default, or `n`).
-        #[arg(short = 'Z', long = "zero", default_value = "y")]
-        zero: String,
-        /// Thin pool discards: passdown, nopassdown or ignore.
-        #[arg(long = "discards", default_value = "passdown")]
-        discards: String,
-        /// Activate the new LV (`y`, the default) or only write metadata (`n`).
-        #[arg(short = 'a', long = "activate", default_value = "y")]
-        activate: String,
-        /// Allocation policy: contiguous, cling, normal, anywhere, inherit.
-        #[arg(long = "alloc")]
-        alloc: Option<String>,
-        /// VG name (VG/ORIGIN with -s, VG/POOL with -T).
-        vg: String,
-    },
+    Lvcreate(LvcreateArgs),
     /// Grows a logical volume (online when active).
     Lvextend {
         /// New size, or `+SIZE` to add.
@@ -270,30 +213,39 @@ pub enum Cmd {
         lv: String,
     },
     /// Moves the extents of a PV to other PVs of its VG, online; without a source,
-    /// finishes an interrupted move.
+    /// carries on with an interrupted move; `--abort` ends a move, keeping what was copied.
     Pvmove {
-        /// Progress interval in seconds (accepted for LVM2 compatibility; moves run in the
-        /// foreground).
-        #[arg(short = 'i', long = "interval")]
-        interval: Option<u64>,
-        /// Only start the move; `pvmove` without arguments (ours or LVM2's) finishes it.
+        /// Seconds between progress lines (`  PV: Moved: N.NN%`; 0: none; default 15).
+        #[arg(short = 'i', long = "interval", default_value_t = 15)]
+        interval: u64,
+        /// Start the move and leave it to a background poller.
         #[arg(short = 'b', long = "background")]
         background: bool,
+        /// Abort the move in progress: copied ranges stay moved, the others go back.
+        #[arg(long, conflicts_with = "background")]
+        abort: bool,
+        /// Internal: the background poller `-b` starts.
+        #[arg(long = "as-poller", hide = true)]
+        as_poller: bool,
         /// Source PV.
         source: Option<String>,
         /// Destination PVs (default: any other PV of the VG).
         destinations: Vec<String>,
     },
     /// Merges a snapshot back into its origin (`--merge`): at once when the origin is
-    /// active (waiting for the end), else on its next activation.
+    /// active (waiting for the end), else on its next activation; repairs an inactive
+    /// thin pool's metadata into its spare (`--repair`).
     Lvconvert {
         /// Merge the snapshot.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "repair")]
         merge: bool,
+        /// Repair the thin pool's metadata (lvm.conf `global/thin_repair_executable`).
+        #[arg(long)]
+        repair: bool,
         /// Progress interval (accepted for LVM2 compatibility).
         #[arg(short = 'i', long = "interval")]
         interval: Option<u64>,
-        /// VG/SNAPSHOT.
+        /// VG/SNAPSHOT (`--merge`) or VG/POOL (`--repair`).
         lv: String,
     },
     /// Removes a logical volume.
@@ -342,14 +294,15 @@ pub enum Cmd {
         #[arg(short = 'a', long = "all")]
         all: bool,
     },
-    /// Renames a volume group (its LVs must be inactive).
+    /// Renames a volume group (the dm devices of active LVs too).
     Vgrename {
         /// Current name.
         old: String,
         /// New name.
         new: String,
     },
-    /// Renames a logical volume (inactive): `VG OLD NEW`, `VG/OLD VG/NEW` or `VG/OLD NEW`.
+    /// Renames a logical volume (and its dm devices when active): `VG OLD NEW`,
+    /// `VG/OLD VG/NEW` or `VG/OLD NEW`.
     Lvrename {
         /// The names.
         #[arg(num_args = 2..=3, required = true)]

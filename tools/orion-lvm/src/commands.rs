@@ -20,6 +20,7 @@ pub mod resize;
 pub mod scan;
 mod snapshot;
 mod thin;
+pub mod thin_repair;
 mod vg;
 
 pub use alloc::{
@@ -30,9 +31,10 @@ pub use backup::{backup, restore};
 pub use lv::{lvchange, lvcreate, lvremove, lvresize, vgchange};
 pub use merge::{finish_live_merges, lvconvert_merge};
 pub use mirror::lvcreate_mirror;
-pub use pvmove::pvmove;
+pub use pvmove::{pvmove, MoveEnd, Moved, PvmoveArgs};
 pub use snapshot::lvcreate_snapshot;
 pub use thin::{lvcreate_pool, lvcreate_thin, lvcreate_thin_snapshot, pool_geometry, PoolRequest};
+pub use thin_repair::lvconvert_repair_thin;
 pub use vg::{vgcreate, vgextend, vgreduce, vgremove};
 
 use crate::label::undashed;
@@ -221,6 +223,46 @@ pub fn pvremove_unused(path: &Path) -> Result<()> {
     }
 }
 
+/// A progress line as LVM2's pollers print it (`  /dev/sdb: Moved: 12.50%`): two
+/// decimals, where a value not yet 100 (or above 0) never shows as 100.00 (or 0.00), as
+/// LVM2's `dm_percent_to_round_float` keeps it.
+pub fn progress_line(name: &str, title: &str, percent: f64) -> String {
+    let p = percent.clamp(0.0, 100.0);
+    let mut shown = (p * 100.0).round() / 100.0;
+    if shown >= 100.0 && p < 100.0 {
+        shown = 99.99;
+    } else if shown <= 0.0 && p > 0.0 {
+        shown = 0.01;
+    }
+    format!("  {name}: {title}: {shown:.2}%")
+}
+
+/// When a foreground command reports progress: at once, then every `every` (never when
+/// `every` is zero, as `-i 0` asks).
+pub struct Ticker {
+    every: std::time::Duration,
+    last: Option<std::time::Instant>,
+}
+
+impl Ticker {
+    /// A ticker for `-i SECONDS`.
+    pub fn new(seconds: u64) -> Ticker {
+        Ticker {
+            every: std::time::Duration::from_secs(seconds),
+            last: None,
+        }
+    }
+
+    /// Whether a line is due now (and if so, the next one is `every` from now).
+    pub fn due(&mut self) -> bool {
+        if self.every.is_zero() || self.last.is_some_and(|t| t.elapsed() < self.every) {
+            return false;
+        }
+        self.last = Some(std::time::Instant::now());
+        true
+    }
+}
+
 /// Path of a device as given on the command line.
 pub fn dev(p: &str) -> PathBuf {
     Path::new(p).to_owned()
@@ -232,4 +274,35 @@ pub(crate) fn is_cow(vg: &Vg, lv: &str) -> bool {
         .iter()
         .filter_map(|l| l.snapshot_of())
         .any(|(_, cow, _)| cow == lv)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_lines_round_as_lvm2() {
+        assert_eq!(
+            progress_line("/dev/x", "Moved", 12.5),
+            "  /dev/x: Moved: 12.50%"
+        );
+        assert_eq!(
+            progress_line("lv", "Merged", 100.0),
+            "  lv: Merged: 100.00%"
+        );
+        assert_eq!(progress_line("a", "Moved", 0.0), "  a: Moved: 0.00%");
+        // Neither end is shown before it is reached.
+        assert_eq!(progress_line("a", "Moved", 99.999), "  a: Moved: 99.99%");
+        assert_eq!(progress_line("a", "Moved", 0.0001), "  a: Moved: 0.01%");
+        assert_eq!(progress_line("a", "Moved", 33.333), "  a: Moved: 33.33%");
+    }
+
+    #[test]
+    fn ticker_reports_at_once_then_every_interval() {
+        let mut t = Ticker::new(3600);
+        assert!(t.due());
+        assert!(!t.due(), "not again within the interval");
+        let mut never = Ticker::new(0);
+        assert!(!never.due() && !never.due(), "-i 0 prints no progress");
+    }
 }

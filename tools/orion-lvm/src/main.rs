@@ -7,7 +7,7 @@
 use anyhow::Result;
 use clap::Parser;
 use orion_lvm::cli::{Cli, Cmd, ReportOpts};
-use orion_lvm::commands::create::{self, yes_no, LvcreateArgs};
+use orion_lvm::commands::create::{self, yes_no};
 use orion_lvm::commands::listing::{self, ReportArgs};
 use orion_lvm::commands::resize::{self, split_lv, Direction, SizeArg};
 use orion_lvm::commands::{
@@ -183,50 +183,7 @@ fn run(cli: Cli) -> Result<()> {
             commands::vgremove(&name, force)?;
             println!("  Volume group \"{name}\" successfully removed");
         }
-        Cmd::Lvcreate {
-            size,
-            extents,
-            name,
-            seg_type,
-            stripes,
-            stripe_size,
-            mirrors,
-            mirror_log,
-            snapshot,
-            virtual_size,
-            thin,
-            thin_pool,
-            chunk_size,
-            pool_metadata_size,
-            zero,
-            discards,
-            activate,
-            alloc,
-            vg,
-        } => {
-            let args = LvcreateArgs {
-                size,
-                extents,
-                name,
-                seg_type,
-                stripes,
-                stripe_size,
-                mirrors,
-                mirror_log,
-                snapshot,
-                virtual_size,
-                thin,
-                thin_pool,
-                chunk_size,
-                pool_metadata_size,
-                zero,
-                discards,
-                activate,
-                alloc,
-                vg,
-            };
-            println!("{}", create::run(&args, prefix)?);
-        }
+        Cmd::Lvcreate(args) => println!("{}", create::run(&args, prefix)?),
         Cmd::Lvextend {
             size,
             extents,
@@ -262,34 +219,55 @@ fn run(cli: Cli) -> Result<()> {
             println!("{}", r.message(&lv));
         }
         Cmd::Pvmove {
-            interval: _,
+            interval,
             background,
+            abort,
+            as_poller,
             source,
             destinations,
         } => {
             let dst: Vec<_> = destinations.iter().map(|d| dev(d)).collect();
             let src = source.as_deref().map(dev);
-            let n = commands::pvmove(src.as_deref(), &dst, background, prefix)?;
-            if background {
-                println!("  Started moving {n} extents; run pvmove without arguments to finish.");
-            } else {
-                println!(
-                    "  {}: Moved: 100.00%",
-                    source.as_deref().unwrap_or("pvmove")
-                );
-                println!("  {n} extents moved.");
-            }
+            let args = commands::PvmoveArgs {
+                source: src.as_deref(),
+                destinations: &dst,
+                background,
+                abort,
+                interval,
+                as_poller,
+                prefix,
+            };
+            // LVM2's poller lines.
+            commands::pvmove(&args, &mut |pv, p| {
+                println!("{}", commands::progress_line(pv, "Moved", p))
+            })?;
         }
         Cmd::Lvconvert {
             merge,
-            interval: _,
+            repair,
+            interval,
             lv,
         } => {
-            if !merge {
-                return Err(exit::usage("only lvconvert --merge is supported"));
-            }
             let (vg, name) = split_lv(&lv)?;
-            if commands::lvconvert_merge(vg, name, prefix)? {
+            if repair {
+                for w in commands::lvconvert_repair_thin(vg, name)? {
+                    eprintln!("  {w}");
+                }
+                return Ok(());
+            }
+            if !merge {
+                return Err(exit::usage(
+                    "only lvconvert --merge and --repair are supported",
+                ));
+            }
+            // LVM2's poller lines while the merge runs in the foreground.
+            let mut ticker = commands::Ticker::new(interval.unwrap_or(15));
+            let mut report = |lv: &str, p: f64| {
+                if ticker.due() || p >= 100.0 {
+                    println!("{}", commands::progress_line(lv, "Merged", p));
+                }
+            };
+            if commands::lvconvert_merge(vg, name, prefix, &mut report)? {
                 println!("  Merge of snapshot into logical volume {vg} has finished.");
             } else {
                 println!("  Merging of snapshot {vg}/{name} will occur on next activation.");

@@ -8,7 +8,7 @@ use crate::vg::Vg;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
 /// Where backups and archives go (`ORION_LVM_SYSTEM_DIR`, default /etc/lvm, as LVM2).
-fn system_dir() -> PathBuf {
+pub(super) fn system_dir() -> PathBuf {
     std::env::var_os("ORION_LVM_SYSTEM_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/etc/lvm"))

@@ -12,46 +12,65 @@ use crate::dm::ioctl::Control;
 use crate::exit::usage;
 use anyhow::{Context, Result};
 
-/// The options of `lvcreate`, as given.
-#[derive(Clone, Debug, Default)]
+/// The options of `lvcreate`, as given (the clap definition `orion-lvm lvcreate` parses).
+#[derive(clap::Args, Clone, Debug, Default)]
 pub struct LvcreateArgs {
-    /// `-L`.
+    /// Size (k, m, g, t, s; MiB when no unit).
+    #[arg(short = 'L', long = "size")]
     pub size: Option<String>,
-    /// `-l`.
+    /// Size in extents.
+    #[arg(short = 'l', long = "extents")]
     pub extents: Option<u64>,
-    /// `-n`.
+    /// Name.
+    #[arg(short = 'n', long = "name")]
     pub name: String,
-    /// `--type`.
+    /// Segment type: linear, striped, mirror, thin-pool, thin, snapshot.
+    #[arg(long = "type")]
     pub seg_type: Option<String>,
-    /// `-i`.
+    /// Stripes.
+    #[arg(short = 'i', long = "stripes", default_value_t = 1)]
     pub stripes: u64,
-    /// `-I`.
+    /// Stripe size (default 64 KiB).
+    #[arg(short = 'I', long = "stripesize", default_value = "64k")]
     pub stripe_size: String,
-    /// `-m`.
+    /// Mirrors: copies besides the original (a mirror with a core log).
+    #[arg(short = 'm', long = "mirrors")]
     pub mirrors: Option<u64>,
-    /// `--mirrorlog`.
+    /// Mirror log: `core` or `disk`.
+    #[arg(long = "mirrorlog", default_value = "core")]
     pub mirror_log: String,
-    /// `-s`.
+    /// Make a snapshot of the LV named as VG/ORIGIN (a thin snapshot when ORIGIN is a
+    /// thin volume and no size is given).
+    #[arg(short = 's', long = "snapshot")]
     pub snapshot: bool,
-    /// `-V`.
+    /// Virtual size of a thin volume.
+    #[arg(short = 'V', long = "virtualsize")]
     pub virtual_size: Option<String>,
-    /// `-T`.
+    /// Thin: with -V, a thin volume in the pool named as VG/POOL; with -L, a new pool.
+    #[arg(short = 'T', long = "thin")]
     pub thin: bool,
-    /// `--thinpool`.
+    /// The pool of a new thin volume, or the name of a new pool.
+    #[arg(long = "thinpool")]
     pub thin_pool: Option<String>,
-    /// `-c`.
+    /// Thin pool chunk size (default by LVM2's generic policy).
+    #[arg(short = 'c', long = "chunksize")]
     pub chunk_size: Option<String>,
-    /// `--poolmetadatasize`.
+    /// Thin pool metadata size (default estimated from the data size).
+    #[arg(long = "poolmetadatasize")]
     pub pool_metadata_size: Option<String>,
-    /// `-Z`.
+    /// Zero new thin pool blocks (`y`, the default, or `n`).
+    #[arg(short = 'Z', long = "zero", default_value = "y")]
     pub zero: String,
-    /// `--discards`.
+    /// Thin pool discards: passdown, nopassdown or ignore.
+    #[arg(long = "discards", default_value = "passdown")]
     pub discards: String,
-    /// `-a`.
+    /// Activate the new LV (`y`, the default) or only write metadata (`n`).
+    #[arg(short = 'a', long = "activate", default_value = "y")]
     pub activate: String,
-    /// `--alloc`.
+    /// Allocation policy: contiguous, cling, normal, anywhere, inherit.
+    #[arg(long = "alloc")]
     pub alloc: Option<String>,
-    /// The positional argument: VG, VG/ORIGIN or VG/POOL.
+    /// VG name (VG/ORIGIN with -s, VG/POOL with -T).
     pub vg: String,
 }
 

@@ -499,6 +499,7 @@ pub fn seg_row(vg: &Vg, members: &[&Pv], lv: &Lv, seg: &Segment) -> Row {
             ),
             SegmentKind::Other(s) => {
                 let ty = s.str("type").unwrap_or("").to_owned();
+                // A thin pool's one area is its data LV, as LVM2 lists it.
                 let areas = seg
                     .mirror()
                     .map(|m| {
@@ -507,6 +508,7 @@ pub fn seg_row(vg: &Vg, members: &[&Pv], lv: &Lv, seg: &Segment) -> Row {
                             .map(|(n, pe)| ((*n).to_owned(), *pe))
                             .collect()
                     })
+                    .or_else(|| seg.thin_pool().map(|p| vec![(p.data.to_owned(), 0)]))
                     .unwrap_or_default();
                 let region = seg.mirror().map_or(0, |m| m.region_size);
                 let chunk = seg

@@ -22,7 +22,12 @@ use anyhow::{anyhow, bail, Context, Result};
 
 /// `lvconvert --merge VG/SNAP`; returns whether the merge ran to its end (false: it
 /// starts on the origin's next activation).
-pub fn lvconvert_merge(vg_name: &str, snap: &str, prefix: &str) -> Result<bool> {
+pub fn lvconvert_merge(
+    vg_name: &str,
+    snap: &str,
+    prefix: &str,
+    report: &mut dyn FnMut(&str, f64),
+) -> Result<bool> {
     let scan = Scan::run(&[])?;
     let (mut vg, members) = scan.need_vg(vg_name)?;
     let i = vg
@@ -110,33 +115,47 @@ pub fn lvconvert_merge(vg_name: &str, snap: &str, prefix: &str) -> Result<bool> 
     ctl.suspend(&s_id, false)?;
     ctl.resume(&o_id)?;
     ctl.resume(&s_id)?;
-    finish_merge(&ctl, vg, &members, &origin, prefix)?;
+    finish_merge(&ctl, vg, &members, &origin, prefix, report)?;
     Ok(true)
 }
 
-/// Whether the snapshot-merge device `name` has merged everything.
-fn merged(ctl: &dyn DmBackend, name: &str) -> Result<bool> {
+/// Whether the snapshot-merge device `name` has merged everything, and the percentage
+/// merged as LVM2 prints it (100 less the share of the COW device still in use).
+fn merged(ctl: &dyn DmBackend, name: &str) -> Result<(bool, f64)> {
     let st = ctl.status(&DevId::Name(name.to_owned()))?;
     let t = st.first().ok_or_else(|| anyhow!("{name} has no table"))?;
     let f: Vec<&str> = t.params.split_whitespace().collect();
     match (f.first().and_then(|s| s.split_once('/')), f.get(1)) {
-        (Some((alloc, _)), Some(meta)) => Ok(alloc == *meta),
+        (Some((alloc, total)), Some(meta)) => {
+            let used = match (alloc.parse::<f64>(), total.parse::<f64>()) {
+                (Ok(a), Ok(t)) if t > 0.0 => a * 100.0 / t,
+                _ => 0.0,
+            };
+            Ok((alloc == *meta, 100.0 - used))
+        }
         _ if t.params.trim() == "Invalid" => bail!("{name}: the merging snapshot is invalid"),
         _ => bail!("{name}: unexpected snapshot-merge status {:?}", t.params),
     }
 }
 
-/// Waits for the merge into live `origin` to end, then drops the snapshot from the
-/// metadata and puts the origin back on its own table.
+/// Waits for the merge into live `origin` to end (`report` gets the origin and the
+/// percentage merged on every look), then drops the snapshot from the metadata and puts
+/// the origin back on its own table.
 pub fn finish_merge(
     ctl: &dyn DmBackend,
     mut vg: Vg,
     members: &[&Pv],
     origin: &str,
     prefix: &str,
+    report: &mut dyn FnMut(&str, f64),
 ) -> Result<()> {
     let origin_dev = activate::dm_name(&vg.name, origin);
-    while !merged(ctl, &origin_dev)? {
+    loop {
+        let (done, pct) = merged(ctl, &origin_dev)?;
+        report(origin, if done { 100.0 } else { pct });
+        if done {
+            break;
+        }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
     let rec = vg
@@ -199,7 +218,7 @@ pub fn finish_live_merges(vg_name: &str, prefix: &str) -> Result<usize> {
         .collect();
     let mut vg = vg;
     for o in &origins {
-        finish_merge(&ctl, vg.clone(), &members, o, prefix)?;
+        finish_merge(&ctl, vg.clone(), &members, o, prefix, &mut |_, _| {})?;
         vg = Scan::run(&[])?.need_vg(vg_name)?.0;
     }
     Ok(origins.len())

@@ -201,8 +201,11 @@ fn plan(vg: &mut Vg, src: &str, dst: &[String]) -> Result<String> {
     Ok(name)
 }
 
-/// The VG with the move finished: areas on `pvmove` replaced by their destinations.
-fn finish(vg: &mut Vg, pvmove: &str) -> Result<()> {
+/// The VG with the move finished: areas on `pvmove` replaced by their destinations. With
+/// `abort`, as LVM2's `pvmove --abort`: only ranges recorded as copied
+/// (`extents_moved` equal to their length) keep the destination, the others go back to
+/// the source.
+fn finish(vg: &mut Vg, pvmove: &str, abort: bool) -> Result<()> {
     let pm = vg
         .lv(pvmove)
         .cloned()
@@ -213,7 +216,12 @@ fn finish(vg: &mut Vg, pvmove: &str) -> Result<()> {
         .iter()
         .filter_map(|s| {
             let m = s.mirror()?;
-            let (pv, pe) = *m.images.get(1)?;
+            let keep = if abort && moved_extents(s) < s.extent_count {
+                0
+            } else {
+                1
+            };
+            let (pv, pe) = *m.images.get(keep)?;
             Some((s.start_extent, s.extent_count, pv.to_owned(), pe))
         })
         .collect();
@@ -410,10 +418,74 @@ pub(crate) fn start(
     Ok(())
 }
 
+/// How far the move is, in percent of its extents: ranges recorded as copied, plus the
+/// regions of the running mirror in sync (what LVM2's poller prints).
+pub(crate) fn progress(ctl: &dyn DmBackend, vg: &Vg, pvmove: &str) -> f64 {
+    let Some(pm) = vg.lv(pvmove) else {
+        return 100.0;
+    };
+    let total = pm.extents().max(1) as f64;
+    let mut done: f64 = pm.segments.iter().map(moved_extents).sum::<u64>() as f64;
+    let running = pm
+        .segments
+        .iter()
+        .find(|s| moved_extents(s) < s.extent_count);
+    if let (Some(seg), Ok(st)) = (running, ctl.status(&DevId::Name(dm_name(&vg.name, pvmove)))) {
+        for t in st.iter().filter(|t| t.kind.ends_with("mirror")) {
+            let f: Vec<&str> = t.params.split_whitespace().collect();
+            let n: usize = f.first().and_then(|s| s.parse().ok()).unwrap_or(0);
+            let ratio = f
+                .get(n + 1)
+                .and_then(|s| s.split_once('/'))
+                .and_then(|(a, b)| {
+                    let (a, b) = (a.parse::<f64>().ok()?, b.parse::<f64>().ok()?);
+                    (b > 0.0).then_some(a / b)
+                });
+            done += ratio.unwrap_or(0.0) * seg.extent_count as f64;
+        }
+    }
+    (done * 100.0 / total).min(100.0)
+}
+
+/// Ends a move in `vg`: the moved LVs point at the PVs (the destinations, or with `abort`
+/// the sources of ranges not yet copied), `vg` is committed, the LVs switch to their new
+/// tables and the pvmove device goes.
+fn conclude(
+    ctl: &dyn DmBackend,
+    vg: &mut Vg,
+    pvs: &DevMap,
+    pvmove: &str,
+    prefix: &str,
+    abort: bool,
+    commit: &mut dyn FnMut(&Vg, &str) -> Result<()>,
+) -> Result<()> {
+    let movers = users(vg, pvmove);
+    let pm_dev = dm_name(&vg.name, pvmove);
+    finish(vg, pvmove, abort)?;
+    vg.seqno += 1;
+    let what = if abort { "aborted" } else { "done" };
+    commit(
+        vg,
+        &format!("Write from orion-lvm pvmove ({pvmove} {what})."),
+    )?;
+    let above = load_tables(ctl, vg, pvs, &movers, prefix)?;
+    switch(ctl, &above, None)?;
+    let pm_id = DevId::Name(pm_dev.clone());
+    if ctl.info(&pm_id).is_ok() {
+        ctl.remove(&pm_id)
+            .with_context(|| format!("removing {pm_dev}"))?;
+    }
+    ctl.remove_node(&pm_dev);
+    Ok(())
+}
+
 /// Copies the ranges of `pvmove` not yet moved, one at a time: waits for the running
-/// mirror to be in sync, commits the range as moved (`commit` writes the VG), and loads
-/// the next range; then points the LVs at the destinations, commits, and removes the
-/// pvmove device. `vg` ends as committed last.
+/// mirror to be in sync (looking every `poll`, calling `progress_to` with the percentage
+/// done on every look),
+/// commits the range as moved (`commit` writes the VG), and loads the next range; then
+/// points the LVs at the destinations, commits, and removes the pvmove device. `vg` ends
+/// as committed last.
+#[expect(clippy::too_many_arguments)]
 pub(crate) fn copy_ranges(
     ctl: &dyn DmBackend,
     vg: &mut Vg,
@@ -421,10 +493,10 @@ pub(crate) fn copy_ranges(
     pvmove: &str,
     prefix: &str,
     commit: &mut dyn FnMut(&Vg, &str) -> Result<()>,
+    progress_to: &mut dyn FnMut(f64),
+    poll: std::time::Duration,
 ) -> Result<()> {
-    let movers = users(vg, pvmove);
     let pm_dev = dm_name(&vg.name, pvmove);
-    let pm_id = DevId::Name(pm_dev.clone());
     loop {
         let pm = vg.lv(pvmove).ok_or_else(|| anyhow!("{pvmove} vanished"))?;
         let Some(k) = pm
@@ -434,8 +506,12 @@ pub(crate) fn copy_ranges(
         else {
             break;
         };
-        while !in_sync(ctl, &pm_dev)? {
-            std::thread::sleep(std::time::Duration::from_millis(50));
+        loop {
+            progress_to(progress(ctl, vg, pvmove));
+            if in_sync(ctl, &pm_dev)? {
+                break;
+            }
+            std::thread::sleep(poll);
         }
         // Range k is copied: record it, then the next range becomes the running mirror.
         let i = vg
@@ -459,28 +535,148 @@ pub(crate) fn copy_ranges(
         )?;
         switch(ctl, &me, None)?;
     }
-    finish(vg, pvmove)?;
-    vg.seqno += 1;
-    commit(vg, &format!("Write from orion-lvm pvmove ({pvmove} done)."))?;
-    let above = load_tables(ctl, vg, pvs, &movers, prefix)?;
-    switch(ctl, &above, None)?;
-    if ctl.info(&pm_id).is_ok() {
-        ctl.remove(&pm_id)
-            .with_context(|| format!("removing {pm_dev}"))?;
+    conclude(ctl, vg, pvs, pvmove, prefix, false, commit)
+}
+
+/// `pvmove --abort` of `pvmove` in `vg`: copied ranges stay on their destinations, the
+/// running and later ranges go back to their sources (LVM2's semantics); the mirror is
+/// dropped and the LVs switch to linear tables on the PVs.
+pub(crate) fn abort_move(
+    ctl: &dyn DmBackend,
+    vg: &mut Vg,
+    pvs: &DevMap,
+    pvmove: &str,
+    prefix: &str,
+    commit: &mut dyn FnMut(&Vg, &str) -> Result<()>,
+) -> Result<()> {
+    conclude(ctl, vg, pvs, pvmove, prefix, true, commit)
+}
+
+/// LVM2's VG lock file (`/run/lock/lvm/V_VG`, flock), which orders our pollers,
+/// `pvmove --abort` and real LVM2 around the metadata of a move.
+fn lock_vg(name: &str) -> Result<std::fs::File> {
+    let dir = Path::new("/run/lock/lvm");
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let path = dir.join(format!("V_{name}"));
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.lock()
+        .with_context(|| format!("locking {}", path.display()))?;
+    Ok(f)
+}
+
+/// The move ended in another process (aborted or finished by another pvmove).
+#[derive(Debug, thiserror::Error)]
+#[error("the move was ended by another command")]
+struct EndedElsewhere;
+
+/// A commit for a move that may be aborted or finished by another process: under the VG
+/// lock, the metadata on disk must still be the one this process wrote last.
+fn guarded_commit(paths: &[PathBuf], vg: &Vg, pvmove: &str, what: &str) -> Result<()> {
+    let _lock = lock_vg(&vg.name)?;
+    let scan = Scan::run(paths)?;
+    let on_disk = scan.vg(&vg.name).map(|(v, _)| v);
+    match on_disk {
+        Some(d) if d.seqno + 1 == vg.seqno && d.lv(pvmove).is_some() => commit(vg, paths, what),
+        _ => Err(EndedElsewhere.into()),
     }
-    ctl.remove_node(&pm_dev);
+}
+
+/// What a `pvmove` run did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Moved {
+    /// The source PV's device.
+    pub source: String,
+    /// Extents of the move.
+    pub extents: u64,
+    /// How it ended.
+    pub end: MoveEnd,
+}
+
+/// How a `pvmove` run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoveEnd {
+    /// Every extent moved.
+    Done,
+    /// Started; a background poller finishes it.
+    Background,
+    /// Aborted (`--abort`).
+    Aborted,
+    /// Another command aborted or finished it while we polled.
+    Elsewhere,
+}
+
+/// The options of `pvmove`.
+pub struct PvmoveArgs<'a> {
+    /// Source PV (none: carry on with, or abort, the move in progress).
+    pub source: Option<&'a Path>,
+    /// Destination PVs (default: any other PV of the VG).
+    pub destinations: &'a [PathBuf],
+    /// `-b`: start, then poll in a background process.
+    pub background: bool,
+    /// `--abort`.
+    pub abort: bool,
+    /// `-i`: seconds between progress lines (0: none); a poller looks this often.
+    pub interval: u64,
+    /// This process is the background poller `-b` started (the move is live already).
+    pub as_poller: bool,
+    /// Target name prefix.
+    pub prefix: &'a str,
+}
+
+/// The device of the source PV of `pvmove` (its first range's).
+fn source_of(vg: &Vg, members: &[&Pv], pvmove: &str) -> String {
+    let key = vg
+        .lv(pvmove)
+        .and_then(|l| l.segments.first())
+        .and_then(|s| s.mirror())
+        .and_then(|m| m.images.first().map(|(k, _)| (*k).to_owned()));
+    key.and_then(|k| vg.pv(&k))
+        .and_then(|vp| {
+            members
+                .iter()
+                .find(|p| dashed(&p.label.uuid) == vp.id)
+                .map(|p| p.path.display().to_string())
+        })
+        .unwrap_or_else(|| pvmove.to_owned())
+}
+
+/// Starts the background poller: this program's `pvmove` without a source, restricted to
+/// the VG's PVs, in its own process group with no terminal output (LVM2's poller
+/// daemonizes the same way).
+fn spawn_poller(paths: &[PathBuf], interval: u64, prefix: &str) -> Result<()> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().context("finding orion-lvm for the poller")?;
+    let devices: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    std::process::Command::new(exe)
+        .args(["pvmove", "--as-poller"])
+        .args(["-i", &interval.to_string()])
+        .args(["--target-prefix", prefix])
+        .args(["--devices", &devices.join(",")])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .context("starting the pvmove poller")?;
     Ok(())
 }
 
 /// `pvmove SRC [DST...]`: moves every extent of SRC (to DST PVs, default any other PV of
-/// the VG). `pvmove` without a source finishes an interrupted or backgrounded move (of the
-/// first VG that has one). With `background` the move is only started: the kernel copies
-/// the first range and a later `pvmove` (ours or LVM2's) finishes it. Returns the number
-/// of extents moved (or being moved).
-pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], background: bool, prefix: &str) -> Result<u64> {
+/// the VG). `pvmove` without a source carries on with an interrupted or backgrounded
+/// move (of the first VG that has one); `--abort` ends it instead, as LVM2 does. With
+/// `background` the move is started and a background poller (`pvmove` without a source)
+/// finishes it. `progress` gets the source device and the percentage moved every
+/// `interval` seconds in the foreground, and at the end.
+pub fn pvmove(a: &PvmoveArgs<'_>, progress_to: &mut dyn FnMut(&str, f64)) -> Result<Moved> {
+    let (src, dst, prefix) = (a.source, a.destinations, a.prefix);
     let scan = Scan::run(&[])?;
     let (mut vg, members, pvmove) = match src {
-        Some(src) => {
+        Some(src) if !a.abort => {
             let (vg, members) = scan
                 .vg_names()
                 .iter()
@@ -541,41 +737,100 @@ pub fn pvmove(src: Option<&Path>, dst: &[PathBuf], background: bool, prefix: &st
             }
             (vg, members, name)
         }
-        None => {
+        _ => {
+            // The move in progress (of the VG of the given PV, with --abort).
             let (vg, members) = scan
                 .vg_names()
                 .iter()
                 .filter_map(|n| scan.vg(n))
+                .filter(|(_, m)| src.is_none_or(|s| m.iter().any(|p| p.path == s)))
                 .find(|(v, _)| v.lvs.iter().any(is_pvmove))
-                .ok_or_else(|| anyhow!("no move in progress"))?;
+                .ok_or_else(|| anyhow!("no pvmove in progress"))?;
             let name = vg
                 .lvs
                 .iter()
                 .find(|l| is_pvmove(l))
                 .map(|l| l.name.clone())
-                .ok_or_else(|| anyhow!("no move in progress"))?;
-            let ctl = Control::open().context("opening /dev/mapper/control")?;
-            start(
-                &ctl,
-                &vg,
-                &activate::pv_devices(&vg, &members)?,
-                &name,
-                prefix,
-            )?;
+                .ok_or_else(|| anyhow!("no pvmove in progress"))?;
             (vg, members, name)
         }
     };
     let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
+    let out = Moved {
+        source: source_of(&vg, &members, &pvmove),
+        extents: vg.lv(&pvmove).map(Lv::extents).unwrap_or(0),
+        end: MoveEnd::Done,
+    };
+    let ended = |end| Moved { end, ..out.clone() };
     let ctl = Control::open().context("opening /dev/mapper/control")?;
-    let total: u64 = vg.lv(&pvmove).map(Lv::extents).unwrap_or(0);
-    if background {
-        return Ok(total);
-    }
     let pvs = activate::pv_devices(&vg, &members)?;
-    copy_ranges(&ctl, &mut vg, &pvs, &pvmove, prefix, &mut |v, what| {
-        commit(v, &paths, what)
-    })?;
-    Ok(total)
+    if a.abort {
+        let _lock = lock_vg(&vg.name)?;
+        // Fresh metadata: a poller may have recorded more ranges since the scan.
+        let (mut fresh, _) = Scan::run(&paths)?.need_vg(&vg.name)?;
+        if fresh.lv(&pvmove).is_none() {
+            return Ok(ended(MoveEnd::Elsewhere));
+        }
+        abort_move(&ctl, &mut fresh, &pvs, &pvmove, prefix, &mut |v, what| {
+            commit(v, &paths, what)
+        })?;
+        return Ok(ended(MoveEnd::Aborted));
+    }
+    if src.is_none() && !a.as_poller {
+        start(&ctl, &vg, &pvs, &pvmove, prefix)?;
+    }
+    if a.background {
+        spawn_poller(&paths, a.interval, prefix)?;
+        return Ok(ended(MoveEnd::Background));
+    }
+    // The foreground looks often and prints every interval; a poller, as LVM2's, looks
+    // (and so records a copied range) only every interval.
+    let poll = if a.as_poller {
+        std::time::Duration::from_secs(a.interval).max(std::time::Duration::from_millis(50))
+    } else {
+        std::time::Duration::from_millis(50)
+    };
+    let mut ticker = super::Ticker::new(if a.as_poller { 0 } else { a.interval });
+    let source = out.source.clone();
+    if a.as_poller {
+        // As LVM2's background poller: the first look comes one interval after the start.
+        std::thread::sleep(poll);
+    }
+    let copied = copy_ranges(
+        &ctl,
+        &mut vg,
+        &pvs,
+        &pvmove,
+        prefix,
+        &mut |v, what| guarded_commit(&paths, v, &pvmove, what),
+        &mut |p| {
+            // LVM2's poller reports at once, then every interval.
+            if ticker.due() {
+                progress_to(&source, p);
+            }
+        },
+        poll,
+    );
+    match copied {
+        Ok(()) => {
+            if !a.as_poller {
+                progress_to(&source, 100.0);
+            }
+            Ok(out)
+        }
+        Err(e) => {
+            // Aborted or finished elsewhere: the metadata no longer has the move.
+            let gone = Scan::run(&paths)
+                .ok()
+                .and_then(|s| s.vg(&vg.name).map(|(v, _)| v.lv(&pvmove).is_none()))
+                .unwrap_or(false);
+            if e.downcast_ref::<EndedElsewhere>().is_some() || gone {
+                Ok(ended(MoveEnd::Elsewhere))
+            } else {
+                Err(e)
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -620,11 +875,23 @@ mod tests {
 
         dm.clear_log();
         let mut commits = Vec::new();
-        copy_ranges(&dm, &mut vg, &devs, &name, "", &mut |v, what| {
-            commits.push((v.seqno, what.to_owned(), v.lv("pvmove0").is_some()));
-            Ok(())
-        })
+        let mut seen = Vec::new();
+        copy_ranges(
+            &dm,
+            &mut vg,
+            &devs,
+            &name,
+            "",
+            &mut |v, what| {
+                commits.push((v.seqno, what.to_owned(), v.lv("pvmove0").is_some()));
+                Ok(())
+            },
+            &mut |p| seen.push(p),
+            std::time::Duration::ZERO,
+        )
         .unwrap();
+        // The simulated mirror is in sync at once: the one range shows as all moved.
+        assert_eq!(seen, [100.0]);
         // One commit for the range copied, one with the move finished.
         assert_eq!(commits.len(), 2);
         assert!(commits[0].2 && !commits[1].2);
@@ -658,5 +925,99 @@ mod tests {
         let before = vg.clone();
         assert!(plan(&mut vg, "pv0", &["pv1".to_owned()]).is_err());
         assert_eq!(vg.lvs.len(), before.lvs.len());
+    }
+
+    /// A VG with LVs `a` and `b` on pv0, moving to pv1 in two ranges, the move started
+    /// on the recording backend with both LVs active.
+    fn two_range_move() -> (Vg, DevMap, RecordingDm) {
+        let (mut vg, mut devs) = test_vg("vg", &[10, 10]);
+        for n in ["a", "b"] {
+            let req = LvRequest {
+                name: n,
+                extents: 2,
+                stripes: 1,
+                stripe_size: 128,
+            };
+            let segs = allocate(&vg, &req).unwrap();
+            add_lv(&mut vg, n, segs);
+        }
+        let dm = RecordingDm::new();
+        for n in ["a", "b"] {
+            let lv = vg.lv(n).unwrap().clone();
+            activate_lv(&dm, &vg, &lv, &mut devs, "", &[]).unwrap();
+        }
+        let name = plan(&mut vg, "pv0", &["pv1".to_owned()]).unwrap();
+        assert_eq!(vg.lv(&name).unwrap().segments.len(), 2);
+        start(&dm, &vg, &devs, &name, "").unwrap();
+        dm.clear_log();
+        (vg, devs, dm)
+    }
+
+    fn area_of(vg: &Vg, lv: &str) -> (String, u64) {
+        match &vg.lv(lv).unwrap().segments[..] {
+            [Segment {
+                kind: SegmentKind::Striped { stripes, .. },
+                ..
+            }] => stripes[0].clone(),
+            other => panic!("{lv}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn progress_counts_copied_ranges_and_the_running_mirror() {
+        let (mut vg, _, dm) = two_range_move();
+        // Nothing recorded yet; the running mirror (the first range, half the move)
+        // reports itself in sync.
+        assert_eq!(progress(&dm, &vg, "pvmove0"), 50.0);
+        let i = vg.lvs.iter().position(|l| l.name == "pvmove0").unwrap();
+        if let SegmentKind::Other(s) = &mut vg.lvs[i].segments[0].kind {
+            s.set("extents_moved", Node::Value(Value::Int(2)));
+        }
+        assert_eq!(progress(&dm, &vg, "pvmove0"), 100.0);
+        assert_eq!(progress(&dm, &vg, "pvmove9"), 100.0, "a finished move");
+    }
+
+    #[test]
+    fn abort_keeps_copied_ranges_and_reverts_the_rest() {
+        let (mut vg, devs, dm) = two_range_move();
+        // The first range (LV a) was copied and recorded; the second is running.
+        let i = vg.lvs.iter().position(|l| l.name == "pvmove0").unwrap();
+        if let SegmentKind::Other(s) = &mut vg.lvs[i].segments[0].kind {
+            s.set("extents_moved", Node::Value(Value::Int(2)));
+        }
+        let seq = vg.seqno;
+        let mut commits = Vec::new();
+        abort_move(&dm, &mut vg, &devs, "pvmove0", "", &mut |v, what| {
+            commits.push((v.seqno, what.to_owned(), dm.log().len()));
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(
+            area_of(&vg, "a"),
+            ("pv1".to_owned(), 0),
+            "copied: destination"
+        );
+        assert_eq!(area_of(&vg, "b"), ("pv0".to_owned(), 2), "running: source");
+        assert!(vg.lv("pvmove0").is_none());
+        assert!(vg
+            .lvs
+            .iter()
+            .all(|l| !l.status.iter().any(|s| s == "LOCKED")));
+        assert_eq!(commits.len(), 1);
+        assert_eq!(commits[0].0, seq + 1);
+        assert!(commits[0].1.contains("aborted"));
+        assert_eq!(
+            dm.calls("load"),
+            [
+                "vg-a: 0 16384 linear 7:1 2048",
+                "vg-b: 0 16384 linear 7:0 18432"
+            ]
+        );
+        // The LVs leave the mirror (suspended, resumed on the PVs) before it goes.
+        let log = dm.log();
+        let at = |l: &str| log.iter().position(|x| x == l).unwrap();
+        assert!(at("resume vg-a") < at("remove vg-pvmove0"));
+        assert!(at("resume vg-b") < at("remove vg-pvmove0"));
+        assert_eq!(dm.devices(), ["vg-a", "vg-b"]);
     }
 }

@@ -199,12 +199,13 @@ pub fn lv_report(ctl: Option<&dyn DmBackend>, vg: &Vg, lv: &Lv) -> LvReport {
         (Some(_), Some(c)) => c,
         (Some(d), None) if d.flags & SUSPEND != 0 => 's',
         (Some(_), None) => 'a',
-        // Without device-mapper the state is unknown, which LVM2 shows as X.
-        (None, _) if ctl.is_none() => 'X',
+        // Without device-mapper the state is unknown, which LVM2 shows as X (but for
+        // thin pools, whose state it takes from the pool's layered device: `-`).
+        (None, _) if ctl.is_none() && pool.is_none() => 'X',
         (None, _) => '-',
     });
     let open = open_override.unwrap_or(device.as_ref().is_some_and(|d| d.open_count > 0));
-    a.push(if ctl.is_none() {
+    a.push(if ctl.is_none() && pool.is_none() {
         'X'
     } else if open {
         'o'

@@ -96,7 +96,7 @@ pub fn pool_geometry(
 }
 
 /// `lvolN` with N one above the highest used, as LVM2 numbers generated names.
-fn generated_name(vg: &Vg, prefix: &str) -> String {
+pub(super) fn generated_name(vg: &Vg, prefix: &str) -> String {
     let high = vg
         .lvs
         .iter()
@@ -206,7 +206,7 @@ pub(super) fn zero_on_pvs(vg: &Vg, members: &[&Pv], lv: &Lv) -> Result<()> {
     Ok(())
 }
 
-fn new_lv(name: &str, status: &[&str], segments: Vec<Segment>) -> Result<Lv> {
+pub(super) fn new_lv(name: &str, status: &[&str], segments: Vec<Segment>) -> Result<Lv> {
     Ok(Lv {
         name: name.to_owned(),
         id: dashed(&new_uuid()?),
@@ -216,27 +216,51 @@ fn new_lv(name: &str, status: &[&str], segments: Vec<Segment>) -> Result<Lv> {
     })
 }
 
-/// `lvcreate --type thin-pool`: the spare, metadata and data LVs and the pool, activated
-/// (as `VG-POOL` with the thin-pool target) unless `activate_it` is false.
-pub fn lvcreate_pool(
-    vg_name: &str,
-    req: &PoolRequest<'_>,
-    activate_it: bool,
-    prefix: &str,
-) -> Result<Vg> {
-    valid_name(req.name)?;
-    if !["passdown", "nopassdown", "ignore"].contains(&req.discards) {
-        bail!("--discards takes passdown, nopassdown or ignore");
+/// The VG's pool metadata spare (`lvolN_pmspare`), if it has one.
+pub(super) fn spare_of(vg: &Vg) -> Option<&Lv> {
+    vg.lvs.iter().find(|l| l.name.ends_with("_pmspare"))
+}
+
+/// Makes the VG's pool metadata spare at least `meta` extents, as LVM2's
+/// `handle_pool_metadata_spare`: a new `lvolN_pmspare` (hidden) when there is none, else
+/// the spare extended. Returns the spare's name when it is new or grew (it must be zeroed).
+pub(super) fn ensure_spare(vg: &mut Vg, meta: u64) -> Result<Option<String>> {
+    match vg.lvs.iter().position(|l| l.name.ends_with("_pmspare")) {
+        Some(i) if vg.lvs[i].extents() < meta => {
+            let extra = meta - vg.lvs[i].extents();
+            let mut more = allocate_extension(vg, &vg.lvs[i], extra)?;
+            vg.lvs[i].segments.append(&mut more);
+            merge_segments(&mut vg.lvs[i].segments);
+            Ok(Some(vg.lvs[i].name.clone()))
+        }
+        Some(_) => Ok(None),
+        None => {
+            let name = format!("{}_pmspare", generated_name(vg, "lvol"));
+            let segs = allocate(
+                vg,
+                &LvRequest {
+                    name: &name,
+                    extents: meta,
+                    stripes: 1,
+                    stripe_size: 128,
+                },
+            )?;
+            vg.lvs.push(new_lv(&name, &["READ", "WRITE"], segs)?);
+            Ok(Some(name))
+        }
     }
-    let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
+}
+
+/// The metadata part of `lvcreate --type thin-pool`: the spare (made or grown), the
+/// metadata and data LVs and the pool LV added to `vg`. Returns the LVs to zero.
+pub(crate) fn pool_metadata(vg: &mut Vg, req: &PoolRequest<'_>) -> Result<Vec<String>> {
     for n in [
         req.name.to_owned(),
         format!("{}_tmeta", req.name),
         format!("{}_tdata", req.name),
     ] {
         if vg.lv(&n).is_some() {
-            bail!("logical volume {n} already exists in {vg_name}");
+            bail!("logical volume {n} already exists in {}", vg.name);
         }
     }
     if req.extents == 0 {
@@ -249,32 +273,8 @@ pub fn lvcreate_pool(
         req.metadata_size,
     )?;
     // The spare first, as LVM2 allocates it first.
-    let mut zero = Vec::new();
-    match vg.lvs.iter().position(|l| l.name.ends_with("_pmspare")) {
-        Some(i) if vg.lvs[i].extents() < meta => {
-            let extra = meta - vg.lvs[i].extents();
-            let mut more = allocate_extension(&vg, &vg.lvs[i], extra)?;
-            vg.lvs[i].segments.append(&mut more);
-            merge_segments(&mut vg.lvs[i].segments);
-            zero.push(vg.lvs[i].name.clone());
-        }
-        Some(_) => {}
-        None => {
-            let name = format!("{}_pmspare", generated_name(&vg, "lvol"));
-            let segs = allocate(
-                &vg,
-                &LvRequest {
-                    name: &name,
-                    extents: meta,
-                    stripes: 1,
-                    stripe_size: 128,
-                },
-            )?;
-            vg.lvs.push(new_lv(&name, &["READ", "WRITE"], segs)?);
-            zero.push(name);
-        }
-    }
-    let (data_segs, meta_segs) = allocate_pool(&vg, req.name, req.extents, meta)?;
+    let mut zero: Vec<String> = ensure_spare(vg, meta)?.into_iter().collect();
+    let (data_segs, meta_segs) = allocate_pool(vg, req.name, req.extents, meta)?;
     let tmeta = format!("{}_tmeta", req.name);
     let tdata = format!("{}_tdata", req.name);
     vg.lvs.push(new_lv(&tmeta, &["READ", "WRITE"], meta_segs)?);
@@ -299,6 +299,24 @@ pub fn lvcreate_pool(
             kind: SegmentKind::Other(seg),
         }],
     )?);
+    Ok(zero)
+}
+
+/// `lvcreate --type thin-pool`: the spare, metadata and data LVs and the pool, activated
+/// (as `VG-POOL` with the thin-pool target) unless `activate_it` is false.
+pub fn lvcreate_pool(
+    vg_name: &str,
+    req: &PoolRequest<'_>,
+    activate_it: bool,
+    prefix: &str,
+) -> Result<Vg> {
+    valid_name(req.name)?;
+    if !["passdown", "nopassdown", "ignore"].contains(&req.discards) {
+        bail!("--discards takes passdown, nopassdown or ignore");
+    }
+    let scan = Scan::run(&[])?;
+    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let zero = pool_metadata(&mut vg, req)?;
     for n in &zero {
         let lv = vg.lv(n).ok_or_else(|| anyhow!("{n} vanished"))?;
         zero_on_pvs(&vg, &members, lv)?;

@@ -26,6 +26,8 @@ pub trait DmBackend {
     fn resume(&self, dev: &DevId) -> Result<DevInfo, DmError>;
     /// Removes `dev`.
     fn remove(&self, dev: &DevId) -> Result<(), DmError>;
+    /// Renames `dev` to `new_name` (DM_DEV_RENAME; the UUID stays).
+    fn rename(&self, dev: &DevId, new_name: &str) -> Result<(), DmError>;
     /// Information about `dev`.
     fn info(&self, dev: &DevId) -> Result<DevInfo, DmError>;
     /// The live table of `dev`.
@@ -75,6 +77,9 @@ impl DmBackend for Control {
     }
     fn remove(&self, dev: &DevId) -> Result<(), DmError> {
         Control::remove(self, dev)
+    }
+    fn rename(&self, dev: &DevId, new_name: &str) -> Result<(), DmError> {
+        Control::rename(self, dev, new_name)
     }
     fn info(&self, dev: &DevId) -> Result<DevInfo, DmError> {
         Control::info(self, dev)

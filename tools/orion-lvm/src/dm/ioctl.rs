@@ -41,6 +41,7 @@ enum Cmd {
     ListDevices = 2,
     DevCreate = 3,
     DevRemove = 4,
+    DevRename = 5,
     DevSuspend = 6,
     DevStatus = 7,
     TableLoad = 9,
@@ -61,6 +62,7 @@ impl Cmd {
             Cmd::ListDevices => "DM_LIST_DEVICES",
             Cmd::DevCreate => "DM_DEV_CREATE",
             Cmd::DevRemove => "DM_DEV_REMOVE",
+            Cmd::DevRename => "DM_DEV_RENAME",
             Cmd::DevSuspend => "DM_DEV_SUSPEND",
             Cmd::DevStatus => "DM_DEV_STATUS",
             Cmd::TableLoad => "DM_TABLE_LOAD",
@@ -352,6 +354,24 @@ impl Control {
     /// Removes `dev`.
     pub fn remove(&self, dev: &DevId) -> Result<(), DmError> {
         self.call(Cmd::DevRemove, Request::on(dev, 0), &[])
+            .map(|_| ())
+    }
+
+    /// Renames `dev` to `new_name` (the new name follows the header, NUL-terminated).
+    pub fn rename(&self, dev: &DevId, new_name: &str) -> Result<(), DmError> {
+        if new_name.is_empty() || new_name.len() >= NAME_LEN || new_name.contains('\0') {
+            return Err(DmError {
+                call: Cmd::DevRename.name(),
+                device: dev.label(),
+                err: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("bad new name {new_name:?}"),
+                ),
+            });
+        }
+        let mut data = new_name.as_bytes().to_vec();
+        data.push(0);
+        self.call(Cmd::DevRename, Request::on(dev, 0), &data)
             .map(|_| ())
     }
 

@@ -35,7 +35,7 @@ struct State {
 
 /// The simulated device-mapper; [`RecordingDm::log`] lists what was done, one line per
 /// change: `create NAME`, `load NAME: TABLE`, `suspend NAME`, `resume NAME`,
-/// `remove NAME`, `message NAME: MSG`, `node NAME`, `link VG/LV`, `unlink VG/LV`,
+/// `remove NAME`, `rename OLD NEW`, `message NAME: MSG`, `node NAME`, `link VG/LV`, `unlink VG/LV`,
 /// `zero NAME`, `modprobe MODULE`.
 #[derive(Default)]
 pub struct RecordingDm {
@@ -266,6 +266,25 @@ impl DmBackend for RecordingDm {
         let key = self.key("DM_DEV_REMOVE", dev)?;
         self.state.borrow_mut().devs.remove(&key);
         self.record(format!("remove {key}"));
+        Ok(())
+    }
+
+    fn rename(&self, dev: &DevId, new_name: &str) -> Result<(), DmError> {
+        let key = self.key("DM_DEV_RENAME", dev)?;
+        {
+            let mut st = self.state.borrow_mut();
+            if st.devs.contains_key(new_name) {
+                return Err(DmError {
+                    call: "DM_DEV_RENAME",
+                    device: key,
+                    err: io::Error::from_raw_os_error(libc::EBUSY),
+                });
+            }
+            if let Some(d) = st.devs.remove(&key) {
+                st.devs.insert(new_name.to_owned(), d);
+            }
+        }
+        self.record(format!("rename {key} {new_name}"));
         Ok(())
     }
 
