@@ -4,6 +4,7 @@
 //! number and is written to every PV of the VG, text before header (see [`commit`]).
 
 mod alloc;
+pub mod autoextend;
 mod backup;
 pub mod create;
 pub mod display;
@@ -12,6 +13,8 @@ pub mod listing;
 mod lv;
 mod merge;
 mod mirror;
+pub mod mirror_repair;
+pub mod monitor;
 mod pvmove;
 pub mod pvresize;
 pub mod rename;

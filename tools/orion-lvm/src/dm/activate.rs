@@ -163,7 +163,7 @@ pub fn load_table(
 }
 
 /// Creates (or reloads) dm device `name` with `table`; returns `major:minor`.
-pub(super) fn load_device(
+pub(crate) fn load_device(
     ctl: &dyn DmBackend,
     name: &str,
     uuid: &str,
@@ -195,7 +195,7 @@ pub(super) fn link_lv(ctl: &dyn DmBackend, vg: &str, lv: &str) -> Result<()> {
         .with_context(|| format!("linking /dev/{vg}/{lv}"))
 }
 
-pub(super) fn remove_device(ctl: &dyn DmBackend, name: &str) -> Result<()> {
+pub(crate) fn remove_device(ctl: &dyn DmBackend, name: &str) -> Result<()> {
     let id = DevId::Name(name.to_owned());
     if ctl.info(&id).is_ok() {
         ctl.remove(&id)?;
