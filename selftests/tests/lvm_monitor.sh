@@ -28,15 +28,21 @@ awk -v t=$threshold '{ print } /^activation \{/ {
 }' /tmp/t.lvm.conf.orig >/etc/lvm/lvm.conf
 check_eq "real LVM2 reads the autoextend settings" "$threshold" \
 	"$(lvm lvmconfig --type full activation/thin_pool_autoextend_threshold 2>&1 | sed 's/.*=//')"
+check "orion-lvm vgcreate over four ramdisks" orion-lvm vgcreate $vg /dev/ram0 /dev/ram1 /dev/ram2 /dev/ram3
 
 note() { printf '%s\n' "$@" | sed 's/^/# /'; }
 size_s() { lvs --noheadings --units s --nosuffix -o lv_size "$1" | tr -d ' '; }
-# pool_ok DEV: the pool's data usage is at or below the threshold.
+# pool_ok DEV: DEV is a thin pool whose data usage is at or below the threshold.
 pool_ok() {
-	dmsetup status "$1" | awk -v t=$threshold '{ split($6, a, "/"); exit !(a[1] * 100 <= t * a[2]) }'
+	dmsetup status "$1" | awk -v t=$threshold '$3 ~ /thin-pool$/ {
+		split($6, a, "/"); seen = a[2] > 0; ok = a[1] * 100 <= t * a[2] }
+		END { exit !(seen && ok) }'
 }
+# snap_ok DEV: DEV is a valid snapshot whose usage is at or below the threshold.
 snap_ok() {
-	dmsetup status "$1" | awk -v t=$threshold '{ split($4, a, "/"); exit !(a[1] * 100 <= t * a[2]) }'
+	dmsetup status "$1" | awk -v t=$threshold '$3 ~ /snapshot$/ {
+		seen = split($4, a, "/") == 2 && a[2] > 0; ok = a[1] * 100 <= t * a[2] }
+		END { exit !(seen && ok) }'
 }
 # settle CMD...: waits up to 60 s for CMD to pass.
 settle() {
@@ -61,11 +67,14 @@ stop_monitor() {
 }
 lwm() { dmsetup table "$1" | awk '{ print $6, $7 }'; }
 
-# (a) A pool of 32 MiB under fio writing 96 MiB (with verify) to a thin volume.
+# (a) A pool of 36 MiB under fio writing 96 MiB (with verify) to a thin volume. The pool
+# sizes (9 extents, then +20% rounded up: 11, 14, 17, 21, 26, 32, 39) never make 70% a
+# whole number of blocks: a pool observed at exactly 70% is not extended until it passes
+# 75%, in dmeventd's plugin as in ours.
 : >/tmp/t.mon
-check "orion-lvm thin pool of 32 MiB" orion-lvm lvcreate --type thin-pool -L 32M -n pool $vg
+check "orion-lvm thin pool of 36 MiB" orion-lvm lvcreate --type thin-pool -L 36M -n pool $vg
 check "thin volume of 256 MiB" orion-lvm lvcreate -V 256M -T $vg/pool -n th
-check_eq "low water mark from the threshold: 30% of 512 blocks" "128 153" "$(lwm $vg-pool-tpool)"
+check_eq "low water mark from the threshold: 30% of 576 blocks" "128 172" "$(lwm $vg-pool-tpool)"
 start_monitor
 fio --name=fill --filename=/dev/$vg/th --size=96M --rw=write --bs=256k --direct=1 \
 	--ioengine=psync --verify=crc32c --verify_fatal=1 --output=/tmp/t.fio >/dev/null 2>&1
@@ -75,13 +84,13 @@ check_eq "fio (write and verify 96 MiB) sees no error while the pool grows" 0 $r
 settle pool_ok $vg-pool-tpool >/dev/null
 stop_monitor
 note "$(cat /tmp/t.mon)"
-check "the pool grew past 96 MiB / 70%" sh -c "[ $(size_s $vg/pool) -ge $((96 * 2048 * 100 / 70)) ]"
+check "the pool grew past 96 MiB / 70%" sh -c "[ $(size_s $vg/pool)0 -ge $((96 * 2048 * 100 / 70))0 ]"
 check "usage back at or below 70%" pool_ok $vg-pool-tpool
 check_eq "the pool is in write mode at the end" "rw" "$(dmsetup status $vg-pool-tpool | awk '{ print $8 }')"
 check "extensions logged" grep -q "data .* > 70%, extending by" /tmp/t.mon
 check_eq "no error logged" "" "$(grep '^<3>' /tmp/t.mon)"
-check_eq "low water mark follows the size" \
-	"128 $(($(size_s $vg/pool) / 128 * 30 / 100))" "$(lwm $vg-pool-tpool)"
+psize=$(size_s $vg/pool)
+check_eq "low water mark follows the size" "128 $((${psize:-0} / 128 * 30 / 100))" "$(lwm $vg-pool-tpool)"
 check "real vgchange -an, -ay (thin_check) and vgck" sh -c "vgchange -an $vg && vgchange -ay $vg && vgck $vg"
 check "orion-lvm lvremove th, pool" sh -c "orion-lvm lvremove $vg/th && orion-lvm lvremove $vg/pool"
 
@@ -97,7 +106,7 @@ fill_steps() {
 }
 : >/tmp/t.mon
 check "orion-lvm pool and thin volume" sh -c \
-	"orion-lvm lvcreate --type thin-pool -L 32M -n pool $vg && orion-lvm lvcreate -V 256M -T $vg/pool -n th"
+	"orion-lvm lvcreate --type thin-pool -L 36M -n pool $vg && orion-lvm lvcreate -V 256M -T $vg/pool -n th"
 ours_lwm=$(lwm $vg-pool-tpool)
 start_monitor
 check "64 MiB in 2 MiB steps under orion-lvm monitor" fill_steps
@@ -108,7 +117,7 @@ note "orion-lvm monitor: pool $ours_size sectors, metadata $ours_meta" "$(grep '
 check "orion-lvm lvremove" sh -c "orion-lvm lvremove $vg/th && orion-lvm lvremove $vg/pool"
 mon='--config activation{monitoring=1}'
 check "real lvcreate of the pool and thin volume, monitored" sh -c \
-	"lvcreate $mon -y --type thin-pool -L 32M -n pool $vg && lvcreate $mon -V 256M -T $vg/pool -n th"
+	"lvcreate $mon -y --type thin-pool -L 36M -n pool $vg && lvcreate $mon -V 256M -T $vg/pool -n th"
 check "dmeventd runs" sh -c "[ -f /run/dmeventd.pid ] && kill -0 \$(cat /run/dmeventd.pid)"
 check_eq "real LVM2 loads the same low water mark" "$(lwm $vg-pool-tpool)" "$ours_lwm"
 check "64 MiB in 2 MiB steps under real dmeventd" fill_steps
@@ -137,7 +146,7 @@ rewrite_steps() {
 check "12 MiB rewritten under orion-lvm monitor" rewrite_steps
 stop_monitor
 note "$(cat /tmp/t.mon)"
-check "the snapshot grew" sh -c "[ $(size_s $vg/snap) -gt 16384 ]"
+check "the snapshot grew" sh -c "[ $(size_s $vg/snap)0 -gt 163840 ]"
 check "snapshot extensions logged" grep -q "snapshot .* > 70%, extending by 20%" /tmp/t.mon
 check "the snapshot is valid" sh -c "dmsetup status $vg-snap | grep -qv Invalid"
 check "the snapshot keeps the old content" cmp -n $((16 << 20)) /dev/$vg/snap /tmp/t.orig
@@ -178,7 +187,7 @@ mirror_case() {
 	stop_monitor
 	note "$(cat /tmp/t.mon)"
 	check_eq "$name: no error but the failure" "" "$(grep '^<3>' /tmp/t.mon | grep -v 'failed; repairing')"
-	check_eq "$name: the dead image's device is gone" "" "$(dmsetup ls | grep "^$leg[[:space:]]")"
+	check_eq "$name: the dead image's device (error target) is gone" "" "$(dmsetup table | grep ' error')"
 	check "$name: real vgck passes" vgck $vg
 }
 
@@ -186,11 +195,12 @@ mirror_case mira
 check_eq "allocate: still a mirror" mirror "$(lvs --noheadings -o segtype $vg/mira | tr -d ' ')"
 check "allocate: the new image resynchronises" wait_sync $vg/mira
 images=$(lvs -a --noheadings -o lv_name $vg | tr -d ' []' | grep '^mira_mimage' | sort | tr '\n' ' ')
-check_eq "allocate: images 0 and 2" "mira_mimage_0 mira_mimage_2 " "$images"
+# As LVM2: linear first, then back to two images under the usual names.
+check_eq "allocate: images 0 and 1" "mira_mimage_0 mira_mimage_1 " "$images"
 check "allocate: no image on the dead image's PV ($dead_pv)" sh -c \
-	"! lvs -a --noheadings -o devices $vg | grep -q '$dead_pv'"
+	"[ -n '$dead_pv' ] && ! lvs -a --noheadings -o devices $vg | grep -q '$dead_pv'"
 check "allocate: both images hold the same data" \
-	cmp -n $((24 << 20)) /dev/mapper/$vg-mira_mimage_0 /dev/mapper/$vg-mira_mimage_2
+	cmp -n $((24 << 20)) /dev/mapper/$vg-mira_mimage_0 /dev/mapper/$vg-mira_mimage_1
 check "real vgchange -an, -ay of the repaired mirror" sh -c "vgchange -an $vg && vgchange -ay $vg"
 check "orion-lvm lvremove mira" orion-lvm lvremove $vg/mira
 
@@ -204,8 +214,8 @@ check "orion-lvm lvremove mirr" orion-lvm lvremove $vg/mirr
 load_orion
 o='--target-prefix orion-'
 check "orion-lvm pool on orion-thin-pool" sh -c \
-	"orion-lvm $o lvcreate --type thin-pool -L 32M -n opool $vg && orion-lvm $o lvcreate -V 256M -T $vg/opool -n oth"
-check_eq "orion-thin-pool loaded with the low water mark" "orion-thin-pool 153" \
+	"orion-lvm $o lvcreate --type thin-pool -L 36M -n opool $vg && orion-lvm $o lvcreate -V 256M -T $vg/opool -n oth"
+check_eq "orion-thin-pool loaded with the low water mark" "orion-thin-pool 172" \
 	"$(dmsetup table $vg-opool-tpool | awk '{ print $3, $7 }')"
 start_monitor $o
 fio --name=fill --filename=/dev/$vg/oth --size=64M --rw=write --bs=256k --direct=1 \
