@@ -165,6 +165,17 @@ wait_sync() {
 	return 1
 }
 pv_of() { lvs -a --noheadings -o devices "$1" | tr -d ' ' | sed 's/(.*//'; }
+# wait_log PATTERN: waits up to 60 s for the monitor to log PATTERN.
+wait_log() {
+	n=0
+	while [ $n -lt 600 ]; do
+		grep -q "$1" /tmp/t.mon && return 0
+		sleep 0.1
+		n=$((n + 1))
+	done
+	echo "not logged: $1"
+	return 1
+}
 mirror_case() {
 	name=$1
 	shift
@@ -173,19 +184,34 @@ mirror_case() {
 	check "$name in sync" wait_sync $vg/$name
 	dead_pv=$(pv_of $vg/${name}_mimage_1)
 	start_monitor "$@"
+	# fio writes and verifies the first 16 MiB, several times over.
 	fio --name=m --filename=/dev/$vg/$name --size=16M --rw=randwrite --bs=4k --direct=1 \
-		--ioengine=psync --verify=crc32c --verify_fatal=1 --loops=2 --output=/tmp/t.fio >/dev/null 2>&1 &
+		--ioengine=psync --verify=crc32c --verify_fatal=1 --loops=6 --output=/tmp/t.fio >/dev/null 2>&1 &
 	fio_pid=$!
-	sleep 2
+	sleep 1
+	check "$name: fio is running when image 1 dies" kill -0 $fio_pid
 	leg=$vg-${name}_mimage_1
+	leg_table=$(dmsetup table $leg)
 	dm_reload $leg "0 $(sectors /dev/mapper/$leg) error"
+	# A write of our own after the failure (past fio's 16 MiB): dm-raid1 holds it until
+	# the repair's reload requeues it.
+	head -c $((1 << 20)) /dev/urandom >/tmp/t.after
+	check "$name: a write after the failure completes" \
+		timeout 120 dd if=/tmp/t.after of=/dev/$vg/$name bs=64k seek=320 conv=fsync
+	if ! grep -q repaired /tmp/t.mon; then
+		# No repair: give the image back and requeue what the mirror holds, so fio ends.
+		dm_reload $leg "$leg_table"
+		dmsetup suspend --noflush $vg-$name && dmsetup resume $vg-$name
+	fi
 	wait $fio_pid
 	rc=$?
 	[ $rc -eq 0 ] || cat /tmp/t.fio
 	check_eq "$name: fio verify passes across the failure and the repair" 0 $rc
-	check "$name: repair logged" settle grep -q "repaired" /tmp/t.mon
+	check "$name: repair logged" wait_log "repaired"
+	check "$name: the failure of image 1 logged" grep -q "image 1 (D) failed" /tmp/t.mon
 	stop_monitor
 	note "$(cat /tmp/t.mon)"
+	check "$name: the write after the failure reads back" same_region /dev/$vg/$name $((20 << 11)) 2048 /tmp/t.after
 	check_eq "$name: no error but the failure" "" "$(grep '^<3>' /tmp/t.mon | grep -v 'failed; repairing')"
 	check_eq "$name: the dead image's device (error target) is gone" "" "$(dmsetup table | grep ' error')"
 	check "$name: real vgck passes" vgck $vg

@@ -301,15 +301,21 @@ impl Monitor {
             let Ok(info) = ctl.info(&id) else {
                 continue;
             };
+            // A device removed meanwhile is dropped at the next read of the VG list.
             let status = match st.event_nr {
-                Some(last) if last != info.event_nr => {
-                    let (i, s) = ctl.wait_event(&id, last)?;
-                    st.event_nr = Some(i.event_nr);
-                    s
-                }
+                Some(last) if last != info.event_nr => match ctl.wait_event(&id, last) {
+                    Ok((i, s)) => {
+                        st.event_nr = Some(i.event_nr);
+                        s
+                    }
+                    Err(_) => continue,
+                },
                 _ => {
                     st.event_nr = Some(info.event_nr);
-                    ctl.status(&id)?
+                    match ctl.status(&id) {
+                        Ok(s) => s,
+                        Err(_) => continue,
+                    }
                 }
             };
             let Some(t) = status.first() else {
