@@ -26,8 +26,11 @@ TOOLS=(
 	/usr/bin/cmp /usr/sbin/blockdev /usr/sbin/resize2fs
 	"$ORION_ROOT/tools/target/release/orion-thin" "$ORION_ROOT/tools/target/release/orion-lvm"
 	"$ORION_ROOT/tools/target/release/orion-fuzz"
-	"$ORION_ROOT/tools/target/release/orion-crash" /usr/bin/kmod
+	"$ORION_ROOT/tools/target/release/orion-crash" /usr/bin/kmod /sbin/dmeventd
 )
+# dmeventd's LVM2 plugins (dlopen'ed by name, so ldd of dmeventd does not list them), for
+# the selftest that compares orion-lvm monitor with real dmeventd.
+PLUGINS=(/lib/x86_64-linux-gnu/libdevmapper-event-lvm2{thin,snapshot,mirror}.so)
 for t in "${TOOLS[@]}"; do
 	name=$(basename "$t")
 	rm -f "$stage/bin/$name"
@@ -42,8 +45,12 @@ for l in sh:dash mkfs.ext4:mke2fs fsck.ext4:e2fsck thin_check:pdata_tools thin_d
 	ln -s "${l#*:}" "$stage/bin/${l%%:*}"
 done
 
-# Shared libraries of every dynamic binary, at their usual paths.
-for t in "${TOOLS[@]}"; do
+# Shared libraries of every dynamic binary and plugin, at their usual paths.
+for p in "${PLUGINS[@]}"; do
+	mkdir -p "$stage$(dirname "$p")"
+	cp -L "$p" "$stage$p"
+done
+for t in "${TOOLS[@]}" "${PLUGINS[@]}"; do
 	ldd "$t" | awk '/=>/ { print $3 } /^\t\/lib/ { print $1 }'
 done | sort -u | while read -r lib; do
 	[ -n "$lib" ] || continue
@@ -52,6 +59,9 @@ done | sort -u | while read -r lib; do
 done
 mkdir -p "$stage/lib64"
 cp -L /lib64/ld-linux-x86-64.so.2 "$stage/lib64/"
+
+# libdevmapper-event starts the daemon as /sbin/dmeventd.
+ln -sf /bin/dmeventd "$stage/sbin/dmeventd"
 
 # Kernel modules (C dm targets, brd, null_blk, loop) and ours.
 cp -a "$kdir/modroot/lib/modules" "$stage/lib/"

@@ -9,7 +9,7 @@ DEB_PKGS=(
 	clang lld llvm libclang-dev rustc-web rust-web-src rust-web-clippy
 	linux-source-6.12
 	# VM and guest userspace.
-	qemu-system-x86 busybox-static dmsetup lvm2 thin-provisioning-tools fio e2fsprogs
+	qemu-system-x86 busybox-static dmsetup lvm2 dmeventd thin-provisioning-tools fio e2fsprogs
 	# Packaging (make deb) and its checks.
 	debhelper dh-dkms dkms fakeroot lintian
 )

@@ -21,6 +21,10 @@ pub struct Cli {
         value_delimiter = ','
     )]
     pub scan_devices: Vec<String>,
+    /// lvm.conf settings that override the file's, as LVM2's `--config` (repeatable):
+    /// `activation { thin_pool_autoextend_threshold = 70 }`.
+    #[arg(long = "config", global = true)]
+    pub config: Vec<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -233,20 +237,39 @@ pub enum Cmd {
         destinations: Vec<String>,
     },
     /// Merges a snapshot back into its origin (`--merge`): at once when the origin is
-    /// active (waiting for the end), else on its next activation; repairs an inactive
-    /// thin pool's metadata into its spare (`--repair`).
+    /// active (waiting for the end), else on its next activation; `--repair` repairs an
+    /// inactive thin pool's metadata into its spare, or removes or replaces the failed
+    /// images and log of a mirror.
     Lvconvert {
         /// Merge the snapshot.
         #[arg(long, conflicts_with = "repair")]
         merge: bool,
-        /// Repair the thin pool's metadata (lvm.conf `global/thin_repair_executable`).
+        /// Repair a thin pool's metadata (lvm.conf `global/thin_repair_executable`) or a
+        /// mirror with failed devices.
         #[arg(long)]
         repair: bool,
+        /// With `--repair` of a mirror: follow lvm.conf's `mirror_image_fault_policy` and
+        /// `mirror_log_fault_policy` (else remove failed images, replace a failed log).
+        #[arg(long = "use-policies", requires = "repair")]
+        use_policies: bool,
         /// Progress interval (accepted for LVM2 compatibility).
         #[arg(short = 'i', long = "interval")]
         interval: Option<u64>,
         /// VG/SNAPSHOT (`--merge`) or VG/POOL (`--repair`).
         lv: String,
+    },
+    /// Watches the active thin pools, snapshots and mirrors of VGs (all when none is
+    /// named) for dm events, extends pools and snapshots past their lvm.conf autoextend
+    /// thresholds and repairs failed mirrors, as dmeventd does; logs to stderr.
+    Monitor {
+        /// One pass, then exit.
+        #[arg(long)]
+        once: bool,
+        /// Seconds between checks when no event comes (dmeventd's 10).
+        #[arg(short = 'i', long = "interval", default_value_t = 10)]
+        interval: u64,
+        /// VGs to monitor.
+        vgs: Vec<String>,
     },
     /// Removes a logical volume.
     Lvremove {

@@ -4,6 +4,7 @@
 //! number and is written to every PV of the VG, text before header (see [`commit`]).
 
 mod alloc;
+pub mod autoextend;
 mod backup;
 pub mod create;
 pub mod display;
@@ -12,6 +13,8 @@ pub mod listing;
 mod lv;
 mod merge;
 mod mirror;
+pub mod mirror_repair;
+pub mod monitor;
 mod pvmove;
 pub mod pvresize;
 pub mod rename;
@@ -34,7 +37,7 @@ pub use mirror::lvcreate_mirror;
 pub use pvmove::{pvmove, MoveEnd, Moved, PvmoveArgs};
 pub use snapshot::lvcreate_snapshot;
 pub use thin::{lvcreate_pool, lvcreate_thin, lvcreate_thin_snapshot, pool_geometry, PoolRequest};
-pub use thin_repair::lvconvert_repair_thin;
+pub use thin_repair::{is_thin_pool, lvconvert_repair_thin};
 pub use vg::{vgcreate, vgextend, vgreduce, vgremove};
 
 use crate::label::undashed;

@@ -10,6 +10,7 @@ pub mod crc;
 pub mod dm;
 pub mod exit;
 pub mod label;
+pub mod lvmconf;
 pub mod mda;
 pub mod pv;
 pub mod report;

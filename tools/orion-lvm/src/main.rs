@@ -51,6 +51,7 @@ fn policy(alloc: Option<&str>) -> Result<Option<Policy>> {
 
 fn run(cli: Cli) -> Result<()> {
     let prefix = cli.target_prefix.as_str();
+    orion_lvm::lvmconf::set_overrides(cli.config.clone());
     if !cli.scan_devices.is_empty() {
         pv::restrict_scan(cli.scan_devices.iter().map(|d| dev(d)).collect());
     }
@@ -245,10 +246,16 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Lvconvert {
             merge,
             repair,
+            use_policies,
             interval,
             lv,
         } => {
             let (vg, name) = split_lv(&lv)?;
+            if repair && !commands::is_thin_pool(vg, name)? {
+                let r = commands::mirror_repair::lvconvert_repair(vg, name, use_policies, prefix)?;
+                println!("  {vg}/{name}: {}", commands::monitor::repair_message(&r));
+                return Ok(());
+            }
             if repair {
                 for w in commands::lvconvert_repair_thin(vg, name)? {
                     eprintln!("  {w}");
@@ -273,6 +280,11 @@ fn run(cli: Cli) -> Result<()> {
                 println!("  Merging of snapshot {vg}/{name} will occur on next activation.");
             }
         }
+        Cmd::Monitor {
+            once,
+            interval,
+            vgs,
+        } => commands::monitor::run(vgs, once, std::time::Duration::from_secs(interval), prefix)?,
         Cmd::Lvremove { lv } => {
             let (vg, name) = split_lv(&lv)?;
             commands::lvremove(vg, name, prefix)?;

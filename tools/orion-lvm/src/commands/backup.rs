@@ -4,15 +4,10 @@
 
 use super::{commit, host, now, Scan};
 use crate::label::undashed;
+use crate::lvmconf::system_dir;
 use crate::vg::Vg;
 use anyhow::{anyhow, bail, Context, Result};
 use std::path::{Path, PathBuf};
-/// Where backups and archives go (`ORION_LVM_SYSTEM_DIR`, default /etc/lvm, as LVM2).
-pub(super) fn system_dir() -> PathBuf {
-    std::env::var_os("ORION_LVM_SYSTEM_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/etc/lvm"))
-}
 
 /// Keeps the metadata a change replaces in `archive/VG_NNNNN-<seqno>.vg`, as LVM2's
 /// archive does; failures to archive are reported but do not stop the change.

@@ -806,6 +806,7 @@ cow_store = "snap"
                 flags: 0,
                 open_count: 1,
                 target_count: 1,
+                event_nr: 0,
                 name: "vg-lv1".into(),
                 uuid: String::new(),
             }),

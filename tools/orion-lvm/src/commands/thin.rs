@@ -620,6 +620,7 @@ pub fn extend_pool(
     let size = extents * vg.extent_size;
     if let Some(line) = t.first_mut() {
         line.len = size;
+        line.params = thin::with_low_water_mark(&line.params, size);
     }
     ctl.load(&tpool_id, &t, false)?;
     let public = activate::dm_name(&vg.name, &pool_name);

@@ -67,7 +67,7 @@ impl RepairTool {
     /// The tool configured in the system's lvm.conf (`$ORION_LVM_SYSTEM_DIR/lvm.conf`,
     /// default /etc/lvm/lvm.conf).
     pub fn configured() -> Result<RepairTool> {
-        let path = super::backup::system_dir().join("lvm.conf");
+        let path = crate::lvmconf::system_dir().join("lvm.conf");
         let text = std::fs::read_to_string(&path).ok();
         RepairTool::from_config(text.as_deref())
             .with_context(|| format!("reading {}", path.display()))
@@ -279,6 +279,13 @@ fn run_tool(argv: &[String]) -> Result<()> {
 }
 
 /// `lvconvert --repair VG/POOL` on the system's device-mapper; returns LVM2's warnings.
+/// Whether `vg_name/lv` is a thin pool (`lvconvert --repair` repairs pools and mirrors).
+pub fn is_thin_pool(vg_name: &str, lv: &str) -> Result<bool> {
+    let scan = Scan::run(&[])?;
+    let (vg, _) = scan.need_vg(vg_name)?;
+    Ok(vg.lv(lv).is_some_and(|l| l.thin_pool().is_some()))
+}
+
 pub fn lvconvert_repair_thin(vg_name: &str, pool: &str) -> Result<Warnings> {
     let tool = RepairTool::configured()?;
     let scan = Scan::run(&[])?;

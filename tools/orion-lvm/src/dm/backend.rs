@@ -36,6 +36,13 @@ pub trait DmBackend {
     fn status(&self, dev: &DevId) -> Result<Vec<Target>, DmError>;
     /// Sends `msg` to the target at `sector` of `dev`.
     fn message(&self, dev: &DevId, sector: u64, msg: &str) -> Result<(), DmError>;
+    /// DM_DEV_WAIT: the information and status lines of `dev` once its event counter
+    /// differs from `event_nr`.
+    fn wait_event(&self, dev: &DevId, event_nr: u32) -> Result<(DevInfo, Vec<Target>), DmError>;
+    /// Arms [`DmBackend::poll_events`] (DM_DEV_ARM_POLL).
+    fn arm_events(&self) -> Result<(), DmError>;
+    /// Waits up to `timeout` for a dm event since [`DmBackend::arm_events`]; whether one came.
+    fn poll_events(&self, timeout: std::time::Duration) -> Result<bool, DmError>;
     /// Creates `/dev/mapper/NAME` for `major:minor` (what udev would do).
     fn make_node(&self, name: &str, major: u32, minor: u32) -> io::Result<()>;
     /// Removes `/dev/mapper/NAME`.
@@ -92,6 +99,15 @@ impl DmBackend for Control {
     }
     fn message(&self, dev: &DevId, sector: u64, msg: &str) -> Result<(), DmError> {
         Control::message(self, dev, sector, msg)
+    }
+    fn wait_event(&self, dev: &DevId, event_nr: u32) -> Result<(DevInfo, Vec<Target>), DmError> {
+        Control::wait_event(self, dev, event_nr)
+    }
+    fn arm_events(&self) -> Result<(), DmError> {
+        Control::arm_events(self)
+    }
+    fn poll_events(&self, timeout: std::time::Duration) -> Result<bool, DmError> {
+        Control::poll_events(self, timeout)
     }
     fn make_node(&self, name: &str, major: u32, minor: u32) -> io::Result<()> {
         make_node(&Path::new("/dev/mapper").join(name), major, minor)

@@ -44,10 +44,12 @@ enum Cmd {
     DevRename = 5,
     DevSuspend = 6,
     DevStatus = 7,
+    DevWait = 8,
     TableLoad = 9,
     TableStatus = 12,
     ListVersions = 13,
     TargetMsg = 14,
+    DevArmPoll = 16,
 }
 
 impl Cmd {
@@ -65,10 +67,12 @@ impl Cmd {
             Cmd::DevRename => "DM_DEV_RENAME",
             Cmd::DevSuspend => "DM_DEV_SUSPEND",
             Cmd::DevStatus => "DM_DEV_STATUS",
+            Cmd::DevWait => "DM_DEV_WAIT",
             Cmd::TableLoad => "DM_TABLE_LOAD",
             Cmd::TableStatus => "DM_TABLE_STATUS",
             Cmd::ListVersions => "DM_LIST_VERSIONS",
             Cmd::TargetMsg => "DM_TARGET_MSG",
+            Cmd::DevArmPoll => "DM_DEV_ARM_POLL",
         }
     }
 }
@@ -128,6 +132,8 @@ pub struct DevInfo {
     pub open_count: i32,
     /// Targets in the live table.
     pub target_count: u32,
+    /// The device's event counter (raised by the targets' `dm_table_event`).
+    pub event_nr: u32,
     /// Name.
     pub name: String,
     /// UUID.
@@ -141,6 +147,7 @@ struct Request<'a> {
     uuid: Option<&'a str>,
     flags: u32,
     target_count: u32,
+    event_nr: u32,
 }
 
 impl<'a> Request<'a> {
@@ -211,6 +218,7 @@ impl Control {
             buf[16..20].copy_from_slice(&(HEADER as u32).to_ne_bytes());
             buf[20..24].copy_from_slice(&req.target_count.to_ne_bytes());
             buf[28..32].copy_from_slice(&req.flags.to_ne_bytes());
+            buf[32..36].copy_from_slice(&req.event_nr.to_ne_bytes());
             match req.dev {
                 Some(DevId::Name(n)) => put_str(&mut buf, 48, NAME_LEN, n).map_err(fail)?,
                 Some(DevId::Uuid(u)) => {
@@ -383,26 +391,84 @@ impl Control {
 
     fn table_status(&self, dev: &DevId, flags: u32) -> Result<Vec<Target>, DmError> {
         let b = self.call(Cmd::TableStatus, Request::on(dev, flags), &[])?;
-        let count = u32_at(&b, 20);
-        let mut off = u32_at(&b, 16) as usize;
-        let mut out = Vec::new();
-        for _ in 0..count {
-            if off + SPEC > b.len() {
-                break;
-            }
-            let next = u32_at(&b, off + 20) as usize;
-            out.push(Target {
-                start: u64_at(&b, off),
-                len: u64_at(&b, off + 8),
-                kind: get_str(&b[off + 24..off + 40]),
-                params: get_str(&b[off + SPEC..]),
-            });
-            // `next` counts from the start of the data area for table/status replies.
-            off = u32_at(&b, 16) as usize + next;
-        }
-        Ok(out)
+        Ok(targets_of(&b))
     }
 
+    /// DM_DEV_WAIT: sleeps until the event counter of `dev` differs from `event_nr`
+    /// (at once when it already does), then returns the device's information and status
+    /// lines. The kernel holds a reference on the device while it sleeps, so a
+    /// `DM_DEV_REMOVE` of it waits for the next event: callers that must not block
+    /// removals only call this when [`DevInfo::event_nr`] has already moved.
+    pub fn wait_event(
+        &self,
+        dev: &DevId,
+        event_nr: u32,
+    ) -> Result<(DevInfo, Vec<Target>), DmError> {
+        let req = Request {
+            event_nr,
+            ..Request::on(dev, 0)
+        };
+        let b = self.call(Cmd::DevWait, req, &[])?;
+        Ok((info_of(&b), targets_of(&b)))
+    }
+
+    /// DM_DEV_ARM_POLL: from now on, [`Control::poll_events`] wakes when any device
+    /// raises an event (or is created, removed or renamed).
+    pub fn arm_events(&self) -> Result<(), DmError> {
+        self.call(Cmd::DevArmPoll, Request::default(), &[])
+            .map(|_| ())
+    }
+
+    /// Waits up to `timeout` for an event since the last [`Control::arm_events`];
+    /// returns whether one came.
+    pub fn poll_events(&self, timeout: std::time::Duration) -> Result<bool, DmError> {
+        let mut fds = [libc::pollfd {
+            fd: self.file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        }];
+        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: `fds` is a live array of one initialised pollfd, and the length passed
+        // is its length; poll only writes `revents` inside it.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), 1, ms) };
+        if r < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                return Ok(false);
+            }
+            return Err(DmError {
+                call: "poll",
+                device: "/dev/mapper/control".into(),
+                err,
+            });
+        }
+        Ok(r > 0 && fds[0].revents & libc::POLLIN != 0)
+    }
+}
+
+/// The target lines after the header of a DM_TABLE_STATUS or DM_DEV_WAIT reply.
+fn targets_of(b: &[u8]) -> Vec<Target> {
+    let count = u32_at(b, 20);
+    let mut off = u32_at(b, 16) as usize;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        if off + SPEC > b.len() {
+            break;
+        }
+        let next = u32_at(b, off + 20) as usize;
+        out.push(Target {
+            start: u64_at(b, off),
+            len: u64_at(b, off + 8),
+            kind: get_str(&b[off + 24..off + 40]),
+            params: get_str(&b[off + SPEC..]),
+        });
+        // `next` counts from the start of the data area for table/status replies.
+        off = u32_at(b, 16) as usize + next;
+    }
+    out
+}
+
+impl Control {
     /// The live table of `dev`.
     pub fn table(&self, dev: &DevId) -> Result<Vec<Target>, DmError> {
         self.table_status(dev, STATUS_TABLE)
@@ -432,6 +498,7 @@ fn info_of(b: &[u8]) -> DevInfo {
         flags: u32_at(b, 28),
         open_count: u32_at(b, 24) as i32,
         target_count: u32_at(b, 20),
+        event_nr: u32_at(b, 32),
         name: get_str(&b[48..48 + NAME_LEN]),
         uuid: get_str(&b[48 + NAME_LEN..48 + NAME_LEN + UUID_LEN]),
     }

@@ -23,6 +23,9 @@ struct SimDev {
     inactive: Option<Vec<Target>>,
     suspended: bool,
     transaction_id: u64,
+    event_nr: u32,
+    /// Status parameters set by a test in place of the healthy ones.
+    status: Option<Vec<String>>,
 }
 
 #[derive(Default)]
@@ -31,6 +34,8 @@ struct State {
     next_minor: u32,
     modules: Vec<String>,
     log: Vec<String>,
+    /// Whether an event was raised since the last `arm_events`.
+    event_pending: bool,
 }
 
 /// The simulated device-mapper; [`RecordingDm::log`] lists what was done, one line per
@@ -93,6 +98,17 @@ impl RecordingDm {
         self.state.borrow().devs.keys().cloned().collect()
     }
 
+    /// Makes `status` report `params` (one string per target line) for `name` from now
+    /// on, and raises an event on it, as a target calling `dm_table_event` would.
+    pub fn set_status(&self, name: &str, params: &[&str]) {
+        let mut st = self.state.borrow_mut();
+        if let Some(d) = st.devs.get_mut(name) {
+            d.status = Some(params.iter().map(|p| (*p).to_owned()).collect());
+            d.event_nr += 1;
+            st.event_pending = true;
+        }
+    }
+
     /// The live table of `name`, if it has one.
     pub fn live_table(&self, name: &str) -> Option<Vec<Target>> {
         self.state.borrow().devs.get(name)?.live.clone()
@@ -133,6 +149,7 @@ impl RecordingDm {
             flags,
             open_count: 0,
             target_count: d.live.as_ref().map_or(0, |t| t.len() as u32),
+            event_nr: d.event_nr,
             name: name.to_owned(),
             uuid: d.uuid.clone(),
         }
@@ -254,6 +271,8 @@ impl DmBackend for RecordingDm {
                 .ok_or_else(|| not_found("DM_DEV_SUSPEND", dev))?;
             if let Some(t) = d.inactive.take() {
                 d.live = Some(t);
+                // A new table reports its own (healthy) status.
+                d.status = None;
             }
             d.suspended = false;
             Self::info_of(&key, d)
@@ -306,6 +325,17 @@ impl DmBackend for RecordingDm {
         let key = self.key("DM_TABLE_STATUS", dev)?;
         let st = self.state.borrow();
         let d = &st.devs[&key];
+        if let Some(params) = &d.status {
+            let live = d.live.clone().unwrap_or_default();
+            return Ok(live
+                .into_iter()
+                .zip(params)
+                .map(|(t, p)| Target {
+                    params: p.clone(),
+                    ..t
+                })
+                .collect());
+        }
         Ok(d.live
             .clone()
             .unwrap_or_default()
@@ -347,6 +377,30 @@ impl DmBackend for RecordingDm {
         }
         self.record(format!("message {key}: {msg}"));
         Ok(())
+    }
+
+    fn wait_event(&self, dev: &DevId, event_nr: u32) -> Result<(DevInfo, Vec<Target>), DmError> {
+        // Nothing else runs while a host test waits: the counter either moved or never will.
+        let info = self.info(dev)?;
+        if info.event_nr == event_nr {
+            return Err(DmError {
+                call: "DM_DEV_WAIT",
+                device: name_of(dev),
+                err: io::Error::from_raw_os_error(libc::EDEADLK),
+            });
+        }
+        let status = self.status(dev)?;
+        self.record(format!("wait {} {event_nr}", info.name));
+        Ok((info, status))
+    }
+
+    fn arm_events(&self) -> Result<(), DmError> {
+        self.state.borrow_mut().event_pending = false;
+        Ok(())
+    }
+
+    fn poll_events(&self, _timeout: std::time::Duration) -> Result<bool, DmError> {
+        Ok(self.state.borrow().event_pending)
     }
 
     fn make_node(&self, name: &str, _major: u32, _minor: u32) -> io::Result<()> {

@@ -33,9 +33,26 @@ pub fn tpool_name(vg: &Vg, pool: &str) -> String {
     }
 }
 
+/// The low water mark LVM2 gives a pool of `len` sectors in `chunk`-sector blocks, from
+/// lvm.conf's `thin_pool_autoextend_threshold` (0, no event, when it is 100 or unreadable).
+fn low_water_mark(len: u64, chunk: u64) -> u64 {
+    let threshold = crate::lvmconf::activation().map_or(100, |a| a.thin_threshold);
+    crate::lvmconf::low_water_mark(threshold, len / chunk.max(1))
+}
+
+/// `params` of a thin-pool line with the low water mark recomputed for `len` sectors (a
+/// pool table reloaded at a new size).
+pub fn with_low_water_mark(params: &str, len: u64) -> String {
+    let mut f: Vec<String> = params.split_whitespace().map(str::to_owned).collect();
+    if let (Some(chunk), true) = (f.get(2).and_then(|c| c.parse().ok()), f.len() > 3) {
+        f[3] = low_water_mark(len, chunk).to_string();
+    }
+    f.join(" ")
+}
+
 /// The thin-pool table line's parameters after the two devices, as libdevmapper emits
 /// them: block size, low water mark, then the features.
-fn pool_params(meta: &str, data: &str, seg: &crate::vg::ThinPoolSeg<'_>) -> String {
+fn pool_params(meta: &str, data: &str, seg: &crate::vg::ThinPoolSeg<'_>, len: u64) -> String {
     let mut features = Vec::new();
     if !seg.zero_new_blocks {
         features.push("skip_block_zeroing");
@@ -45,7 +62,12 @@ fn pool_params(meta: &str, data: &str, seg: &crate::vg::ThinPoolSeg<'_>) -> Stri
         "nopassdown" => features.push("no_discard_passdown"),
         _ => {}
     }
-    let mut p = format!("{meta} {data} {} 0 {}", seg.chunk_size, features.len());
+    let mut p = format!(
+        "{meta} {data} {} {} {}",
+        seg.chunk_size,
+        low_water_mark(len, seg.chunk_size),
+        features.len()
+    );
     for f in features {
         p.push(' ');
         p.push_str(f);
@@ -143,7 +165,7 @@ pub fn activate_pool(
         start: 0,
         len: size,
         kind: format!("{prefix}thin-pool"),
-        params: pool_params(&meta_dev, &data_dev, &seg),
+        params: pool_params(&meta_dev, &data_dev, &seg, size),
     }];
     let tpool_dev = load_device(ctl, &tpool, &format!("{uuid}-tpool"), &t, false)?;
     let tid = kernel_transaction_id(ctl, &tpool)?;
