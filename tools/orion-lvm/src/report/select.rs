@@ -1,14 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! `-S`/`--select`: LVM2's selection criteria, the subset of comparisons (`=`, `!=`, `<`,
-//! `<=`, `>`, `>=`) joined with `&&` (or `,`), `||` (or `#`), `!` and parentheses.
-//! Sizes compare in sectors with units (MiB without one), percentages as numbers, string
-//! lists by membership.
+//! `-S`/`--select`: LVM2's selection criteria: comparisons (`=`, `!=`, `<`, `<=`, `>`, `>=`)
+//! and regular expressions (`=~`, `!~`, on string fields only, as LVM2 2.03) joined with
+//! `&&` (or `,`), `||` (or `#`), `!` and parentheses. Sizes compare in sectors with units
+//! (MiB without one), percentages as numbers, string lists by membership; a regular
+//! expression matches anywhere in the string.
 
 use super::fields::{find, Field, Kind};
 use super::Value;
 use crate::exit::usage;
 use anyhow::Result;
+use regex::Regex;
 use std::cmp::Ordering;
 
 /// A comparison operator.
@@ -26,6 +28,10 @@ pub enum Op {
     Gt,
     /// `>=`.
     Ge,
+    /// `=~`.
+    Match,
+    /// `!~`.
+    NoMatch,
 }
 
 /// A parsed selection.
@@ -33,6 +39,8 @@ pub enum Op {
 pub enum Selection {
     /// `field op value`.
     Cmp(&'static Field, Op, String),
+    /// `field =~ regex` (or `!~` when the flag is set).
+    Re(&'static Field, Regex, bool),
     /// `!`.
     Not(Box<Selection>),
     /// `&&`.
@@ -68,9 +76,8 @@ fn lex(s: &str) -> Result<Vec<Tok>> {
             (_, "!=") => (Tok::Op(Op::Ne), 2),
             (_, "<=") => (Tok::Op(Op::Le), 2),
             (_, ">=") => (Tok::Op(Op::Ge), 2),
-            (_, "=~") | (_, "!~") => {
-                return Err(usage("regular expressions in -S are not supported"))
-            }
+            (_, "=~") => (Tok::Op(Op::Match), 2),
+            (_, "!~") => (Tok::Op(Op::NoMatch), 2),
             (',', _) => (Tok::And, 1),
             ('#', _) => (Tok::Or, 1),
             ('!', _) => (Tok::Not, 1),
@@ -157,7 +164,17 @@ impl Parser<'_> {
                 let Some(Tok::Word(v)) = self.next() else {
                     return Err(usage(format!("-S: expected a value after {name}")));
                 };
-                Ok(Selection::Cmp(field, op, v))
+                if !matches!(op, Op::Match | Op::NoMatch) {
+                    return Ok(Selection::Cmp(field, op, v));
+                }
+                if field.kind != Kind::Str {
+                    return Err(usage(format!(
+                        "dm_report: incompatible comparison type for selection field {name}"
+                    )));
+                }
+                let re = Regex::new(&v)
+                    .map_err(|e| usage(format!("-S: bad regular expression {v:?}: {e}")))?;
+                Ok(Selection::Re(field, re, op == Op::NoMatch))
             }
             _ => Err(usage("-S: expected a field name")),
         }
@@ -203,6 +220,12 @@ impl Selection {
             Selection::Not(e) => !e.matches(row),
             Selection::And(a, b) => a.matches(row) && b.matches(row),
             Selection::Or(a, b) => a.matches(row) || b.matches(row),
+            Selection::Re(field, re, negate) => {
+                let Some(Value::Str(s)) = row(field.name) else {
+                    return false;
+                };
+                re.is_match(&s) != *negate
+            }
             Selection::Cmp(field, op, want) => {
                 let Some(have) = row(field.name) else {
                     return false;
@@ -225,6 +248,8 @@ impl Selection {
                     Op::Le => o != Ordering::Greater,
                     Op::Gt => o == Ordering::Greater,
                     Op::Ge => o != Ordering::Less,
+                    // Parsed as `Selection::Re`.
+                    Op::Match | Op::NoMatch => false,
                 }
             }
         }
@@ -267,6 +292,20 @@ mod tests {
         assert!(parse("bogus=1", "lv").is_err());
         assert!(parse("lv_name", "lv").is_err());
         assert!(parse("(lv_name=a", "lv").is_err());
-        assert!(parse("lv_name=~a", "lv").is_err());
+        assert!(parse("lv_size=~1", "lv").is_err(), "regex on a size");
+        assert!(parse("lv_name=~(", "lv").is_err(), "bad regex");
+    }
+
+    #[test]
+    fn regular_expressions() {
+        assert!(sel("lv_name=~v"));
+        assert!(sel("lv_name=~^lv[0-9]$"));
+        assert!(!sel("lv_name=~^v"));
+        assert!(sel("lv_name!~^v"));
+        assert!(
+            parse("lv_tags=~a", "lv").is_err(),
+            "LVM2 takes no regex on lists"
+        );
+        assert!(sel("lv_name=~'l.1' && seg_count=2"));
     }
 }
