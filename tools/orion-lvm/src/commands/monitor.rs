@@ -761,7 +761,7 @@ pub fn run(names: Vec<String>, once: bool, interval: Duration, prefix: &str) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dm::recording::{add_lv, test_vg, RecordingDm};
+    use crate::dm::recording::{add_lv, add_snapshot, test_vg, RecordingDm};
     use crate::lvmconf::FaultPolicy;
     use crate::vg::{Segment, SegmentKind};
 
@@ -1002,23 +1002,7 @@ mod tests {
         let (mut vg, mut devs) = test_vg("vg", &[40, 40, 40]);
         add_lv(&mut vg, "o", linear("pv0", 0, 16));
         add_lv(&mut vg, "s", linear("pv1", 0, 4));
-        vg.lvs[1].status.retain(|s| s != "VISIBLE");
-        let mut rec = crate::config::Section::default();
-        rec.push("start_extent", crate::config::Value::Int(0))
-            .push("extent_count", crate::config::Value::Int(16))
-            .push("type", crate::config::Value::Str("snapshot".into()))
-            .push("chunk_size", crate::config::Value::Int(8))
-            .push("origin", crate::config::Value::Str("o".into()))
-            .push("cow_store", crate::config::Value::Str("s".into()));
-        add_lv(
-            &mut vg,
-            "snapshot0",
-            vec![Segment {
-                start_extent: 0,
-                extent_count: 16,
-                kind: SegmentKind::Other(rec),
-            }],
-        );
+        add_snapshot(&mut vg, "o", "s", 16);
         let o = vg.lv("o").unwrap().clone();
         activate::activate_lv(&dm, &vg, &o, &mut devs, "", &["s"]).unwrap();
         let mut model = Model {

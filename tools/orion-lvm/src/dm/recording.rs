@@ -490,6 +490,31 @@ pub fn add_lv(vg: &mut crate::vg::Vg, name: &str, segments: Vec<crate::vg::Segme
     });
 }
 
+/// Makes `cow` (hidden) the COW store of an old-style snapshot of `origin`: the
+/// `snapshot0` record of `extents` extents with 4 KiB chunks, as `lvcreate -s` writes it.
+pub fn add_snapshot(vg: &mut crate::vg::Vg, origin: &str, cow: &str, extents: u64) {
+    use crate::config::{Section, Value};
+    if let Some(lv) = vg.lvs.iter_mut().find(|l| l.name == cow) {
+        lv.status.retain(|s| s != "VISIBLE");
+    }
+    let mut rec = Section::default();
+    rec.push("start_extent", Value::Int(0))
+        .push("extent_count", Value::Int(extents as i64))
+        .push("type", Value::Str("snapshot".into()))
+        .push("chunk_size", Value::Int(8))
+        .push("origin", Value::Str(origin.into()))
+        .push("cow_store", Value::Str(cow.into()));
+    add_lv(
+        vg,
+        "snapshot0",
+        vec![crate::vg::Segment {
+            start_extent: 0,
+            extent_count: extents,
+            kind: crate::vg::SegmentKind::Other(rec),
+        }],
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -551,23 +576,7 @@ mod tests {
         add_lv(&mut vg, "o", segs);
         let segs = allocate(&vg, &req("s", 2, 1)).unwrap();
         add_lv(&mut vg, "s", segs);
-        vg.lvs[1].status.retain(|s| s != "VISIBLE");
-        let mut rec = crate::config::Section::default();
-        rec.push("start_extent", crate::config::Value::Int(0))
-            .push("extent_count", crate::config::Value::Int(4))
-            .push("type", crate::config::Value::Str("snapshot".into()))
-            .push("chunk_size", crate::config::Value::Int(8))
-            .push("origin", crate::config::Value::Str("o".into()))
-            .push("cow_store", crate::config::Value::Str("s".into()));
-        add_lv(
-            &mut vg,
-            "snapshot0",
-            vec![crate::vg::Segment {
-                start_extent: 0,
-                extent_count: 4,
-                kind: crate::vg::SegmentKind::Other(rec),
-            }],
-        );
+        add_snapshot(&mut vg, "o", "s", 4);
         let dm = RecordingDm::new();
         let o = vg.lv("o").unwrap().clone();
         activate_lv(&dm, &vg, &o, &mut devs, "", &["s"]).unwrap();
