@@ -432,6 +432,19 @@ impl Vg {
             .collect()
     }
 
+    /// The LVs a listing shows: with `all` (`-a`) every LV but LVM2's `snapshotN` records,
+    /// else [`Vg::user_lvs`].
+    pub fn listed_lvs(&self, all: bool) -> Vec<&Lv> {
+        if all {
+            self.lvs
+                .iter()
+                .filter(|l| l.snapshot_of().is_none())
+                .collect()
+        } else {
+            self.user_lvs()
+        }
+    }
+
     /// The LVs a user sees: visible ones except LVM2's `snapshotN` records, plus the COW
     /// LVs that stand for snapshots.
     pub fn user_lvs(&self) -> Vec<&Lv> {

@@ -596,14 +596,7 @@ pub fn lvdisplay(names: &[String], all: bool, colon: bool) -> Result<String> {
         let Some((vg, _)) = scan.vg(&n) else {
             continue;
         };
-        let lvs: Vec<&Lv> = if all {
-            vg.lvs
-                .iter()
-                .filter(|l| l.snapshot_of().is_none())
-                .collect()
-        } else {
-            vg.user_lvs()
-        };
+        let lvs = vg.listed_lvs(all);
         for lv in lvs {
             let full = format!("{}/{}", vg.name, lv.name);
             if !names.is_empty() && !names.iter().any(|x| *x == vg.name || *x == full) {

@@ -128,14 +128,7 @@ pub fn lvscan(all: bool) -> Result<String> {
         let Some((vg, _)) = scan.vg(&n) else {
             continue;
         };
-        let lvs: Vec<&Lv> = if all {
-            vg.lvs
-                .iter()
-                .filter(|l| l.snapshot_of().is_none())
-                .collect()
-        } else {
-            vg.user_lvs()
-        };
+        let lvs = vg.listed_lvs(all);
         for lv in lvs {
             let active =
                 ctl.is_some_and(|c| c.info(&DevId::Name(dm_name(&vg.name, &lv.name))).is_ok());
