@@ -13,25 +13,8 @@
 #[allow(dead_code)]
 mod loops;
 
-use loops::{lvm, lvm_raw, metadata_of, ours, ours_raw, Loop};
+use loops::{lvm, lvm_full, lvm_raw, metadata_of, ours, ours_raw, Loop};
 use std::process::Command;
-
-/// Runs real LVM2 restricted to `devs`: exit code, stdout, stderr.
-fn lvm_full(cmd: &str, devs: &[&Loop], args: &[&str]) -> (Option<i32>, String, String) {
-    let list: Vec<&str> = devs.iter().map(|l| l.0.as_str()).collect();
-    let out = Command::new("lvm")
-        .arg(cmd)
-        .args(["--devices", &list.join(",")])
-        .args(args)
-        .env("LVM_SUPPRESS_FD_WARNINGS", "1")
-        .output()
-        .unwrap();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 /// Runs orion-lvm restricted to `devs`: exit code, stdout, stderr.
 fn ours_full(cmd: &str, devs: &[&Loop], args: &[&str]) -> (Option<i32>, String, String) {

@@ -83,9 +83,8 @@ pub fn ours_raw(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
-/// Runs a real LVM2 command restricted to `devs`; returns its exit status and stdout as
-/// printed.
-pub fn lvm_raw(cmd: &str, devs: &[&Loop], args: &[&str]) -> (bool, String) {
+/// Runs real LVM2 restricted to `devs`: exit code, stdout, stderr.
+pub fn lvm_full(cmd: &str, devs: &[&Loop], args: &[&str]) -> (Option<i32>, String, String) {
     let list: Vec<&str> = devs.iter().map(|l| l.0.as_str()).collect();
     let out = Command::new("lvm")
         .arg(cmd)
@@ -95,9 +94,17 @@ pub fn lvm_raw(cmd: &str, devs: &[&Loop], args: &[&str]) -> (bool, String) {
         .output()
         .unwrap();
     (
-        out.status.success(),
+        out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs a real LVM2 command restricted to `devs`; returns its exit status and stdout as
+/// printed.
+pub fn lvm_raw(cmd: &str, devs: &[&Loop], args: &[&str]) -> (bool, String) {
+    let (code, out, _) = lvm_full(cmd, devs, args);
+    (code == Some(0), out)
 }
 
 /// Runs a real LVM2 command restricted to `devs`; returns stdout lines, trimmed.
