@@ -145,8 +145,8 @@ snap_job() {
 # Thin provisioning on brd, ours beside C's dm-thin: pools of 240 MiB data (64 KiB blocks)
 # on ram0 (C) and ram1 (ours), metadata on ram2 and ram3, one 64 MiB thin volume. "first"
 # rows write a fresh volume (every write provisions a block: 64 KiB sequential writes are
-# whole blocks; 4 KiB random writes land on block starts, 1024 blocks, the rest of each
-# block zeroed, or not with skip_block_zeroing); "overwrite" and "read" run on a volume
+# whole blocks; 4 KiB random writes land on each of the 1024 block starts once, in random
+# order, the rest of each block zeroed, or not with skip_block_zeroing); "overwrite" and "read" run on a volume
 # provisioned in full beforehand; "snapshot break" writes 4 KiB at 1024 block starts of a
 # provisioned origin just snapshotted (each write copies its shared block). Reference: C's
 # linear on ram4.
@@ -174,7 +174,17 @@ thin_job() {
 	side=$1
 	thin_up "$1" "$2"
 	t=/dev/mapper/${side}_thin
-	first="--rw=randwrite --bs=4k --ba=64k --size=64M --number_ios=1024"
+	# 4 KiB at each of the 1024 block starts once, in one shuffled order (fixed seed, the
+	# same for both sides): fio's own random offsets with --ba repeat blocks.
+	awk -v f="$t" 'BEGIN {
+		srand(7)
+		for (i = 0; i < 1024; i++) p[i] = i
+		for (i = 1023; i > 0; i--) { j = int(rand() * (i + 1)); x = p[i]; p[i] = p[j]; p[j] = x }
+		print "fio version 2 iolog"; print f " add"; print f " open"
+		for (i = 0; i < 1024; i++) print f " write " p[i] * 65536 " 4096"
+		print f " close"
+	}' >/tmp/first.iolog
+	first="--read_iolog=/tmp/first.iolog --replay_no_stall=1"
 	timed="--time_based --runtime=$RUNTIME --ramp_time=1 --size=64M"
 	case "$3" in
 	first-seq64k) a="--rw=write --bs=64k --size=64M --ioengine=psync" ;;
@@ -246,6 +256,13 @@ if want snap; then
 	row "first write-qd32" 1 snap_job 1 write-qd32
 	row "first write-qd32" 4 snap_job 4 write-qd32
 	row "snapshot read-qd32" 1 snap_job 1 read-qd32
+	for p in ${paths:-x}; do
+	[ "$p" != x ] && echo "$p" >/sys/module/orion_dm/parameters/snap_cow_path && echo "| path $p | | | | | |"
+	row "first write-qd1" 1 snap_job 1 write-qd1
+	row "first write-qd32" 1 snap_job 1 write-qd32
+	row "first write-qd32" 4 snap_job 4 write-qd32
+	row "snapshot read-qd32" 1 snap_job 1 read-qd32
+	done
 	echo
 	echo "Snapshot rows: $RUNS runs per cell, C and ours interleaved; the ratio is taken per run pair."
 fi
