@@ -27,7 +27,9 @@ start=$(date +%s)
 set +e
 bash "$ORION_ROOT/scripts/vm-run.sh" test $tests
 rc=$?
-ORION_FI_EXHAUSTIVE=1 ORION_KERNEL_VARIANT=debug ORION_OUT="$out/vm-debug" bash "$ORION_ROOT/scripts/vm-run.sh" test fault_inject
+# The exhaustive sweep fails each of about 4000 allocation sites in turn under KASAN and
+# TCG: 2026-12-05 it got through 5 of 8 constructors in the default 40-minute watchdog.
+ORION_VM_TIMEOUT=${ORION_VM_TIMEOUT:-6000} ORION_FI_EXHAUSTIVE=1 ORION_KERNEL_VARIANT=debug ORION_OUT="$out/vm-debug" bash "$ORION_ROOT/scripts/vm-run.sh" test fault_inject
 rc_debug=$?
 [ "$rc" = 0 ] && rc=$rc_debug
 set -e
@@ -61,7 +63,7 @@ count() { grep -cE "$1" "$tap" || true; }
 	done
 	# results TEST: the TAP verdicts of one test, counted.
 	results() {
-		awk -v t="# ---- $1" '$0 == t { on = 1; next } /^# ---- / { on = 0 } on && /^(ok|not ok) / { print $1, $2 }' "${2:-$tap}" |
+		awk -v t="# ---- $1" '{ sub(/\r$/, "") } $0 == t { on = 1; next } /^# ---- / { on = 0 } on && /^(ok|not ok) / { print $1, $2 }' "${2:-$tap}" |
 			sed 's/ [0-9]*$//' | sort | uniq -c | tr '\n' ' '
 	}
 	stores=$(sed -n 's/^# snapshot stores: //p' "$tap" | head -1)
