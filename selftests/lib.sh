@@ -66,6 +66,20 @@ unload_orion() {
 	if grep -q '^orion_dm ' /proc/modules; then rmmod orion_dm; fi
 }
 
+# kmemleak_report: what kmemleak finds after two scans (the debug kernel has it; the second
+# scan reports what the first one saw as unreferenced); empty without kmemleak.
+has_kmemleak() {
+	[ -d /sys/kernel/debug/block ] || mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null
+	[ -f /sys/kernel/debug/kmemleak ]
+}
+kmemleak_report() {
+	has_kmemleak || return 0
+	echo scan >/sys/kernel/debug/kmemleak
+	sleep 6
+	echo scan >/sys/kernel/debug/kmemleak
+	cat /sys/kernel/debug/kmemleak
+}
+
 # ramdisks COUNT SIZE_MIB: /dev/ram0.. of SIZE_MIB each, zero-filled.
 ramdisks() {
 	modprobe brd rd_nr="$1" rd_size=$(($2 * 1024)) max_part=0 || die "modprobe brd failed"

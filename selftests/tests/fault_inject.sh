@@ -234,16 +234,10 @@ dmsetup remove fi.thin fi.snapshot fi.origin fi.linear fi.striped fi.mirror-core
 
 # kmemleak (the debug kernel has it): a scan with the module still loaded (its addresses
 # named in the report), then one after it is unloaded (its registries freed), find nothing.
-leaks() {
-	echo scan >$FI/kmemleak
-	sleep 6
-	echo scan >$FI/kmemleak
-	cat $FI/kmemleak
-}
-if [ -f $FI/kmemleak ]; then
-	check_eq "kmemleak: no leak after the faults (module loaded)" "" "$(leaks)"
+if has_kmemleak; then
+	check_eq "kmemleak: no leak after the faults (module loaded)" "" "$(kmemleak_report)"
 fi
 check "after the faults: the module unloads (no reference left)" rmmod orion_dm
-if [ -f $FI/kmemleak ]; then
-	check_eq "kmemleak: no leak after the module is unloaded" "" "$(leaks)"
+if has_kmemleak; then
+	check_eq "kmemleak: no leak after the module is unloaded" "" "$(kmemleak_report)"
 fi

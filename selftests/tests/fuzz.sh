@@ -59,4 +59,8 @@ dm_create fzo-thin "0 8192 orion-thin /dev/mapper/fzo-pool 77"
 head -c 1048576 /dev/urandom >/tmp/fz.data
 dd if=/tmp/fz.data of=/dev/mapper/fzo-thin bs=64k conv=fsync 2>/dev/null
 check "fuzz: our pool still serves a thin device afterwards" cmp -n 1048576 /tmp/fz.data /dev/mapper/fzo-thin
+# The debug kernel: nothing the fuzzing allocated is left unreferenced.
+if has_kmemleak; then
+	check_eq "fuzz: kmemleak finds no leak after the run" "" "$(kmemleak_report)"
+fi
 echo ratelimit >/proc/sys/kernel/printk_devkmsg

@@ -2,11 +2,13 @@
 # pool filling under fio verify is extended before it runs out (no I/O error); (b) the
 # same pool filled step by step ends at the same size under our monitor and under real
 # dmeventd with the same lvm.conf, and both tools load the same low water mark; (c) a
-# snapshot is extended before it overflows and keeps its content; (d) a mirror image
-# killed under fio verify is repaired per mirror_image_fault_policy (allocate: a new image
-# on another PV, resynchronised; remove: the mirror becomes linear) with no lost write;
-# (e) real vgck passes on the metadata after each repair. Last, (a) again on orion_dm's
-# thin-pool target (prefix orion-).
+# snapshot is extended before it overflows and keeps its content, to the size real
+# dmeventd reaches on the same steps; (d) a mirror image killed under fio verify is
+# repaired per mirror_image_fault_policy (allocate: a new image on another PV,
+# resynchronised; remove: the mirror becomes linear) with no lost write, and a killed
+# disk log is replaced on another PV; (e) real vgck
+# passes on the metadata after each repair. Last, on orion_dm's targets (prefix orion-):
+# (a) on orion-thin-pool, (d) with allocate on orion-mirror, (c) on orion-snapshot.
 
 ramdisks 4 128
 modprobe dm-thin-pool
@@ -129,12 +131,8 @@ check_eq "final metadata size equal to dmeventd's" "$real_meta" "$ours_meta"
 check "real lvremove (unmonitors)" sh -c "lvremove $mon -y $vg/th && lvremove $mon -y $vg/pool"
 kill "$(cat /run/dmeventd.pid)" 2>/dev/null
 
-# (c) A snapshot of 8 MiB, 12 MiB of the origin rewritten 1 MiB at a time.
-: >/tmp/t.mon
-check "orion-lvm origin (64 MiB)" orion-lvm lvcreate -L 64M -n origin $vg
-fill_random /dev/$vg/origin $((16 << 20)) /tmp/t.orig
-check "orion-lvm snapshot of 8 MiB" orion-lvm lvcreate -s -L 8M -n snap $vg/origin
-start_monitor
+# (c) A snapshot of 8 MiB, 12 MiB of the origin rewritten 1 MiB at a time: under our
+# monitor, then under real dmeventd (same lvm.conf); the sizes reached must be equal.
 rewrite_steps() {
 	i=0
 	while [ $i -lt 12 ]; do
@@ -143,22 +141,51 @@ rewrite_steps() {
 		i=$((i + 1))
 	done
 }
+# snap_case LABEL: checks what the rewrite left (the snapshot grew, is valid, holds the old
+# content, vgck passes) and removes both volumes with orion-lvm.
+snap_case() {
+	check "$1: the snapshot grew" sh -c "[ $(size_s $vg/snap)0 -gt 163840 ]"
+	check "$1: the snapshot is valid" sh -c "dmsetup status $vg-snap | grep -qv Invalid"
+	check "$1: the snapshot keeps the old content" cmp -n $((16 << 20)) /dev/$vg/snap /tmp/t.orig
+	check "$1: real vgck" vgck $vg
+	check "$1: orion-lvm lvremove snap, origin" sh -c \
+		"orion-lvm $lvo lvremove $vg/snap && orion-lvm $lvo lvremove $vg/origin"
+}
+lvo=
+: >/tmp/t.mon
+check "orion-lvm origin (64 MiB)" orion-lvm lvcreate -L 64M -n origin $vg
+fill_random /dev/$vg/origin $((16 << 20)) /tmp/t.orig
+check "orion-lvm snapshot of 8 MiB" orion-lvm lvcreate -s -L 8M -n snap $vg/origin
+start_monitor
 check "12 MiB rewritten under orion-lvm monitor" rewrite_steps
 stop_monitor
 note "$(cat /tmp/t.mon)"
-check "the snapshot grew" sh -c "[ $(size_s $vg/snap)0 -gt 163840 ]"
+ours_snap=$(size_s $vg/snap)
 check "snapshot extensions logged" grep -q "snapshot .* > 70%, extending by 20%" /tmp/t.mon
-check "the snapshot is valid" sh -c "dmsetup status $vg-snap | grep -qv Invalid"
-check "the snapshot keeps the old content" cmp -n $((16 << 20)) /dev/$vg/snap /tmp/t.orig
-check "real vgck" vgck $vg
-check "orion-lvm lvremove snap, origin" sh -c "orion-lvm lvremove $vg/snap && orion-lvm lvremove $vg/origin"
+snap_case "orion-lvm monitor"
+check "real lvcreate of the origin and a monitored snapshot of 8 MiB" sh -c \
+	"lvcreate -y -L 64M -n origin $vg && dd if=/tmp/t.orig of=/dev/$vg/origin bs=1M conv=fsync 2>/dev/null && lvcreate $mon -y -s -L 8M -n snap $vg/origin"
+check "dmeventd runs" sh -c "[ -f /run/dmeventd.pid ] && kill -0 \$(cat /run/dmeventd.pid)"
+check "12 MiB rewritten under real dmeventd" rewrite_steps
+real_snap=$(size_s $vg/snap)
+note "snapshot: orion-lvm monitor $ours_snap sectors, dmeventd $real_snap"
+check_eq "final snapshot size equal to dmeventd's" "$real_snap" "$ours_snap"
+check "real lvchange --monitor n" lvchange --monitor n $vg/snap
+snap_case "dmeventd"
+kill "$(cat /run/dmeventd.pid)" 2>/dev/null
 
 # (d), (e) Mirrors: image 1 killed (its linear device reloaded with an error target) while
 # fio writes and verifies.
+# in_sync DM_NAME: every region of the mirror is in sync (from its status, so that it
+# reads orion-mirror's too).
+in_sync() {
+	dmsetup status "$1" | awk '$3 ~ /mirror$/ { split($(5 + $4), r, "/"); ok = r[2] > 0 && r[1] == r[2] }
+		END { exit !ok }'
+}
 wait_sync() {
 	n=0
 	while [ $n -lt 600 ]; do
-		[ "$(lvs --noheadings -o copy_percent "$1" | tr -d ' ')" = "100.00" ] && return 0
+		in_sync "$(echo "$1" | sed 's/-/--/g; s,/,-,')" && return 0
 		sleep 0.1
 		n=$((n + 1))
 	done
@@ -180,7 +207,7 @@ mirror_case() {
 	name=$1
 	shift
 	: >/tmp/t.mon
-	check "orion-lvm mirror $name (24 MiB)" orion-lvm lvcreate --type mirror -m1 -L 24M -n $name $vg
+	check "orion-lvm mirror $name (24 MiB)" orion-lvm $lvo lvcreate --type mirror -m1 -L 24M -n $name $vg
 	check "$name in sync" wait_sync $vg/$name
 	dead_pv=$(pv_of $vg/${name}_mimage_1)
 	start_monitor "$@"
@@ -236,6 +263,45 @@ check_eq "remove: now linear" linear "$(lvs --noheadings -o segtype $vg/mirr | t
 check_eq "remove: no image left" "" "$(lvs -a --noheadings -o lv_name $vg | grep mirr_)"
 check "orion-lvm lvremove mirr" orion-lvm lvremove $vg/mirr
 
+# (d) with a disk log killed while fio writes: the log is replaced per
+# mirror_log_fault_policy (allocate) on a PV the log did not use, the images stay.
+: >/tmp/t.mon
+check "orion-lvm mirror with a disk log (24 MiB)" orion-lvm lvcreate --type mirror -m1 --mirrorlog disk -L 24M -n mirl $vg
+check "mirl in sync" wait_sync $vg/mirl
+log_pv=$(pv_of $vg/mirl_mlog)
+start_monitor
+fio --name=m --filename=/dev/$vg/mirl --size=16M --rw=randwrite --bs=4k --direct=1 \
+	--ioengine=psync --verify=crc32c --verify_fatal=1 --loops=4 --output=/tmp/t.fio >/dev/null 2>&1 &
+fio_pid=$!
+sleep 1
+logdev=$vg-mirl_mlog
+dm_reload $logdev "0 $(sectors /dev/mapper/$logdev) error"
+head -c $((1 << 20)) /dev/urandom >/tmp/t.after
+if timeout 120 dd if=/tmp/t.after of=/dev/$vg/mirl bs=64k seek=320 conv=fsync 2>/dev/null; then
+	tap_ok "mirl: a write after the log failure completes"
+else
+	tap_not_ok "mirl: a write after the log failure completes" "not within 120 s"
+fi
+wait $fio_pid
+rc=$?
+[ $rc -eq 0 ] || cat /tmp/t.fio
+check_eq "mirl: fio verify passes across the log failure and the repair" 0 $rc
+check "mirl: repair logged" wait_log "repaired"
+check "mirl: the failure of the log logged" grep -q "log (D) failed" /tmp/t.mon
+stop_monitor
+note "$(cat /tmp/t.mon)"
+check_eq "mirl: still a mirror of two images" "mirror 2" \
+	"$(lvs --noheadings -o segtype,stripes $vg/mirl | awk '{ print $1, $2 }')"
+new_log_pv=$(pv_of $vg/mirl_mlog)
+check "mirl: a new disk log on another PV ($log_pv -> $new_log_pv)" sh -c \
+	"[ -n '$new_log_pv' ] && [ '$new_log_pv' != '$log_pv' ]"
+check "mirl: the log is alive in the status" sh -c \
+	"dmsetup status $vg-mirl | awk '{ print \$NF }' | grep -qx A"
+check "mirl: the write after the failure reads back" same_region /dev/$vg/mirl $((20 << 11)) 2048 /tmp/t.after
+check_eq "mirl: the dead log's device (error target) is gone" "" "$(dmsetup table | grep ' error')"
+check "mirl: real vgck passes" vgck $vg
+check "orion-lvm lvremove mirl" orion-lvm lvremove $vg/mirl
+
 # (a) on orion_dm's thin-pool target.
 : >/tmp/t.mon
 load_orion
@@ -255,4 +321,26 @@ stop_monitor
 note "$(cat /tmp/t.mon)"
 check "orion-thin-pool: usage back at or below 70%" pool_ok $vg-opool-tpool
 check_eq "orion-thin-pool: no error logged" "" "$(grep '^<3>' /tmp/t.mon)"
+
+# (f) Mirror repair (allocate) on orion_dm's mirror target.
+lvo=$o
+mirror_case omir $o
+check_eq "orion-mirror: the repaired mirror is loaded on orion-mirror" orion-mirror \
+	"$(dmsetup table $vg-omir | awk '{ print $3 }')"
+check "orion-mirror: the new image resynchronises" wait_sync $vg/omir
+check "orion-mirror: both images hold the same data" \
+	cmp -n $((24 << 20)) /dev/mapper/$vg-omir_mimage_0 /dev/mapper/$vg-omir_mimage_1
+check "orion-lvm lvremove omir" orion-lvm $o lvremove $vg/omir
+
+# (g) Snapshot autoextension on orion_dm's snapshot target.
+: >/tmp/t.mon
+check "orion-lvm origin and snapshot of 8 MiB on orion-snapshot" sh -c \
+	"orion-lvm $o lvcreate -L 64M -n origin $vg && dd if=/tmp/t.orig of=/dev/$vg/origin bs=1M conv=fsync 2>/dev/null && orion-lvm $o lvcreate -s -L 8M -n snap $vg/origin"
+check_eq "loaded on orion-snapshot" orion-snapshot "$(dmsetup table $vg-snap | awk '{ print $3 }')"
+start_monitor $o
+check "orion-snapshot: 12 MiB rewritten under orion-lvm monitor" rewrite_steps
+stop_monitor
+note "$(cat /tmp/t.mon)"
+check_eq "orion-snapshot: final size equal to dmeventd's on C" "$real_snap" "$(size_s $vg/snap)"
+snap_case "orion-snapshot"
 check "orion-lvm vgremove -f" orion-lvm $o vgremove -f $vg

@@ -93,7 +93,7 @@ pub fn lvconvert_merge(
         &[Target {
             start: 0,
             len: size,
-            kind: format!("{prefix}snapshot-merge"),
+            kind: crate::dm::activate::target_type(prefix, "snapshot-merge"),
             params: format!("{real} {cow} P {chunk}"),
         }],
         readonly,

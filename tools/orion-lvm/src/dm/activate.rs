@@ -127,6 +127,23 @@ pub fn table(vg: &Vg, lv: &Lv, devs: &DevMap, prefix: &str) -> Result<Vec<Target
     Ok(out)
 }
 
+/// The type name of target `name` under `prefix`, as orion_dm registers it: dm type names
+/// hold 15 bytes, so past that `snapshot-origin` and `snapshot-merge` take their short names
+/// (`orion-s-origin`, `orion-s-merge`).
+pub fn target_type(prefix: &str, name: &str) -> String {
+    const MAX_TYPE_NAME: usize = 15;
+    let full = format!("{prefix}{name}");
+    if full.len() <= MAX_TYPE_NAME {
+        return full;
+    }
+    let short = match name {
+        "snapshot-origin" => "s-origin",
+        "snapshot-merge" => "s-merge",
+        _ => name,
+    };
+    format!("{prefix}{short}")
+}
+
 /// The kernel module providing C target `kind`, for those that are modules.
 fn target_module(kind: &str) -> Option<&'static str> {
     Some(match kind {
@@ -271,7 +288,7 @@ pub fn activate_with_snapshots(
         let merge = [Target {
             start: 0,
             len: size,
-            kind: format!("{prefix}snapshot-merge"),
+            kind: target_type(prefix, "snapshot-merge"),
             params: format!("{real} {cow_dev} P {chunk}"),
         }];
         load_device(ctl, &dm_name(&vg.name, &lv.name), &uuid, &merge, readonly)?;
@@ -280,7 +297,7 @@ pub fn activate_with_snapshots(
     let origin = [Target {
         start: 0,
         len: size,
-        kind: format!("{prefix}snapshot-origin"),
+        kind: target_type(prefix, "snapshot-origin"),
         params: real.clone(),
     }];
     load_device(ctl, &dm_name(&vg.name, &lv.name), &uuid, &origin, readonly)?;
@@ -436,4 +453,18 @@ pub fn deactivate_lv(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target_type;
+
+    #[test]
+    fn target_type_takes_the_short_name_past_15_bytes() {
+        assert_eq!(target_type("", "snapshot-origin"), "snapshot-origin");
+        assert_eq!(target_type("orion-", "snapshot-origin"), "orion-s-origin");
+        assert_eq!(target_type("orion-", "snapshot-merge"), "orion-s-merge");
+        assert_eq!(target_type("orion-", "snapshot"), "orion-snapshot");
+        assert_eq!(target_type("x", "snapshot-merge"), "xsnapshot-merge");
+    }
 }
