@@ -54,6 +54,18 @@ pub struct ReportOpts {
     /// Separate fields with this instead of aligning them.
     #[arg(long)]
     pub separator: Option<String>,
+    /// Align fields in columns even with `--separator`.
+    #[arg(long)]
+    pub aligned: bool,
+    /// One line per field, each object's value in turn (a transposed report).
+    #[arg(long)]
+    pub rows: bool,
+    /// Each value as `LVM2_FIELD_NAME='value'`, for shell `eval`.
+    #[arg(long)]
+    pub nameprefixes: bool,
+    /// No quotes around values with `--nameprefixes`.
+    #[arg(long)]
+    pub unquoted: bool,
     /// `basic` or `json`.
     #[arg(long = "reportformat")]
     pub report_format: Option<String>,
