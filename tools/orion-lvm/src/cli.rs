@@ -264,7 +264,11 @@ pub enum Cmd {
         /// `mirror_log_fault_policy` (else remove failed images, replace a failed log).
         #[arg(long = "use-policies", requires = "repair")]
         use_policies: bool,
-        /// Progress interval (accepted for LVM2 compatibility).
+        /// With `--repair` of a mirror: do not wait for new images to resynchronise.
+        #[arg(short = 'b', long = "background")]
+        background: bool,
+        /// Seconds between progress lines while a merge or a mirror resync runs in the
+        /// foreground (LVM2's default 15; 0 prints none).
         #[arg(short = 'i', long = "interval")]
         interval: Option<u64>,
         /// VG/SNAPSHOT (`--merge`) or VG/POOL (`--repair`).
