@@ -7,6 +7,7 @@ mod alloc;
 pub mod autoextend;
 mod backup;
 pub mod create;
+pub mod devices;
 pub mod display;
 pub mod fullreport;
 pub mod listing;
