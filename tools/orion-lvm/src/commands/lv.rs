@@ -4,11 +4,11 @@
 
 use super::devices::{on_system, Devices};
 use super::{
-    allocate_extension_with, allocate_with, commit_members, is_cow, merge_segments, valid_name,
-    LvRequest, Policy, Scan,
+    allocate_extension_with, allocate_with, is_cow, merge_segments, valid_name, LvRequest, Policy,
+    Scan,
 };
 use crate::dm::backend::DmBackend;
-use crate::dm::ioctl::{Control, DevId};
+use crate::dm::ioctl::DevId;
 use crate::dm::{activate, thin};
 use crate::label::{dashed, new_uuid};
 use crate::vg::{Lv, SegmentKind, Vg};
@@ -288,24 +288,29 @@ fn activation_roots(vg: &Vg) -> Vec<&Lv> {
 pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
     let scan = Scan::run(&[])?;
     let (vg, members) = scan.need_vg(vg_name)?;
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
-    let mut devs = activate::pv_devices(&vg, &members)?;
-    let mut roots = activation_roots(&vg);
+    on_system(vg, &members, prefix, |d, vg| change_vg(d, &vg, on))
+}
+
+/// [`vgchange`] of `vg`; returns how many LVs it (de)activated.
+pub(crate) fn change_vg(d: &Devices<'_>, vg: &Vg, on: bool) -> Result<usize> {
+    let ctl = d.need_dm()?;
+    let mut devs = d.pvs.clone();
+    let mut roots = activation_roots(vg);
     if on {
         for lv in &roots {
             if !devs.lvs.contains_key(&lv.name) {
-                activate::activate_lv(&ctl, &vg, lv, &mut devs, prefix, &[])?;
+                activate::activate_lv(ctl, vg, lv, &mut devs, d.prefix, &[])?;
             }
         }
     } else {
         roots = vg
             .user_lvs()
             .into_iter()
-            .filter(|l| !is_cow(&vg, &l.name))
+            .filter(|l| !is_cow(vg, &l.name))
             .collect();
         roots.sort_by_key(|l| l.thin_pool().is_some());
         for lv in &roots {
-            activate::deactivate_lv(&ctl, &vg, lv)?;
+            activate::deactivate_lv(ctl, vg, lv)?;
         }
     }
     Ok(roots.len())
@@ -315,6 +320,11 @@ pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
 pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
     let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| change_lv(d, &vg, lv, on))
+}
+
+/// [`lvchange`] of `lv` of `vg`.
+pub(crate) fn change_lv(d: &Devices<'_>, vg: &Vg, lv: &str, on: bool) -> Result<()> {
     let origin = vg
         .lvs
         .iter()
@@ -324,13 +334,13 @@ pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
     let target = origin.as_deref().unwrap_or(lv);
     let l = vg
         .lv(target)
-        .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv} not found"))?;
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
+        .ok_or_else(|| anyhow!("logical volume {}/{lv} not found", vg.name))?;
+    let ctl = d.need_dm()?;
     if on {
-        let mut devs = live_devices(&ctl, &vg, &members, l)?;
-        activate::activate_lv(&ctl, &vg, l, &mut devs, prefix, &[])
+        let mut devs = live_lv_devices(ctl, vg, d.pvs.clone(), l)?;
+        activate::activate_lv(ctl, vg, l, &mut devs, d.prefix, &[])
     } else {
-        activate::deactivate_lv(&ctl, &vg, l)
+        activate::deactivate_lv(ctl, vg, l)
     }
 }
 
@@ -352,7 +362,14 @@ pub(crate) fn deactivate_unused(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv) -> Result
 /// pool); a thin volume is deleted from its pool's metadata by message.
 pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| remove_lv(d, vg, lv))
+}
+
+/// [`lvremove`] of `lv` of `vg`.
+pub(crate) fn remove_lv(d: &mut Devices<'_>, mut vg: Vg, lv: &str) -> Result<()> {
+    let vg_name = vg.name.clone();
+    let vg_name = vg_name.as_str();
     let Some(l) = vg.lv(lv).cloned() else {
         bail!("logical volume {vg_name}/{lv} not found");
     };
@@ -363,9 +380,7 @@ pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
         bail!("logical volume {vg_name}/{lv} has snapshots; remove them first");
     }
     if l.thin().is_some() {
-        return on_system(vg, &members, prefix, |d, vg| {
-            super::thin::lvremove_thin(d, vg, &l)
-        });
+        return super::thin::lvremove_thin(d, vg, &l);
     }
     let record = vg
         .lvs
@@ -375,8 +390,8 @@ pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
     if l.thin_pool().is_some() && thin::layered(&vg, lv) {
         bail!("thin pool {vg_name}/{lv} has thin volumes; remove them first");
     }
-    let ctl = Control::open().ok();
-    if let Some(ctl) = &ctl {
+    let ctl = d.dm();
+    if let Some(ctl) = ctl {
         deactivate_unused(ctl, &vg, &l)?;
         if record.is_some() {
             activate::remove_cow(ctl, &activate::dm_name(vg_name, lv))?;
@@ -401,21 +416,20 @@ pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
         vg.lvs.retain(|x| !x.name.ends_with("_pmspare"));
     }
     vg.seqno += 1;
-    commit_members(
+    d.commit(
         &vg,
-        &members,
         &format!("Write from orion-lvm lvremove {vg_name}/{lv}."),
     )?;
     // An active origin left without snapshots goes back to its own table.
-    if let (Some(ctl), Some((_, Some(origin)))) = (&ctl, &record) {
+    if let (Some(ctl), Some((_, Some(origin)))) = (ctl, &record) {
         if vg.snapshots_of(origin).is_empty() {
             if let Some(o) = vg.lv(origin) {
                 if ctl
                     .info(&DevId::Name(activate::dm_name(vg_name, origin)))
                     .is_ok()
                 {
-                    let devs = live_devices(ctl, &vg, &members, o)?;
-                    activate::activate(ctl, &vg, o, &devs, prefix)?;
+                    let devs = live_lv_devices(ctl, &vg, d.pvs.clone(), o)?;
+                    activate::activate(ctl, &vg, o, &devs, d.prefix)?;
                     activate::remove_real(ctl, vg_name, origin)?;
                 }
             }
@@ -516,5 +530,36 @@ mod tests {
         let r = on_recording(&dm, &pvs, |d| resize_lv(d, vg, "o", 6, None));
         assert!(r.unwrap_err().to_string().contains("only while inactive"));
         assert!(dm.log().is_empty());
+    }
+
+    #[test]
+    fn lvremove_of_the_last_snapshot_puts_the_live_origin_back_on_its_own_table() {
+        let (mut vg, pvs) = test_vg("vg", &[20]);
+        with_lv(&mut vg, "o", 4);
+        with_lv(&mut vg, "s", 1);
+        add_snapshot(&mut vg, "o", "s", 4);
+        let dm = RecordingDm::new();
+        on_recording(&dm, &pvs, |d| change_vg(d, &vg, true)).unwrap();
+        dm.clear_log();
+        on_recording(&dm, &pvs, |d| remove_lv(d, vg, "s")).unwrap();
+        assert_eq!(
+            steps(&dm),
+            [
+                // The snapshot and its COW device go first...
+                "remove vg-s",
+                "unlink vg/s",
+                "remove vg-s-cow",
+                "commit seqno 2",
+                // ...then the origin takes back the table of -real, which goes.
+                "load vg-o",
+                "suspend vg-o",
+                "resume vg-o",
+                "node vg-o",
+                "link vg/o",
+                "remove vg-o-real",
+            ]
+        );
+        assert_eq!(dm.live_table("vg-o").unwrap()[0].kind, "linear");
+        assert_eq!(dm.devices(), ["vg-o"]);
     }
 }
