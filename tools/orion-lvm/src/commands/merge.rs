@@ -233,3 +233,68 @@ pub fn finish_live_merges(vg_name: &str, prefix: &str) -> Result<usize> {
     }
     Ok(origins.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::devices::on_recording;
+    use crate::commands::{allocate, LvRequest};
+    use crate::dm::recording::{add_lv, add_snapshot, test_vg, RecordingDm};
+
+    #[test]
+    fn merging_a_live_snapshot_hands_its_store_over_then_drops_it() {
+        let (mut vg, pvs) = test_vg("vg", &[20]);
+        for (name, extents) in [("o", 4), ("s", 1)] {
+            let req = LvRequest {
+                name,
+                extents,
+                stripes: 1,
+                stripe_size: 128,
+            };
+            let segs = allocate(&vg, &req).unwrap();
+            add_lv(&mut vg, name, segs);
+        }
+        add_snapshot(&mut vg, "o", "s", 4);
+        let dm = RecordingDm::new();
+        let o = vg.lv("o").unwrap().clone();
+        activate::activate_lv(&dm, &vg, &o, &mut pvs.clone(), "", &[]).unwrap();
+        dm.clear_log();
+        let mut seen = Vec::new();
+        let done = on_recording(&dm, &pvs, |d| {
+            merge_snapshot(d, vg, "s", &mut |lv, pct| seen.push(format!("{lv} {pct}")))
+        })
+        .unwrap();
+        assert!(done, "a live, unopened origin merges at once");
+        assert_eq!(seen, ["o 100"]);
+        let steps: Vec<String> = dm
+            .log()
+            .into_iter()
+            .map(|l| l.split(':').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "commit seqno 2",
+                // The origin becomes snapshot-merge and the snapshot an error target, both
+                // suspended before either resumes: the kernel hands the store over.
+                "load vg-o",
+                "load vg-s",
+                "suspend vg-o",
+                "suspend vg-s",
+                "resume vg-o",
+                "resume vg-s",
+                // Merged: the snapshot leaves the metadata, the origin its stack.
+                "commit seqno 3",
+                "load vg-o",
+                "suspend vg-o",
+                "resume vg-o",
+                "remove vg-s",
+                "remove vg-s-cow",
+                "remove vg-o-real",
+                "unlink vg/s",
+            ]
+        );
+        assert_eq!(dm.live_table("vg-o").unwrap()[0].kind, "linear");
+        assert_eq!(dm.devices(), ["vg-o"]);
+    }
+}

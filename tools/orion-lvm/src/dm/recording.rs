@@ -4,7 +4,7 @@
 //! of activation order, pvmove steps and the other planning code: devices have live and
 //! inactive tables, suspend and resume swap them as the kernel does, and the status lines
 //! are the ones of a healthy device (mirrors in sync, thin pools at the transaction id
-//! last set by message, snapshots empty).
+//! last set by message, snapshots empty, merges done).
 
 use super::backend::DmBackend;
 use super::ioctl::{DevId, DevInfo, DmError, Target, ACTIVE_PRESENT, INACTIVE_PRESENT, SUSPEND};
@@ -364,6 +364,9 @@ impl DmBackend for RecordingDm {
                     let n: usize = f.get(at).and_then(|s| s.parse().ok()).unwrap_or(2);
                     let devs = vec!["0:0"; n].join(" ");
                     format!("{n} {devs} 1/1 1 {} 1 core", "A".repeat(n))
+                } else if k.ends_with("snapshot-merge") {
+                    // Merged: only the metadata chunks left in use.
+                    "8/1000 8".to_owned()
                 } else if k.ends_with("snapshot") {
                     "0/1000 0".to_owned()
                 } else if k.ends_with("thin") {
