@@ -135,4 +135,43 @@ check_eq "no pvmove LV or device left" "" "$(dmsetup ls | grep pvmove; lvs -a --
 check "striped data intact" cmp -n $((16 << 20)) /dev/$vg/str /tmp/t.str
 check "lin intact" cmp -i $((16 << 20)) -n $((24 << 20)) /dev/$vg/lin /tmp/t.lin
 check "real vgck passes" vgck $vg
+
+# lvconvert --repair of a mirror whose image 1 died (its device reloaded with an error
+# target): with the allocate policy a new image goes on the third PV, and the command
+# waits for its resync printing LVM2's poller lines (`VG/LV: Converted: N.NN%`).
+check "orion-lvm mirror rep (8 MiB)" orion-lvm lvcreate --type mirror -m1 -L 8M -n rep $vg
+check "rep in sync" wait_sync $vg/rep
+head -c $((8 << 20)) /dev/urandom >/tmp/t.rep
+check "8 MiB written to rep" dd if=/tmp/t.rep of=/dev/$vg/rep bs=1M oflag=direct
+leg=$vg-rep_mimage_1
+dm_reload $leg "0 $(sectors /dev/mapper/$leg) error"
+# A write meets the dead image: dm-raid1 marks it D and holds the write until the repair
+# reloads the mirror.
+dd if=/tmp/t.rep of=/dev/$vg/rep bs=64k count=16 conv=fsync 2>/dev/null &
+dd_pid=$!
+marked_failed() {
+	i=0
+	while [ $i -lt 100 ]; do
+		dmsetup status $vg-rep | grep -q ' AD ' && return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	return 1
+}
+check "image 1 marked failed (D)" marked_failed
+orion-lvm --config 'activation { mirror_image_fault_policy = "allocate" }' \
+	lvconvert --repair --use-policies -i 1 $vg/rep >/tmp/t.rep.out 2>&1
+check_eq "orion-lvm lvconvert --repair --use-policies -i 1 (allocate)" 0 $?
+note "lvconvert --repair:" "$(cat /tmp/t.rep.out)"
+check_eq "the last line: Converted: 100.00%" "  $vg/rep: Converted: 100.00%" "$(tail -n 1 /tmp/t.rep.out)"
+check_eq "every progress line as LVM2's poller prints it" "" \
+	"$(grep Converted /tmp/t.rep.out | grep -vE "^  $vg/rep: Converted: [0-9]{1,3}\.[0-9]{2}%\$")"
+check_eq "in sync when the command returns" "100.00" \
+	"$(orion-lvm lvs --noheadings -o copy_percent $vg/rep | tr -d ' ')"
+wait $dd_pid
+check_eq "the write held by the failure completes" 0 $?
+check "both images hold the same data" cmp /dev/mapper/$vg-rep_mimage_0 /dev/mapper/$vg-rep_mimage_1
+check "rep reads back what was written" cmp -n $((1 << 20)) /dev/$vg/rep /tmp/t.rep
+check "real vgck passes after the repair" vgck $vg
+check "orion-lvm lvremove rep" orion-lvm lvremove $vg/rep
 check "orion-lvm vgremove -f" orion-lvm vgremove -f $vg

@@ -54,6 +54,18 @@ pub struct ReportOpts {
     /// Separate fields with this instead of aligning them.
     #[arg(long)]
     pub separator: Option<String>,
+    /// Align fields in columns even with `--separator`.
+    #[arg(long)]
+    pub aligned: bool,
+    /// One line per field, each object's value in turn (a transposed report).
+    #[arg(long)]
+    pub rows: bool,
+    /// Each value as `LVM2_FIELD_NAME='value'`, for shell `eval`.
+    #[arg(long)]
+    pub nameprefixes: bool,
+    /// No quotes around values with `--nameprefixes`.
+    #[arg(long)]
+    pub unquoted: bool,
     /// `basic` or `json`.
     #[arg(long = "reportformat")]
     pub report_format: Option<String>,
@@ -252,7 +264,11 @@ pub enum Cmd {
         /// `mirror_log_fault_policy` (else remove failed images, replace a failed log).
         #[arg(long = "use-policies", requires = "repair")]
         use_policies: bool,
-        /// Progress interval (accepted for LVM2 compatibility).
+        /// With `--repair` of a mirror: do not wait for new images to resynchronise.
+        #[arg(short = 'b', long = "background")]
+        background: bool,
+        /// Seconds between progress lines while a merge or a mirror resync runs in the
+        /// foreground (LVM2's default 15; 0 prints none).
         #[arg(short = 'i', long = "interval")]
         interval: Option<u64>,
         /// VG/SNAPSHOT (`--merge`) or VG/POOL (`--repair`).

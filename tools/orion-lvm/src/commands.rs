@@ -7,6 +7,7 @@ mod alloc;
 pub mod autoextend;
 mod backup;
 pub mod create;
+pub mod devices;
 pub mod display;
 pub mod fullreport;
 pub mod listing;
@@ -37,7 +38,6 @@ pub use mirror::lvcreate_mirror;
 pub use pvmove::{pvmove, MoveEnd, Moved, PvmoveArgs};
 pub use snapshot::lvcreate_snapshot;
 pub use thin::{lvcreate_pool, lvcreate_thin, lvcreate_thin_snapshot, pool_geometry, PoolRequest};
-pub use thin_repair::{is_thin_pool, lvconvert_repair_thin};
 pub use vg::{vgcreate, vgextend, vgreduce, vgremove};
 
 use crate::label::undashed;
@@ -263,6 +263,43 @@ impl Ticker {
         }
         self.last = Some(std::time::Instant::now());
         true
+    }
+}
+
+/// What `lvconvert --repair` did.
+pub enum Repair {
+    /// A thin pool's metadata was repaired; LVM2's warnings about it.
+    ThinPool(thin_repair::Warnings),
+    /// A mirror's failed devices were removed or replaced.
+    Mirror(mirror_repair::Repaired),
+}
+
+/// `lvconvert --repair [--use-policies] VG/LV` of a thin pool or a mirror, from one scan
+/// of the devices.
+pub fn lvconvert_repair(
+    vg_name: &str,
+    lv: &str,
+    use_policies: bool,
+    prefix: &str,
+) -> Result<Repair> {
+    let scan = Scan::run(&[])?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    if vg.lv(lv).is_some_and(|l| l.thin_pool().is_some()) {
+        thin_repair::lvconvert_repair_thin(vg, &members, lv).map(Repair::ThinPool)
+    } else {
+        mirror_repair::repair_scanned(vg, members, lv, use_policies, prefix).map(Repair::Mirror)
+    }
+}
+
+/// The progress lines of a command polling in the foreground, as LVM2's poller prints
+/// them (`  VG/LV: Merged: 45.31%`): at the first look, then every `interval` seconds
+/// (LVM2's `activation/polling_interval`, 15, when not given), and at 100%.
+pub fn progress_printer(title: &'static str, interval: Option<u64>) -> impl FnMut(&str, f64) {
+    let mut ticker = Ticker::new(interval.unwrap_or(15));
+    move |name, percent| {
+        if ticker.due() || percent >= 100.0 {
+            println!("{}", progress_line(name, title, percent));
+        }
     }
 }
 

@@ -11,7 +11,7 @@ use orion_lvm::commands::create::{self, yes_no};
 use orion_lvm::commands::listing::{self, ReportArgs};
 use orion_lvm::commands::resize::{self, split_lv, Direction, SizeArg};
 use orion_lvm::commands::{
-    self, dev, display, fullreport, parse_size, pvresize, rename, scan, Policy, Scan,
+    self, dev, display, fullreport, parse_size, pvresize, rename, scan, Policy, Repair, Scan,
 };
 use orion_lvm::report::{self, Format, Units};
 use orion_lvm::{exit, pv};
@@ -38,6 +38,10 @@ fn report_args(r: ReportOpts, names: Vec<String>, all: bool) -> Result<ReportArg
             nosuffix: r.nosuffix,
             noheadings: r.noheadings,
             separator: r.separator,
+            aligned: r.aligned,
+            rows: r.rows,
+            name_prefixes: r.nameprefixes,
+            unquoted: r.unquoted,
             json,
         },
         names,
@@ -247,18 +251,26 @@ fn run(cli: Cli) -> Result<()> {
             merge,
             repair,
             use_policies,
+            background,
             interval,
             lv,
         } => {
             let (vg, name) = split_lv(&lv)?;
-            if repair && !commands::is_thin_pool(vg, name)? {
-                let r = commands::mirror_repair::lvconvert_repair(vg, name, use_policies, prefix)?;
-                println!("  {vg}/{name}: {}", commands::monitor::repair_message(&r));
-                return Ok(());
-            }
             if repair {
-                for w in commands::lvconvert_repair_thin(vg, name)? {
-                    eprintln!("  {w}");
+                match commands::lvconvert_repair(vg, name, use_policies, prefix)? {
+                    Repair::ThinPool(warnings) => {
+                        for w in warnings {
+                            eprintln!("  {w}");
+                        }
+                    }
+                    Repair::Mirror(r) => {
+                        println!("  {vg}/{name}: {}", commands::monitor::repair_message(&r));
+                        // As LVM2: new images are polled to their end in the foreground.
+                        if !r.added.is_empty() && !background {
+                            let mut report = commands::progress_printer("Converted", interval);
+                            commands::mirror_repair::wait_resynced(vg, name, &mut report)?;
+                        }
+                    }
                 }
                 return Ok(());
             }
@@ -268,12 +280,7 @@ fn run(cli: Cli) -> Result<()> {
                 ));
             }
             // LVM2's poller lines while the merge runs in the foreground.
-            let mut ticker = commands::Ticker::new(interval.unwrap_or(15));
-            let mut report = |lv: &str, p: f64| {
-                if ticker.due() || p >= 100.0 {
-                    println!("{}", commands::progress_line(lv, "Merged", p));
-                }
-            };
+            let mut report = commands::progress_printer("Merged", interval);
             if commands::lvconvert_merge(vg, name, prefix, &mut report)? {
                 println!("  Merge of snapshot into logical volume {vg} has finished.");
             } else {

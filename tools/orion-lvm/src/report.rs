@@ -84,10 +84,27 @@ pub struct Format {
     pub nosuffix: bool,
     /// No heading line.
     pub noheadings: bool,
-    /// Fields joined with this instead of aligned.
+    /// Fields joined with this (default a space); unaligned unless `aligned`.
     pub separator: Option<String>,
+    /// `--aligned`: pad fields to their column's width even with a separator.
+    pub aligned: bool,
+    /// `--rows`: one line per field instead of per object (never padded, as LVM2's).
+    pub rows: bool,
+    /// `--nameprefixes`: each value as `LVM2_FIELD_NAME='value'` (never padded).
+    pub name_prefixes: bool,
+    /// `--unquoted`: no quotes around values with `--nameprefixes`.
+    pub unquoted: bool,
     /// LVM2's JSON.
     pub json: bool,
+}
+
+impl Format {
+    /// Whether fields are padded to their column's width: LVM2 aligns by default, stops
+    /// when given a separator unless `--aligned` follows, and never pads `--rows` or
+    /// `--nameprefixes` output.
+    fn pads_fields(&self) -> bool {
+        !self.rows && !self.name_prefixes && (self.separator.is_none() || self.aligned)
+    }
 }
 
 /// The columns of a report: `defaults` changed by each `-o` argument in turn (a first
@@ -200,20 +217,17 @@ impl Table<'_> {
             .collect()
     }
 
-    /// The report as text (aligned or separated), each line prefixed as LVM2 prints it.
+    /// The report as text, each line prefixed with the two spaces of LVM2's log prefix:
+    /// one line per row (or, with `--rows`, per column), fields aligned or joined with
+    /// the separator, optionally as `LVM2_FIELD='value'` pairs. Like LVM2, nothing at all
+    /// (not even headings) when no row is left.
     pub fn text(&self, fmt: &Format) -> String {
-        let cells = self.cells(fmt);
-        let mut out = String::new();
-        let headings: Vec<String> = self.columns.iter().map(|c| c.heading.to_owned()).collect();
-        if let Some(sep) = &fmt.separator {
-            if !fmt.noheadings {
-                out.push_str(&format!("  {}\n", headings.join(sep)));
-            }
-            for r in &cells {
-                out.push_str(&format!("  {}\n", r.join(sep)));
-            }
-            return out;
+        if self.rows.is_empty() {
+            return String::new();
         }
+        let cells = self.cells(fmt);
+        let sep = fmt.separator.as_deref().unwrap_or(" ");
+        let aligned = fmt.pads_fields();
         let widths: Vec<usize> = self
             .columns
             .iter()
@@ -228,28 +242,51 @@ impl Table<'_> {
                     .max(c.heading.len())
             })
             .collect();
-        let line = |vals: &[String], heading: bool| {
-            let parts: Vec<String> = vals
-                .iter()
-                .zip(self.columns)
-                .zip(&widths)
-                .map(|((v, c), w)| {
-                    if c.kind.right_aligned() && !heading {
-                        format!("{v:>w$}")
-                    } else {
-                        format!("{v:<w$}")
-                    }
-                })
-                .collect();
-            format!("  {}\n", parts.join(" "))
+        let value = |i: usize, v: &str| {
+            let c = self.columns[i];
+            let w = widths[i];
+            let shown = match (aligned, c.kind.right_aligned()) {
+                (false, _) => v.to_owned(),
+                (true, true) => format!("{v:>w$}"),
+                (true, false) => format!("{v:<w$}"),
+            };
+            if !fmt.name_prefixes {
+                return shown;
+            }
+            let quote = if fmt.unquoted { "" } else { "'" };
+            format!("LVM2_{}={quote}{shown}{quote}", c.name.to_ascii_uppercase())
         };
-        if !fmt.noheadings && !self.rows.is_empty() {
-            out.push_str(&line(&headings, true));
+        let heading = |i: usize| {
+            let h = self.columns[i].heading;
+            if aligned {
+                format!("{h:<w$}", w = widths[i])
+            } else {
+                h.to_owned()
+            }
+        };
+        let mut lines: Vec<Vec<String>> = Vec::new();
+        if fmt.rows {
+            // LVM2's `--rows`: one line per column, its heading first.
+            for i in 0..self.columns.len() {
+                let mut line: Vec<String> = Vec::new();
+                if !fmt.noheadings {
+                    line.push(self.columns[i].heading.to_owned());
+                }
+                line.extend(cells.iter().map(|r| value(i, &r[i])));
+                lines.push(line);
+            }
+        } else {
+            if !fmt.noheadings {
+                lines.push((0..self.columns.len()).map(heading).collect());
+            }
+            for r in &cells {
+                lines.push(r.iter().enumerate().map(|(i, v)| value(i, v)).collect());
+            }
         }
-        for r in &cells {
-            out.push_str(&line(r, false));
-        }
-        out
+        lines
+            .iter()
+            .map(|l| format!("  {}\n", l.join(sep)))
+            .collect()
     }
 }
 
@@ -298,18 +335,35 @@ impl Serialize for JsonReport<'_> {
     }
 }
 
-/// serde_json's formatter for LVM2's JSON layout: every line starts with two spaces,
-/// containers open one level of four spaces each, and the objects of the fifth level
-/// (the rows) stay on one line as `{"k":"v", "k":"v"}`.
-#[derive(Default)]
-struct LvmJson {
-    level: usize,
-}
-
 /// Nesting level of the row objects.
 const ROW_LEVEL: usize = 5;
 
+/// serde_json's formatter for LVM2's JSON layout: every line starts with two spaces,
+/// containers open one level of four spaces each, and the objects of the fifth level
+/// (the rows) stay on one line as `{"k":"v", "k":"v"}`.
+struct LvmJson {
+    level: usize,
+    /// Writing a row's value rather than its key.
+    in_value: bool,
+    /// What closes a row's value: `"`, except that LVM2 closes it as `--nameprefixes`
+    /// would (`'`, or nothing with `--unquoted`) when that option is given with JSON.
+    value_end: &'static [u8],
+}
+
 impl LvmJson {
+    fn new(fmt: &Format) -> LvmJson {
+        let value_end: &[u8] = match (fmt.name_prefixes, fmt.unquoted) {
+            (false, _) => b"\"",
+            (true, false) => b"'",
+            (true, true) => b"",
+        };
+        LvmJson {
+            level: 0,
+            in_value: false,
+            value_end,
+        }
+    }
+
     fn newline<W: ?Sized + io::Write>(w: &mut W, level: usize) -> io::Result<()> {
         write!(w, "\n  {}", "    ".repeat(level))
     }
@@ -354,6 +408,7 @@ impl serde_json::ser::Formatter for LvmJson {
         w: &mut W,
         first: bool,
     ) -> io::Result<()> {
+        self.in_value = false;
         if self.level >= ROW_LEVEL {
             return if first { Ok(()) } else { w.write_all(b", ") };
         }
@@ -363,14 +418,22 @@ impl serde_json::ser::Formatter for LvmJson {
         Self::newline(w, self.level)
     }
     fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.in_value = true;
         w.write_all(if self.level >= ROW_LEVEL { b":" } else { b": " })
+    }
+    fn end_string<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        if self.in_value && self.level >= ROW_LEVEL {
+            w.write_all(self.value_end)
+        } else {
+            w.write_all(b"\"")
+        }
     }
 }
 
 /// `tables` as LVM2's JSON report (one report object holding every table).
 pub fn json(tables: &[Table<'_>], fmt: &Format) -> Result<String> {
     let mut buf = Vec::new();
-    let mut ser = serde_json::Serializer::with_formatter(&mut buf, LvmJson::default());
+    let mut ser = serde_json::Serializer::with_formatter(&mut buf, LvmJson::new(fmt));
     JsonReport(vec![JsonTables(tables, fmt)]).serialize(&mut ser)?;
     buf.push(b'\n');
     String::from_utf8(buf).map_err(|e| anyhow!("JSON output: {e}"))
@@ -426,6 +489,35 @@ mod tests {
             ..Format::default()
         };
         assert_eq!(t.text(&sep), "  lv1:20.00m:\n  snap:8.00m:12.50\n");
+        let aligned_sep = Format {
+            separator: Some(":".into()),
+            aligned: true,
+            ..Format::default()
+        };
+        assert_eq!(
+            t.text(&aligned_sep),
+            "  LV  :LSize :Data% \n  lv1 :20.00m:      \n  snap: 8.00m: 12.50\n"
+        );
+        let rows = Format {
+            rows: true,
+            ..Format::default()
+        };
+        assert_eq!(
+            t.text(&rows),
+            "  LV lv1 snap\n  LSize 20.00m 8.00m\n  Data%  12.50\n"
+        );
+        let prefixed = Format {
+            name_prefixes: true,
+            noheadings: true,
+            aligned: true,
+            ..Format::default()
+        };
+        assert_eq!(
+            t.text(&prefixed).lines().nth(1).unwrap(),
+            "  LVM2_LV_NAME='snap' LVM2_LV_SIZE='8.00m' LVM2_DATA_PERCENT='12.50'"
+        );
+        let empty = Table { rows: &[], ..t };
+        assert_eq!(empty.text(&sep), "", "no headings without rows");
         let j = json(&[t], &fmt).unwrap();
         assert_eq!(
             j,

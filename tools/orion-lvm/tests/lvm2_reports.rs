@@ -171,6 +171,31 @@ fn reports_match_real_lvm2_byte_for_byte() {
             with(&["--noheadings", "--nosuffix", "--units", "s", "-o", "lv_size,seg_count"], v),
         ),
         ("lvs", with(&["-o", "-origin,data_percent"], v)),
+        // Nothing, not even headings, when no row is left.
+        ("lvs", with(&["--separator", ",", "-S", "lv_name=nothing"], v)),
+        // --rows: one line per field, never padded.
+        ("lvs", with(&["--rows"], v)),
+        ("vgs", with(&["--rows", "--units", "s"], both)),
+        ("pvs", with(&["--rows", "-o", "pv_name,pv_size,pv_free"], &pvs4)),
+        ("lvs", with(&["--rows", "--separator", ":", "-o", "lv_name,lv_size,lv_tags"], v)),
+        ("lvs", with(&["--rows", "--noheadings", "--aligned"], v)),
+        // --aligned pads even with a separator.
+        ("lvs", with(&["--aligned", "--separator", ":"], v)),
+        ("pvs", with(&["--aligned", "--separator", "|", "--noheadings"], &pvs4)),
+        // --nameprefixes (and --unquoted): LVM2_FIELD='value', never padded.
+        ("lvs", with(&["--nameprefixes"], v)),
+        (
+            "lvs",
+            with(&["--nameprefixes", "--noheadings", "--unquoted", "-o", "lv_name,lv_size,lv_tags"], v),
+        ),
+        ("vgs", with(&["--nameprefixes", "--aligned", "--units", "b"], both)),
+        ("lvs", with(&["--nameprefixes", "--rows", "--separator", ","], v)),
+        ("pvs", with(&["--nameprefixes", "-o", "+pv_uuid"], &pvs4)),
+        ("lvs", with(&["--unquoted"], v)),
+        // JSON ignores --rows and --aligned; with --nameprefixes LVM2 closes each value
+        // with the prefix style's quote, and so do we.
+        ("lvs", with(&["--reportformat", "json", "--rows", "--aligned"], v)),
+        ("lvs", with(&["--reportformat", "json", "--nameprefixes", "-o", "lv_name,lv_size"], v)),
     ];
     let mut same = 0;
     let mut failures = Vec::new();

@@ -4,13 +4,11 @@
 //! creation itself.
 
 use super::{
-    lvchange, lvcreate, lvcreate_mirror, lvcreate_pool, lvcreate_snapshot, lvcreate_thin,
+    lvcreate, lvcreate_mirror, lvcreate_pool, lvcreate_snapshot, lvcreate_thin,
     lvcreate_thin_snapshot, parse_size, LvRequest, Policy, PoolRequest, Scan,
 };
-use crate::dm::activate::{dm_name, zero_start};
-use crate::dm::ioctl::Control;
 use crate::exit::usage;
-use anyhow::{Context, Result};
+use anyhow::Result;
 
 /// The options of `lvcreate`, as given (the clap definition `orion-lvm lvcreate` parses).
 #[derive(clap::Args, Clone, Debug, Default)]
@@ -255,13 +253,9 @@ pub fn run(a: &LvcreateArgs, prefix: &str) -> Result<String> {
                     stripe_size: ss,
                 },
                 policy,
+                on,
+                prefix,
             )?;
-            if on {
-                lvchange(vg_name, name, true, prefix)?;
-                // LVM2 zeroes the start of every new LV it activates.
-                let ctl = Control::open().context("opening /dev/mapper/control")?;
-                zero_start(&ctl, &dm_name(vg_name, name))?;
-            }
         }
     }
     Ok(format!("  Logical volume \"{name}\" created."))

@@ -2,22 +2,43 @@
 
 //! Logical volumes: create, resize, activate, remove.
 
+use super::devices::{on_system, Devices};
 use super::{
-    allocate_extension_with, allocate_with, commit, commit_members, is_cow, merge_segments,
-    valid_name, LvRequest, Policy, Scan,
+    allocate_extension_with, allocate_with, is_cow, merge_segments, valid_name, LvRequest, Policy,
+    Scan,
 };
 use crate::dm::backend::DmBackend;
-use crate::dm::ioctl::{Control, DevId};
+use crate::dm::ioctl::DevId;
 use crate::dm::{activate, thin};
 use crate::label::{dashed, new_uuid};
 use crate::vg::{Lv, SegmentKind, Vg};
 use anyhow::{anyhow, bail, Context, Result};
-use std::path::PathBuf;
-/// `lvcreate` (metadata only) with allocation `policy` (recorded in the LV when given).
-pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>, policy: Option<Policy>) -> Result<Vg> {
-    valid_name(req.name)?;
+/// `lvcreate` of a linear or striped LV with allocation `policy` (recorded in the LV when
+/// given), activated (its first 4 KiB zeroed) when `activate_it`.
+pub fn lvcreate(
+    vg_name: &str,
+    req: &LvRequest<'_>,
+    policy: Option<Policy>,
+    activate_it: bool,
+    prefix: &str,
+) -> Result<Vg> {
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| {
+        create_lv(d, vg, req, policy, activate_it)
+    })
+}
+
+/// [`lvcreate`] in `vg`.
+pub(crate) fn create_lv(
+    d: &mut Devices<'_>,
+    mut vg: Vg,
+    req: &LvRequest<'_>,
+    policy: Option<Policy>,
+    activate_it: bool,
+) -> Result<Vg> {
+    valid_name(req.name)?;
+    let vg_name = vg.name.clone();
     if vg.lvs.iter().any(|l| l.name == req.name) {
         bail!("logical volume {} already exists in {vg_name}", req.name);
     }
@@ -40,13 +61,25 @@ pub fn lvcreate(vg_name: &str, req: &LvRequest<'_>, policy: Option<Policy>) -> R
         raw,
     });
     vg.seqno += 1;
-    commit_members(
+    d.commit(
         &vg,
-        &members,
         &format!("Write from orion-lvm lvcreate -n {} {vg_name}.", req.name),
     )
     .context("writing metadata")?;
+    if activate_it {
+        activate_new(d, &vg, req.name)?;
+    }
     Ok(vg)
+}
+
+/// Activates the new LV `name` of `vg` and zeroes its first 4 KiB, as LVM2 does with
+/// every LV it creates active.
+pub(crate) fn activate_new(d: &Devices<'_>, vg: &Vg, name: &str) -> Result<()> {
+    let ctl = d.need_dm()?;
+    let lv = vg.lv(name).ok_or_else(|| anyhow!("{name} vanished"))?;
+    let mut devs = live_lv_devices(ctl, vg, d.pvs.clone(), lv)?;
+    activate::activate_lv(ctl, vg, lv, &mut devs, d.prefix, &[])?;
+    activate::zero_start(ctl, &activate::dm_name(&vg.name, name))
 }
 
 /// The devices of `vg`'s PVs and of the live LVs `lv`'s table refers to (a thin volume's
@@ -94,9 +127,7 @@ pub(crate) fn live_lv_devices(
     Ok(devs)
 }
 
-/// `lvresize`: grows or shrinks `lv` to `extents`; an active LV gets its new table loaded,
-/// is suspended, the metadata is committed, and it resumes. A thin volume changes its
-/// virtual size; a thin pool grows its data LV underneath.
+/// `lvresize`: grows or shrinks `lv` to `extents`; see [`resize_lv`].
 pub fn lvresize(
     vg_name: &str,
     lv_name: &str,
@@ -105,17 +136,32 @@ pub fn lvresize(
     prefix: &str,
 ) -> Result<(u64, u64)> {
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| {
+        resize_lv(d, vg, lv_name, extents, policy)
+    })
+}
+
+/// Grows or shrinks `lv_name` of `vg` to `extents`; returns the old and new extent
+/// counts. An active LV gets its new table loaded, is suspended, the metadata is
+/// committed, and it resumes. A thin volume changes its virtual size; a thin pool grows
+/// its data LV underneath; a snapshot's COW device grows or shrinks under it.
+pub(crate) fn resize_lv(
+    d: &mut Devices<'_>,
+    mut vg: Vg,
+    lv_name: &str,
+    extents: u64,
+    policy: Option<Policy>,
+) -> Result<(u64, u64)> {
+    let vg_name = vg.name.clone();
+    let vg_name = vg_name.as_str();
     let i = vg
         .lvs
         .iter()
         .position(|l| l.name == lv_name)
         .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv_name} not found"))?;
-    let ctl = Control::open().ok();
-    let active = |name: &str| {
-        ctl.as_ref()
-            .is_some_and(|c| c.info(&DevId::Name(name.to_owned())).is_ok())
-    };
+    let ctl = d.dm();
+    let active = |name: &str| ctl.is_some_and(|c| c.info(&DevId::Name(name.to_owned())).is_ok());
     let is_origin = !vg.snapshots_of(lv_name).is_empty();
     let cow = is_cow(&vg, lv_name);
     if is_origin || cow {
@@ -125,7 +171,7 @@ pub fn lvresize(
         }
         // A snapshot may shrink while its exceptions still fit.
         if cow && extents < cur {
-            let used = ctl.as_ref().and_then(|c| {
+            let used = ctl.and_then(|c| {
                 let st = c
                     .status(&DevId::Name(activate::dm_name(vg_name, lv_name)))
                     .ok()?;
@@ -163,7 +209,7 @@ pub fn lvresize(
         if extents < cur {
             bail!("thin pools cannot shrink");
         }
-        return super::thin::extend_pool(vg, &members, i, extents, prefix).map(|()| (cur, extents));
+        return super::thin::extend_pool(d, vg, i, extents).map(|()| (cur, extents));
     }
     if vg.lvs[i].thin().is_some() {
         vg.lvs[i].segments[0].extent_count = extents;
@@ -187,23 +233,22 @@ pub fn lvresize(
         }
     }
     vg.seqno += 1;
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     let description = format!("Write from orion-lvm lvresize {vg_name}/{lv_name}.");
     let name = activate::dm_name(vg_name, lv_name);
     if cow && active(&format!("{name}-cow")) {
         // The COW device grows under the snapshot, which sees the new size on resume.
-        let ctl = ctl.as_ref().ok_or_else(|| anyhow!("no device-mapper"))?;
+        let ctl = d.need_dm()?;
         let cow_id = DevId::Name(format!("{name}-cow"));
-        let devs = live_devices(ctl, &vg, &members, &vg.lvs[i])?;
+        let devs = live_lv_devices(ctl, &vg, d.pvs.clone(), &vg.lvs[i])?;
         ctl.load(
             &cow_id,
-            &activate::table(&vg, &vg.lvs[i], &devs, prefix)?,
+            &activate::table(&vg, &vg.lvs[i], &devs, d.prefix)?,
             false,
         )?;
         let snap = DevId::Name(name);
         ctl.suspend(&snap, false)?;
         ctl.suspend(&cow_id, false)?;
-        let committed = commit(&vg, &paths, &description);
+        let committed = d.commit(&vg, &description);
         ctl.resume(&cow_id)?;
         ctl.resume(&snap)?;
         committed?;
@@ -212,19 +257,19 @@ pub fn lvresize(
     let lv_active = active(&name);
     match (ctl, lv_active) {
         (Some(ctl), true) => {
-            let devs = live_devices(&ctl, &vg, &members, &vg.lvs[i])?;
-            let table = activate::table(&vg, &vg.lvs[i], &devs, prefix)?;
+            let devs = live_lv_devices(ctl, &vg, d.pvs.clone(), &vg.lvs[i])?;
+            let table = activate::table(&vg, &vg.lvs[i], &devs, d.prefix)?;
             let id = DevId::Name(name);
             let readonly = !vg.lvs[i].status.iter().any(|s| s == "WRITE");
             ctl.load(&id, &table, readonly)?;
             ctl.suspend(&id, false)?;
-            let committed = commit(&vg, &paths, &description);
+            let committed = d.commit(&vg, &description);
             // Resume whatever happens: a failed commit leaves the old metadata and the new
             // table, which the next activation replaces.
             ctl.resume(&id)?;
             committed?;
         }
-        _ => commit(&vg, &paths, &description)?,
+        _ => d.commit(&vg, &description)?,
     }
     Ok((cur, extents))
 }
@@ -243,24 +288,29 @@ fn activation_roots(vg: &Vg) -> Vec<&Lv> {
 pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
     let scan = Scan::run(&[])?;
     let (vg, members) = scan.need_vg(vg_name)?;
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
-    let mut devs = activate::pv_devices(&vg, &members)?;
-    let mut roots = activation_roots(&vg);
+    on_system(vg, &members, prefix, |d, vg| change_vg(d, &vg, on))
+}
+
+/// [`vgchange`] of `vg`; returns how many LVs it (de)activated.
+pub(crate) fn change_vg(d: &Devices<'_>, vg: &Vg, on: bool) -> Result<usize> {
+    let ctl = d.need_dm()?;
+    let mut devs = d.pvs.clone();
+    let mut roots = activation_roots(vg);
     if on {
         for lv in &roots {
             if !devs.lvs.contains_key(&lv.name) {
-                activate::activate_lv(&ctl, &vg, lv, &mut devs, prefix, &[])?;
+                activate::activate_lv(ctl, vg, lv, &mut devs, d.prefix, &[])?;
             }
         }
     } else {
         roots = vg
             .user_lvs()
             .into_iter()
-            .filter(|l| !is_cow(&vg, &l.name))
+            .filter(|l| !is_cow(vg, &l.name))
             .collect();
         roots.sort_by_key(|l| l.thin_pool().is_some());
         for lv in &roots {
-            activate::deactivate_lv(&ctl, &vg, lv)?;
+            activate::deactivate_lv(ctl, vg, lv)?;
         }
     }
     Ok(roots.len())
@@ -270,6 +320,11 @@ pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
 pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
     let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| change_lv(d, &vg, lv, on))
+}
+
+/// [`lvchange`] of `lv` of `vg`.
+pub(crate) fn change_lv(d: &Devices<'_>, vg: &Vg, lv: &str, on: bool) -> Result<()> {
     let origin = vg
         .lvs
         .iter()
@@ -279,13 +334,13 @@ pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
     let target = origin.as_deref().unwrap_or(lv);
     let l = vg
         .lv(target)
-        .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv} not found"))?;
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
+        .ok_or_else(|| anyhow!("logical volume {}/{lv} not found", vg.name))?;
+    let ctl = d.need_dm()?;
     if on {
-        let mut devs = live_devices(&ctl, &vg, &members, l)?;
-        activate::activate_lv(&ctl, &vg, l, &mut devs, prefix, &[])
+        let mut devs = live_lv_devices(ctl, vg, d.pvs.clone(), l)?;
+        activate::activate_lv(ctl, vg, l, &mut devs, d.prefix, &[])
     } else {
-        activate::deactivate_lv(&ctl, &vg, l)
+        activate::deactivate_lv(ctl, vg, l)
     }
 }
 
@@ -307,7 +362,14 @@ pub(crate) fn deactivate_unused(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv) -> Result
 /// pool); a thin volume is deleted from its pool's metadata by message.
 pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| remove_lv(d, vg, lv))
+}
+
+/// [`lvremove`] of `lv` of `vg`.
+pub(crate) fn remove_lv(d: &mut Devices<'_>, mut vg: Vg, lv: &str) -> Result<()> {
+    let vg_name = vg.name.clone();
+    let vg_name = vg_name.as_str();
     let Some(l) = vg.lv(lv).cloned() else {
         bail!("logical volume {vg_name}/{lv} not found");
     };
@@ -318,7 +380,7 @@ pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
         bail!("logical volume {vg_name}/{lv} has snapshots; remove them first");
     }
     if l.thin().is_some() {
-        return super::thin::lvremove_thin(vg, &members, &l, prefix);
+        return super::thin::lvremove_thin(d, vg, &l);
     }
     let record = vg
         .lvs
@@ -328,8 +390,8 @@ pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
     if l.thin_pool().is_some() && thin::layered(&vg, lv) {
         bail!("thin pool {vg_name}/{lv} has thin volumes; remove them first");
     }
-    let ctl = Control::open().ok();
-    if let Some(ctl) = &ctl {
+    let ctl = d.dm();
+    if let Some(ctl) = ctl {
         deactivate_unused(ctl, &vg, &l)?;
         if record.is_some() {
             activate::remove_cow(ctl, &activate::dm_name(vg_name, lv))?;
@@ -354,25 +416,150 @@ pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
         vg.lvs.retain(|x| !x.name.ends_with("_pmspare"));
     }
     vg.seqno += 1;
-    commit_members(
+    d.commit(
         &vg,
-        &members,
         &format!("Write from orion-lvm lvremove {vg_name}/{lv}."),
     )?;
     // An active origin left without snapshots goes back to its own table.
-    if let (Some(ctl), Some((_, Some(origin)))) = (&ctl, &record) {
+    if let (Some(ctl), Some((_, Some(origin)))) = (ctl, &record) {
         if vg.snapshots_of(origin).is_empty() {
             if let Some(o) = vg.lv(origin) {
                 if ctl
                     .info(&DevId::Name(activate::dm_name(vg_name, origin)))
                     .is_ok()
                 {
-                    let devs = live_devices(ctl, &vg, &members, o)?;
-                    activate::activate(ctl, &vg, o, &devs, prefix)?;
+                    let devs = live_lv_devices(ctl, &vg, d.pvs.clone(), o)?;
+                    activate::activate(ctl, &vg, o, &devs, d.prefix)?;
                     activate::remove_real(ctl, vg_name, origin)?;
                 }
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::devices::on_recording;
+    use crate::commands::{allocate, merge_segments};
+    use crate::dm::recording::{add_lv, add_snapshot, test_vg, RecordingDm};
+
+    fn with_lv(vg: &mut Vg, name: &str, extents: u64) {
+        let req = LvRequest {
+            name,
+            extents,
+            stripes: 1,
+            stripe_size: 128,
+        };
+        let mut segs = allocate(vg, &req).unwrap();
+        merge_segments(&mut segs);
+        add_lv(vg, name, segs);
+    }
+
+    /// The log with tables cut off (`load vg-lv`).
+    fn steps(dm: &RecordingDm) -> Vec<String> {
+        dm.log()
+            .into_iter()
+            .map(|l| l.split(':').next().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn lvresize_of_a_live_lv_commits_between_suspend_and_resume() {
+        let (mut vg, pvs) = test_vg("vg", &[10, 10]);
+        with_lv(&mut vg, "lin", 2);
+        with_lv(&mut vg, "other", 1);
+        let dm = RecordingDm::new();
+        let lin = vg.lv("lin").unwrap().clone();
+        activate::activate_lv(&dm, &vg, &lin, &mut pvs.clone(), "", &[]).unwrap();
+        dm.clear_log();
+        let r = on_recording(&dm, &pvs, |d| resize_lv(d, vg.clone(), "lin", 5, None));
+        assert_eq!(r.unwrap(), (2, 5));
+        assert_eq!(
+            steps(&dm),
+            [
+                "load vg-lin",
+                "suspend vg-lin",
+                "commit seqno 2",
+                "resume vg-lin"
+            ],
+            "the new table is loaded before the suspend and goes live after the commit"
+        );
+        // Grown past `other`: a second segment on the same PV.
+        assert_eq!(
+            dm.live_table("vg-lin")
+                .unwrap()
+                .iter()
+                .map(|t| (t.start, t.len))
+                .collect::<Vec<_>>(),
+            [(0, 2 * 8192), (2 * 8192, 3 * 8192)]
+        );
+        // Inactive: the metadata only.
+        let dm = RecordingDm::new();
+        on_recording(&dm, &pvs, |d| resize_lv(d, vg, "lin", 1, None)).unwrap();
+        assert_eq!(steps(&dm), ["commit seqno 2"]);
+    }
+
+    #[test]
+    fn lvresize_of_a_live_snapshot_grows_its_cow_under_the_suspended_snapshot() {
+        let (mut vg, pvs) = test_vg("vg", &[20]);
+        with_lv(&mut vg, "o", 4);
+        with_lv(&mut vg, "s", 1);
+        add_snapshot(&mut vg, "o", "s", 4);
+        let dm = RecordingDm::new();
+        let o = vg.lv("o").unwrap().clone();
+        activate::activate_lv(&dm, &vg, &o, &mut pvs.clone(), "", &["s"]).unwrap();
+        dm.clear_log();
+        let r = on_recording(&dm, &pvs, |d| resize_lv(d, vg.clone(), "s", 3, None));
+        assert_eq!(r.unwrap(), (1, 3));
+        assert_eq!(
+            steps(&dm),
+            [
+                "load vg-s-cow",
+                "suspend vg-s",
+                "suspend vg-s-cow",
+                "commit seqno 2",
+                "resume vg-s-cow",
+                "resume vg-s",
+            ]
+        );
+        assert_eq!(dm.live_table("vg-s-cow").unwrap()[0].len, 3 * 8192);
+        // A live origin keeps its size (LVM2's rule), and nothing is changed.
+        dm.clear_log();
+        let r = on_recording(&dm, &pvs, |d| resize_lv(d, vg, "o", 6, None));
+        assert!(r.unwrap_err().to_string().contains("only while inactive"));
+        assert!(dm.log().is_empty());
+    }
+
+    #[test]
+    fn lvremove_of_the_last_snapshot_puts_the_live_origin_back_on_its_own_table() {
+        let (mut vg, pvs) = test_vg("vg", &[20]);
+        with_lv(&mut vg, "o", 4);
+        with_lv(&mut vg, "s", 1);
+        add_snapshot(&mut vg, "o", "s", 4);
+        let dm = RecordingDm::new();
+        on_recording(&dm, &pvs, |d| change_vg(d, &vg, true)).unwrap();
+        dm.clear_log();
+        on_recording(&dm, &pvs, |d| remove_lv(d, vg, "s")).unwrap();
+        assert_eq!(
+            steps(&dm),
+            [
+                // The snapshot and its COW device go first...
+                "remove vg-s",
+                "unlink vg/s",
+                "remove vg-s-cow",
+                "commit seqno 2",
+                // ...then the origin takes back the table of -real, which goes.
+                "load vg-o",
+                "suspend vg-o",
+                "resume vg-o",
+                "node vg-o",
+                "link vg/o",
+                "remove vg-o-real",
+            ]
+        );
+        assert_eq!(dm.live_table("vg-o").unwrap()[0].kind, "linear");
+        assert_eq!(dm.devices(), ["vg-o"]);
+    }
 }

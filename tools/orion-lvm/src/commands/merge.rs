@@ -10,13 +10,13 @@
 //! to the metadata's), the origin goes back to its own table and the snapshot leaves the
 //! metadata. LVM2 polls for that in the background; orion-lvm waits in the foreground.
 
-use super::lv::live_devices;
-use super::{commit_members, Scan};
+use super::devices::{on_system, Devices};
+use super::lv::live_lv_devices;
+use super::Scan;
 use crate::config::{Node, Value};
 use crate::dm::activate;
 use crate::dm::backend::DmBackend;
 use crate::dm::ioctl::{Control, DevId, Target};
-use crate::pv::Pv;
 use crate::vg::{SegmentKind, Vg};
 use anyhow::{anyhow, bail, Context, Result};
 
@@ -29,7 +29,21 @@ pub fn lvconvert_merge(
     report: &mut dyn FnMut(&str, f64),
 ) -> Result<bool> {
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| {
+        merge_snapshot(d, vg, snap, report)
+    })
+}
+
+/// [`lvconvert_merge`] of snapshot `snap` of `vg`.
+pub(crate) fn merge_snapshot(
+    d: &mut Devices<'_>,
+    mut vg: Vg,
+    snap: &str,
+    report: &mut dyn FnMut(&str, f64),
+) -> Result<bool> {
+    let vg_name = vg.name.clone();
+    let vg_name = vg_name.as_str();
     let i = vg
         .lvs
         .iter()
@@ -51,28 +65,19 @@ pub fn lvconvert_merge(
     }
     vg.lvs[i].status.retain(|s| s != "VISIBLE");
     vg.seqno += 1;
-    let ctl = Control::open().ok();
+    let ctl = d.dm();
     let origin_dev = activate::dm_name(vg_name, &origin);
-    let live = ctl
-        .as_ref()
-        .is_some_and(|c| c.info(&DevId::Name(origin_dev.clone())).is_ok());
+    let live = ctl.is_some_and(|c| c.info(&DevId::Name(origin_dev.clone())).is_ok());
+    let description = format!("Write from orion-lvm lvconvert --merge {vg_name}/{snap}.");
     let (Some(ctl), true) = (ctl, live) else {
-        commit_members(
-            &vg,
-            &members,
-            &format!("Write from orion-lvm lvconvert --merge {vg_name}/{snap}."),
-        )?;
+        d.commit(&vg, &description)?;
         return Ok(false);
     };
     let o_id = DevId::Name(origin_dev.clone());
     if ctl.info(&o_id)?.open_count > 0 {
         bail!("{vg_name}/{origin} is open; merging would start only on its next activation, which orion-lvm does not defer to yet");
     }
-    commit_members(
-        &vg,
-        &members,
-        &format!("Write from orion-lvm lvconvert --merge {vg_name}/{snap}."),
-    )?;
+    d.commit(&vg, &description)?;
     let info = |n: String| -> Result<String> {
         let i = ctl
             .info(&DevId::Name(n.clone()))
@@ -93,7 +98,7 @@ pub fn lvconvert_merge(
         &[Target {
             start: 0,
             len: size,
-            kind: crate::dm::activate::target_type(prefix, "snapshot-merge"),
+            kind: crate::dm::activate::target_type(&d.prefix, "snapshot-merge"),
             params: format!("{real} {cow} P {chunk}"),
         }],
         readonly,
@@ -115,7 +120,7 @@ pub fn lvconvert_merge(
     ctl.suspend(&s_id, false)?;
     ctl.resume(&o_id)?;
     ctl.resume(&s_id)?;
-    finish_merge(&ctl, vg, &members, &origin, prefix, report)?;
+    finish_merge(d, vg, &origin, report)?;
     Ok(true)
 }
 
@@ -142,13 +147,12 @@ fn merged(ctl: &dyn DmBackend, name: &str) -> Result<(bool, f64)> {
 /// percentage merged on every look), then drops the snapshot from the metadata and puts
 /// the origin back on its own table.
 pub fn finish_merge(
-    ctl: &dyn DmBackend,
+    d: &mut Devices<'_>,
     mut vg: Vg,
-    members: &[&Pv],
     origin: &str,
-    prefix: &str,
     report: &mut dyn FnMut(&str, f64),
 ) -> Result<()> {
+    let ctl = d.need_dm()?;
     let origin_dev = activate::dm_name(&vg.name, origin);
     loop {
         let (done, pct) = merged(ctl, &origin_dev)?;
@@ -168,17 +172,14 @@ pub fn finish_merge(
         .ok_or_else(|| anyhow!("bad snapshot record"))?;
     vg.lvs.retain(|l| l.name != rec_name && l.name != cow);
     vg.seqno += 1;
-    commit_members(
-        &vg,
-        members,
-        &format!(
-            "Write from orion-lvm: merge into {}/{origin} done.",
-            vg.name
-        ),
-    )?;
+    let description = format!(
+        "Write from orion-lvm: merge into {}/{origin} done.",
+        vg.name
+    );
+    d.commit(&vg, &description)?;
     let o = vg.lv(origin).ok_or_else(|| anyhow!("origin vanished"))?;
-    let devs = live_devices(ctl, &vg, members, o)?;
-    let t = activate::table(&vg, o, &devs, prefix)?;
+    let devs = live_lv_devices(ctl, &vg, d.pvs.clone(), o)?;
+    let t = activate::table(&vg, o, &devs, d.prefix)?;
     let o_id = DevId::Name(origin_dev.clone());
     ctl.load(&o_id, &t, !o.status.iter().any(|s| s == "WRITE"))?;
     ctl.suspend(&o_id, false)?;
@@ -193,9 +194,9 @@ pub fn finish_merge(
         if ctl.info(&id).is_ok() {
             ctl.remove(&id).with_context(|| format!("removing {n}"))?;
         }
-        let _ = std::fs::remove_file(std::path::Path::new("/dev/mapper").join(&n));
+        ctl.remove_node(&n);
     }
-    let _ = std::fs::remove_file(std::path::Path::new("/dev").join(&vg.name).join(&cow));
+    ctl.unlink_lv(&vg.name, &cow);
     Ok(())
 }
 
@@ -216,10 +217,84 @@ pub fn finish_live_merges(vg_name: &str, prefix: &str) -> Result<usize> {
                 .is_ok()
         })
         .collect();
-    let mut vg = vg;
-    for o in &origins {
-        finish_merge(&ctl, vg.clone(), &members, o, prefix, &mut |_, _| {})?;
-        vg = Scan::run(&[])?.need_vg(vg_name)?.0;
+    drop(ctl);
+    for (k, o) in origins.iter().enumerate() {
+        // Each merge commits: the next one starts from the metadata it wrote.
+        let rescan;
+        let (vg, members) = if k == 0 {
+            (vg.clone(), members.clone())
+        } else {
+            rescan = Scan::run(&[])?;
+            rescan.need_vg(vg_name)?
+        };
+        on_system(vg, &members, prefix, |d, vg| {
+            finish_merge(d, vg, o, &mut |_, _| {})
+        })?;
     }
     Ok(origins.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::devices::on_recording;
+    use crate::commands::{allocate, LvRequest};
+    use crate::dm::recording::{add_lv, add_snapshot, test_vg, RecordingDm};
+
+    #[test]
+    fn merging_a_live_snapshot_hands_its_store_over_then_drops_it() {
+        let (mut vg, pvs) = test_vg("vg", &[20]);
+        for (name, extents) in [("o", 4), ("s", 1)] {
+            let req = LvRequest {
+                name,
+                extents,
+                stripes: 1,
+                stripe_size: 128,
+            };
+            let segs = allocate(&vg, &req).unwrap();
+            add_lv(&mut vg, name, segs);
+        }
+        add_snapshot(&mut vg, "o", "s", 4);
+        let dm = RecordingDm::new();
+        let o = vg.lv("o").unwrap().clone();
+        activate::activate_lv(&dm, &vg, &o, &mut pvs.clone(), "", &[]).unwrap();
+        dm.clear_log();
+        let mut seen = Vec::new();
+        let done = on_recording(&dm, &pvs, |d| {
+            merge_snapshot(d, vg, "s", &mut |lv, pct| seen.push(format!("{lv} {pct}")))
+        })
+        .unwrap();
+        assert!(done, "a live, unopened origin merges at once");
+        assert_eq!(seen, ["o 100"]);
+        let steps: Vec<String> = dm
+            .log()
+            .into_iter()
+            .map(|l| l.split(':').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            steps,
+            [
+                "commit seqno 2",
+                // The origin becomes snapshot-merge and the snapshot an error target, both
+                // suspended before either resumes: the kernel hands the store over.
+                "load vg-o",
+                "load vg-s",
+                "suspend vg-o",
+                "suspend vg-s",
+                "resume vg-o",
+                "resume vg-s",
+                // Merged: the snapshot leaves the metadata, the origin its stack.
+                "commit seqno 3",
+                "load vg-o",
+                "suspend vg-o",
+                "resume vg-o",
+                "remove vg-s",
+                "remove vg-s-cow",
+                "remove vg-o-real",
+                "unlink vg/s",
+            ]
+        );
+        assert_eq!(dm.live_table("vg-o").unwrap()[0].kind, "linear");
+        assert_eq!(dm.devices(), ["vg-o"]);
+    }
 }

@@ -4,13 +4,13 @@
 //! layout: images `LV_mimage_0..N` (hidden linear LVs on different PVs) under the mirror
 //! LV, whose segment lists them with the region size.
 
-use super::{allocate, allocate_with_log, commit_members, valid_name, LvRequest, Scan};
+use super::devices::{on_system, Devices};
+use super::lv::activate_new;
+use super::{allocate, allocate_with_log, valid_name, LvRequest, Scan};
 use crate::config::{Section, Value};
-use crate::dm::activate;
-use crate::dm::ioctl::Control;
 use crate::label::{dashed, new_uuid};
 use crate::vg::{Lv, Segment, SegmentKind, Vg};
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 
 /// LVM2's default region size (`activation/mirror_region_size`, 2 MiB) in sectors.
 const DEFAULT_REGION: u64 = 4096;
@@ -27,12 +27,28 @@ pub fn lvcreate_mirror(
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
+    let scan = Scan::run(&[])?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| {
+        create_mirror(d, vg, name, extents, copies, disk_log, activate_it)
+    })
+}
+
+/// [`lvcreate_mirror`] in `vg`.
+pub(crate) fn create_mirror(
+    d: &mut Devices<'_>,
+    mut vg: Vg,
+    name: &str,
+    extents: u64,
+    copies: u64,
+    disk_log: bool,
+    activate_it: bool,
+) -> Result<Vg> {
     valid_name(name)?;
     if copies < 2 {
         bail!("a mirror needs at least two images (-m 1)");
     }
-    let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let vg_name = vg.name.clone();
     let images: Vec<String> = (0..copies).map(|i| format!("{name}_mimage_{i}")).collect();
     for n in std::iter::once(name).chain(images.iter().map(String::as_str)) {
         if vg.lv(n).is_some() {
@@ -133,23 +149,15 @@ pub fn lvcreate_mirror(
     }
     vg.lvs.extend(new);
     if log_area.is_some() {
-        let log = vg
-            .lv(&log_name)
-            .ok_or_else(|| anyhow!("{log_name} vanished"))?;
-        super::thin::zero_on_pvs(&vg, &members, log)?;
+        d.zero(&vg, &log_name)?;
     }
     vg.seqno += 1;
-    commit_members(
+    d.commit(
         &vg,
-        &members,
         &format!("Write from orion-lvm lvcreate --type mirror -n {name} {vg_name}."),
     )?;
     if activate_it {
-        let ctl = Control::open().context("opening /dev/mapper/control")?;
-        let mut devs = activate::pv_devices(&vg, &members)?;
-        let lv = vg.lv(name).ok_or_else(|| anyhow!("{name} vanished"))?;
-        activate::activate_lv(&ctl, &vg, lv, &mut devs, prefix, &[])?;
-        activate::zero_start(&ctl, &activate::dm_name(vg_name, name))?;
+        activate_new(d, &vg, name)?;
     }
     Ok(vg)
 }

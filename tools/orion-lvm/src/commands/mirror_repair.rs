@@ -536,9 +536,23 @@ pub fn live_health(ctl: &dyn DmBackend, vg: &str, lv: &str) -> Result<MirrorHeal
         .ok_or_else(|| anyhow!("{vg}/{lv}: cannot read mirror status {:?}", line.params))
 }
 
-/// `lvconvert --repair [--use-policies] VG/LV` of a mirror.
+/// `lvconvert --repair [--use-policies] VG/LV` of a mirror (the monitor's entry: it
+/// reads the VG itself).
 pub fn lvconvert_repair(
     vg_name: &str,
+    lv: &str,
+    use_policies: bool,
+    prefix: &str,
+) -> Result<Repaired> {
+    let scan = Scan::run(&[])?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    repair_scanned(vg, members, lv, use_policies, prefix)
+}
+
+/// [`lvconvert_repair`] of mirror `lv` of `vg`, read already with its PVs `members`.
+pub(crate) fn repair_scanned(
+    vg: Vg,
+    members: Vec<&crate::pv::Pv>,
     lv: &str,
     use_policies: bool,
     prefix: &str,
@@ -555,8 +569,7 @@ pub fn lvconvert_repair(
             log: FaultPolicy::Allocate,
         }
     };
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
+    let vg_name = vg.name.as_str();
     let l = vg
         .lv(lv)
         .ok_or_else(|| anyhow!("logical volume {vg_name}/{lv} not found"))?;
@@ -574,6 +587,42 @@ pub fn lvconvert_repair(
         prefix,
     };
     repair(&live, &vg, lv, &health, policies, &mut io).map(|(_, d)| d)
+}
+
+/// Waits until mirror `lv` of `vg` has every region in sync, looking every `pause`;
+/// `report` gets `VG/LV` and the percentage in sync on every look (LVM2's poller prints
+/// it as `Converted`). A failed image stops the wait: the kernel no longer copies to it.
+pub fn wait_in_sync(
+    ctl: &dyn DmBackend,
+    vg: &str,
+    lv: &str,
+    pause: std::time::Duration,
+    report: &mut dyn FnMut(&str, f64),
+) -> Result<()> {
+    let shown = format!("{vg}/{lv}");
+    loop {
+        let h = live_health(ctl, vg, lv)?;
+        let (in_sync, regions) = h.sync;
+        let pct = if regions == 0 {
+            100.0
+        } else {
+            100.0 * in_sync as f64 / regions as f64
+        };
+        report(&shown, pct);
+        if in_sync >= regions {
+            return Ok(());
+        }
+        if h.any_failed() {
+            bail!("{shown}: a device failed while the mirror resynchronised");
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+/// [`wait_in_sync`] on the kernel's device-mapper.
+pub fn wait_resynced(vg: &str, lv: &str, report: &mut dyn FnMut(&str, f64)) -> Result<()> {
+    let ctl = Control::open().context("opening /dev/mapper/control")?;
+    wait_in_sync(&ctl, vg, lv, std::time::Duration::from_millis(100), report)
 }
 
 #[cfg(test)]
@@ -875,5 +924,35 @@ mod tests {
             &mut Log::default()
         )
         .is_err());
+    }
+
+    #[test]
+    fn resync_wait_reports_until_every_region_is_in_sync() {
+        let (vg, mut devs) = mirror_vg(&[10, 10], 2, false);
+        let dm = RecordingDm::new();
+        activate::activate_lv(&dm, &vg, vg.lv("mir").unwrap(), &mut devs, "", &[]).unwrap();
+        dm.set_status("vg-mir", &["2 253:0 253:1 4/16 1 AA 1 core"]);
+        let mut seen = Vec::new();
+        // Each look lets the simulated kernel copy six more regions.
+        let mut copied = 4;
+        wait_in_sync(
+            &dm,
+            "vg",
+            "mir",
+            std::time::Duration::ZERO,
+            &mut |name, pct| {
+                seen.push(format!("{name} {pct}"));
+                copied = (copied + 6).min(16);
+                let line = format!("2 253:0 253:1 {copied}/16 1 AA 1 core");
+                dm.set_status("vg-mir", &[line.as_str()]);
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, ["vg/mir 25", "vg/mir 62.5", "vg/mir 100"]);
+        // An image failing during the resync ends the wait with an error.
+        dm.set_status("vg-mir", &["2 253:0 253:1 4/16 1 AD 1 core"]);
+        let err =
+            wait_in_sync(&dm, "vg", "mir", std::time::Duration::ZERO, &mut |_, _| {}).unwrap_err();
+        assert!(err.to_string().contains("failed"), "{err}");
     }
 }

@@ -3,7 +3,9 @@
 //! The size arithmetic of `lvextend`, `lvreduce` and `lvresize`: `-L`/`-l` with an
 //! optional `+`/`-` turned into a target size in extents, and the command that applies it.
 
-use super::{lvresize, parse_size, Policy, Scan};
+use super::devices::on_system;
+use super::lv::resize_lv;
+use super::{parse_size, Policy, Scan};
 use crate::exit::usage;
 use anyhow::{anyhow, bail, Result};
 
@@ -108,15 +110,18 @@ pub fn resize(
 ) -> Result<Resized> {
     let (vg, name) = split_lv(lv)?;
     let scan = Scan::run(&[])?;
-    let (v, _) = scan.need_vg(vg)?;
+    let (v, members) = scan.need_vg(vg)?;
     let cur = v
         .lv(name)
         .ok_or_else(|| anyhow!("logical volume {vg}/{name} not found"))?
         .extents();
-    let target = target_extents(cur, v.extent_size, arg, dir)?;
-    let (from, to) = lvresize(vg, name, target, policy, prefix)?;
+    let extent_size = v.extent_size;
+    let target = target_extents(cur, extent_size, arg, dir)?;
+    let (from, to) = on_system(v, &members, prefix, |d, v| {
+        resize_lv(d, v, name, target, policy)
+    })?;
     Ok(Resized {
-        extent_size: v.extent_size,
+        extent_size,
         from,
         to,
     })

@@ -2,14 +2,14 @@
 
 //! Old-style snapshots (`lvcreate -s`) in LVM2's layout.
 
-use super::{allocate, commit, is_cow, valid_name, LvRequest, Scan};
+use super::devices::{on_system, Devices};
+use super::{allocate, is_cow, valid_name, LvRequest, Scan};
 use crate::config::{Section, Value};
 use crate::dm::activate;
-use crate::dm::ioctl::{Control, DevId};
+use crate::dm::ioctl::DevId;
 use crate::label::{dashed, new_uuid};
 use crate::vg::{Lv, Segment, SegmentKind, Vg};
 use anyhow::{anyhow, bail, Result};
-use std::path::PathBuf;
 /// `lvcreate -s`: a snapshot of `origin` with a COW LV of `extents`, activated (origin
 /// suspended meanwhile) when the origin is active or `activate` is set.
 pub fn lvcreate_snapshot(
@@ -20,9 +20,24 @@ pub fn lvcreate_snapshot(
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
-    valid_name(name)?;
     let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| {
+        create_snapshot(d, vg, origin, name, extents, activate_it)
+    })
+}
+
+/// [`lvcreate_snapshot`] in `vg`.
+pub(crate) fn create_snapshot(
+    d: &mut Devices<'_>,
+    mut vg: Vg,
+    origin: &str,
+    name: &str,
+    extents: u64,
+    activate_it: bool,
+) -> Result<Vg> {
+    valid_name(name)?;
+    let vg_name = vg.name.clone();
     let o = vg
         .lv(origin)
         .ok_or_else(|| anyhow!("origin {vg_name}/{origin} not found"))?
@@ -72,14 +87,12 @@ pub fn lvcreate_snapshot(
         raw: Default::default(),
     });
     vg.seqno += 1;
-    let ctl = Control::open().ok();
-    let origin_name = activate::dm_name(vg_name, origin);
-    let origin_active = ctl
-        .as_ref()
+    let origin_name = activate::dm_name(&vg_name, origin);
+    let origin_active = d
+        .dm()
         .is_some_and(|c| c.info(&DevId::Name(origin_name.clone())).is_ok());
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     let description = format!("Write from orion-lvm lvcreate -s -n {name} {vg_name}/{origin}.");
-    match ctl {
+    match d.dm() {
         Some(ctl) if origin_active || activate_it => {
             let id = DevId::Name(origin_name);
             // The snapshot is taken at this suspend: no write reaches the origin until its
@@ -87,16 +100,85 @@ pub fn lvcreate_snapshot(
             if origin_active {
                 ctl.suspend(&id, false)?;
             }
-            commit(&vg, &paths, &description)?;
-            let devs = activate::pv_devices(&vg, &members)?;
+            d.commit(&vg, &description)?;
             let o = vg.lv(origin).ok_or_else(|| anyhow!("origin vanished"))?;
-            let r = activate::activate_with_snapshots(&ctl, &vg, o, &devs, prefix, &[name]);
+            let r = activate::activate_with_snapshots(ctl, &vg, o, &d.pvs, d.prefix, &[name]);
             if r.is_err() && origin_active {
                 let _ = ctl.resume(&id);
             }
             r?;
         }
-        _ => commit(&vg, &paths, &description)?,
+        _ => d.commit(&vg, &description)?,
     }
     Ok(vg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::devices::on_recording;
+    use crate::dm::recording::{add_lv, test_vg, RecordingDm};
+
+    fn segs_of(vg: &Vg, extents: u64) -> Vec<Segment> {
+        let req = LvRequest {
+            name: "o",
+            extents,
+            stripes: 1,
+            stripe_size: 128,
+        };
+        allocate(vg, &req).unwrap()
+    }
+
+    #[test]
+    fn lvcreate_snapshot_of_a_live_origin_commits_while_the_origin_is_suspended() {
+        let (mut vg, mut pvs) = test_vg("vg", &[10]);
+        let segs = segs_of(&vg, 4);
+        add_lv(&mut vg, "o", segs);
+        let dm = RecordingDm::new();
+        let o = vg.lv("o").unwrap().clone();
+        activate::activate_lv(&dm, &vg, &o, &mut pvs.clone(), "", &[]).unwrap();
+        dm.clear_log();
+        pvs.lvs.clear();
+        let vg = on_recording(&dm, &pvs, |d| create_snapshot(d, vg, "o", "s", 2, false)).unwrap();
+        assert_eq!(
+            dm.log(),
+            [
+                // The snapshot is taken here: nothing reaches the origin from now...
+                "suspend vg-o",
+                "commit seqno 2: Write from orion-lvm lvcreate -s -n s vg/o.",
+                "create vg-o-real",
+                "load vg-o-real: 0 32768 linear 7:0 2048",
+                "resume vg-o-real",
+                "node vg-o-real",
+                "modprobe dm-snapshot",
+                "load vg-o: 0 32768 snapshot-origin 253:1",
+                "create vg-s-cow",
+                "load vg-s-cow: 0 16384 linear 7:0 34816",
+                "resume vg-s-cow",
+                "node vg-s-cow",
+                "zero vg-s-cow",
+                "create vg-s",
+                "load vg-s: 0 32768 snapshot 253:1 253:2 P 8",
+                "resume vg-s",
+                "node vg-s",
+                "link vg/s",
+                // ...until the snapshot is active and copies what the origin overwrites.
+                "suspend vg-o",
+                "resume vg-o",
+                "node vg-o",
+                "link vg/o",
+            ]
+        );
+        assert_eq!(vg.snapshots_of("o").len(), 1);
+        // An inactive origin without -ay: the metadata only.
+        let (mut vg, pvs) = test_vg("vg", &[10]);
+        let segs = segs_of(&vg, 4);
+        add_lv(&mut vg, "o", segs);
+        let dm = RecordingDm::new();
+        on_recording(&dm, &pvs, |d| create_snapshot(d, vg, "o", "s", 2, false)).unwrap();
+        assert_eq!(
+            dm.log(),
+            ["commit seqno 2: Write from orion-lvm lvcreate -s -n s vg/o."]
+        );
+    }
 }

@@ -10,21 +10,19 @@
 //! change also moving the pool's transaction id one step in the kernel
 //! (`set_transaction_id`) and in the LVM2 metadata.
 
-use super::lv::{deactivate_unused, live_devices};
+use super::devices::{on_system, Devices};
+use super::lv::{deactivate_unused, live_lv_devices};
 use super::{
-    allocate, allocate_extension, allocate_with_log, commit, commit_members, merge_segments,
-    valid_name, LvRequest, Scan,
+    allocate, allocate_extension, allocate_with_log, merge_segments, valid_name, LvRequest, Scan,
 };
 use crate::config::{Section, Value};
 use crate::dm::activate::{self, DevMap};
-use crate::dm::backend::DmBackend;
-use crate::dm::ioctl::{Control, DevId};
+use crate::dm::ioctl::DevId;
 use crate::dm::thin;
 use crate::label::{dashed, new_uuid};
 use crate::pv::Pv;
 use crate::vg::{Lv, Segment, SegmentKind, Vg};
 use anyhow::{anyhow, bail, Context, Result};
-use std::path::PathBuf;
 
 /// Smallest and largest data block (sectors), as dm-thin allows.
 const MIN_CHUNK: u64 = 128;
@@ -310,51 +308,53 @@ pub fn lvcreate_pool(
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
+    let scan = Scan::run(&[])?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| {
+        create_pool(d, vg, req, activate_it)
+    })
+}
+
+/// [`lvcreate_pool`] in `vg`.
+pub(crate) fn create_pool(
+    d: &mut Devices<'_>,
+    mut vg: Vg,
+    req: &PoolRequest<'_>,
+    activate_it: bool,
+) -> Result<Vg> {
     valid_name(req.name)?;
     if !["passdown", "nopassdown", "ignore"].contains(&req.discards) {
         bail!("--discards takes passdown, nopassdown or ignore");
     }
-    let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
     let zero = pool_metadata(&mut vg, req)?;
     for n in &zero {
-        let lv = vg.lv(n).ok_or_else(|| anyhow!("{n} vanished"))?;
-        zero_on_pvs(&vg, &members, lv)?;
+        d.zero(&vg, n)?;
     }
     vg.seqno += 1;
-    commit_members(
-        &vg,
-        &members,
-        &format!(
-            "Write from orion-lvm lvcreate --type thin-pool -n {} {vg_name}.",
-            req.name
-        ),
-    )?;
+    let description = format!(
+        "Write from orion-lvm lvcreate --type thin-pool -n {} {}.",
+        req.name, vg.name
+    );
+    d.commit(&vg, &description)?;
     if activate_it {
-        let ctl = Control::open().context("opening /dev/mapper/control")?;
-        let mut devs = activate::pv_devices(&vg, &members)?;
+        let mut devs = d.pvs.clone();
         let pool = vg.lv(req.name).ok_or_else(|| anyhow!("pool vanished"))?;
-        thin::activate_pool(&ctl, &vg, pool, &mut devs, prefix)?;
+        thin::activate_pool(d.need_dm()?, &vg, pool, &mut devs, d.prefix)?;
     }
     Ok(vg)
 }
 
 /// Makes `pool` live for messages; returns whether it was live before.
-fn pool_live(
-    ctl: &dyn DmBackend,
-    vg: &Vg,
-    members: &[&Pv],
-    pool: &str,
-    prefix: &str,
-) -> Result<bool> {
+fn pool_live(d: &Devices<'_>, vg: &Vg, pool: &str) -> Result<bool> {
+    let ctl = d.need_dm()?;
     if thin::live_tpool(ctl, vg, pool).is_some() {
         return Ok(true);
     }
     let p = vg
         .lv(pool)
         .ok_or_else(|| anyhow!("thin pool {}/{pool} not found", vg.name))?;
-    let mut devs = activate::pv_devices(vg, members)?;
-    thin::activate_pool(ctl, vg, p, &mut devs, prefix)?;
+    let mut devs = d.pvs.clone();
+    thin::activate_pool(ctl, vg, p, &mut devs, d.prefix)?;
     Ok(false)
 }
 
@@ -418,9 +418,25 @@ pub fn lvcreate_thin(
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
-    valid_name(name)?;
     let scan = Scan::run(&[])?;
-    let (old, members) = scan.need_vg(vg_name)?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| {
+        create_thin(d, vg, pool, name, extents, activate_it)
+    })
+}
+
+/// [`lvcreate_thin`] in `old`: the pool (made live for it if it was not) creates the
+/// device and moves its transaction id by message, then the metadata is committed.
+pub(crate) fn create_thin(
+    d: &mut Devices<'_>,
+    old: Vg,
+    pool: &str,
+    name: &str,
+    extents: u64,
+    activate_it: bool,
+) -> Result<Vg> {
+    valid_name(name)?;
+    let vg_name = old.name.clone();
     if old.lv(pool).and_then(|p| p.thin_pool()).is_none() {
         bail!("thin pool {vg_name}/{pool} not found");
     }
@@ -439,10 +455,10 @@ pub fn lvcreate_thin(
         vec![thin_segment(extents, pool, tid, id, None)],
     )?);
     vg.seqno += 1;
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
-    let was_live = pool_live(&ctl, &old, &members, pool, prefix)?;
+    let ctl = d.need_dm()?;
+    let was_live = pool_live(d, &old, pool)?;
     thin::message(
-        &ctl,
+        ctl,
         &old,
         pool,
         &[
@@ -450,18 +466,17 @@ pub fn lvcreate_thin(
             format!("set_transaction_id {tid} {}", tid + 1),
         ],
     )?;
-    commit_members(
+    d.commit(
         &vg,
-        &members,
         &format!("Write from orion-lvm lvcreate -V -n {name} {vg_name}/{pool}."),
     )?;
     if activate_it {
         let lv = vg.lv(name).ok_or_else(|| anyhow!("{name} vanished"))?;
-        let mut devs = activate::pv_devices(&vg, &members)?;
-        thin::activate_thin(&ctl, &vg, lv, &mut devs, prefix)?;
+        let mut devs = d.pvs.clone();
+        thin::activate_thin(ctl, &vg, lv, &mut devs, d.prefix)?;
     } else if !was_live {
         let p = vg.lv(pool).ok_or_else(|| anyhow!("pool vanished"))?;
-        thin::deactivate_pool(&ctl, &vg, p)?;
+        thin::deactivate_pool(ctl, &vg, p)?;
     }
     Ok(vg)
 }
@@ -470,9 +485,22 @@ pub fn lvcreate_thin(
 /// marks thin snapshots to skip activation). An active origin is suspended around the
 /// message so the snapshot holds everything written before.
 pub fn lvcreate_thin_snapshot(vg_name: &str, origin: &str, name: &str, prefix: &str) -> Result<Vg> {
-    valid_name(name)?;
     let scan = Scan::run(&[])?;
-    let (old, members) = scan.need_vg(vg_name)?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, |d, vg| {
+        create_thin_snapshot(d, vg, origin, name)
+    })
+}
+
+/// [`lvcreate_thin_snapshot`] in `old`.
+pub(crate) fn create_thin_snapshot(
+    d: &mut Devices<'_>,
+    old: Vg,
+    origin: &str,
+    name: &str,
+) -> Result<Vg> {
+    valid_name(name)?;
+    let vg_name = old.name.clone();
     let o = old
         .lv(origin)
         .ok_or_else(|| anyhow!("origin {vg_name}/{origin} not found"))?;
@@ -498,15 +526,15 @@ pub fn lvcreate_thin_snapshot(vg_name: &str, origin: &str, name: &str, prefix: &
     );
     vg.lvs.push(lv);
     vg.seqno += 1;
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
-    let was_live = pool_live(&ctl, &old, &members, &pool, prefix)?;
-    let origin_dev = DevId::Name(activate::dm_name(vg_name, origin));
+    let ctl = d.need_dm()?;
+    let was_live = pool_live(d, &old, &pool)?;
+    let origin_dev = DevId::Name(activate::dm_name(&vg_name, origin));
     let origin_active = ctl.info(&origin_dev).is_ok();
     if origin_active {
         ctl.suspend(&origin_dev, false)?;
     }
     let sent = thin::message(
-        &ctl,
+        ctl,
         &old,
         &pool,
         &[
@@ -518,33 +546,32 @@ pub fn lvcreate_thin_snapshot(vg_name: &str, origin: &str, name: &str, prefix: &
         ctl.resume(&origin_dev)?;
     }
     sent?;
-    commit_members(
+    d.commit(
         &vg,
-        &members,
         &format!("Write from orion-lvm lvcreate -s -n {name} {vg_name}/{origin}."),
     )?;
     if !was_live {
         let p = vg.lv(&pool).ok_or_else(|| anyhow!("pool vanished"))?;
-        thin::deactivate_pool(&ctl, &vg, p)?;
+        thin::deactivate_pool(ctl, &vg, p)?;
     }
     Ok(vg)
 }
 
 /// `lvremove` of a thin volume: deactivated, deleted from the pool by message, dropped
 /// from the metadata.
-pub fn lvremove_thin(mut vg: Vg, members: &[&Pv], lv: &Lv, prefix: &str) -> Result<()> {
+pub(crate) fn lvremove_thin(d: &mut Devices<'_>, mut vg: Vg, lv: &Lv) -> Result<()> {
     let t = lv
         .thin()
         .ok_or_else(|| anyhow!("{} is not a thin volume", lv.name))?;
     let pool = t.pool.to_owned();
     let id = t.device_id;
-    let ctl = Control::open().context("opening /dev/mapper/control")?;
-    deactivate_unused(&ctl, &vg, lv)?;
+    let ctl = d.need_dm()?;
+    deactivate_unused(ctl, &vg, lv)?;
     let old = vg.clone();
-    let was_live = pool_live(&ctl, &old, members, &pool, prefix)?;
+    let was_live = pool_live(d, &old, &pool)?;
     let tid = bump_transaction(&mut vg, &pool)?;
     thin::message(
-        &ctl,
+        ctl,
         &old,
         &pool,
         &[
@@ -554,14 +581,11 @@ pub fn lvremove_thin(mut vg: Vg, members: &[&Pv], lv: &Lv, prefix: &str) -> Resu
     )?;
     vg.lvs.retain(|l| l.name != lv.name);
     vg.seqno += 1;
-    commit_members(
-        &vg,
-        members,
-        &format!("Write from orion-lvm lvremove {}/{}.", vg.name, lv.name),
-    )?;
+    let description = format!("Write from orion-lvm lvremove {}/{}.", vg.name, lv.name);
+    d.commit(&vg, &description)?;
     if !was_live {
         let p = old.lv(&pool).ok_or_else(|| anyhow!("pool vanished"))?;
-        thin::deactivate_pool(&ctl, &old, p)?;
+        thin::deactivate_pool(ctl, &old, p)?;
     }
     Ok(())
 }
@@ -569,27 +593,21 @@ pub fn lvremove_thin(mut vg: Vg, members: &[&Pv], lv: &Lv, prefix: &str) -> Resu
 /// Grows pool `vg.lvs[i]` to `extents` by extending its data LV. A live pool gets the
 /// bigger data device first, then its thin-pool (and public) tables, suspended without
 /// flushing while the metadata is committed.
-pub fn extend_pool(
-    mut vg: Vg,
-    members: &[&Pv],
-    i: usize,
-    extents: u64,
-    prefix: &str,
-) -> Result<()> {
+pub(crate) fn extend_pool(d: &mut Devices<'_>, mut vg: Vg, i: usize, extents: u64) -> Result<()> {
     let pool_name = vg.lvs[i].name.clone();
     let data_name = vg.lvs[i]
         .thin_pool()
         .map(|s| s.data.to_owned())
         .ok_or_else(|| anyhow!("{pool_name} is not a thin pool"))?;
-    let d = vg
+    let d_i = vg
         .lvs
         .iter()
         .position(|l| l.name == data_name)
         .ok_or_else(|| anyhow!("{data_name} is missing"))?;
     let extra = extents - vg.lvs[i].extents();
-    let mut more = allocate_extension(&vg, &vg.lvs[d], extra)?;
-    vg.lvs[d].segments.append(&mut more);
-    merge_segments(&mut vg.lvs[d].segments);
+    let mut more = allocate_extension(&vg, &vg.lvs[d_i], extra)?;
+    vg.lvs[d_i].segments.append(&mut more);
+    merge_segments(&mut vg.lvs[d_i].segments);
     vg.lvs[i].segments[0].extent_count = extents;
     if let SegmentKind::Other(s) = &mut vg.lvs[i].segments[0].kind {
         s.set(
@@ -598,20 +616,17 @@ pub fn extend_pool(
         );
     }
     vg.seqno += 1;
-    let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     let description = format!("Write from orion-lvm lvextend {}/{pool_name}.", vg.name);
-    let ctl = Control::open().ok();
-    let live = ctl
-        .as_ref()
-        .and_then(|c| thin::live_tpool(c, &vg, &pool_name));
+    let ctl = d.dm();
+    let live = ctl.and_then(|c| thin::live_tpool(c, &vg, &pool_name));
     let (Some(ctl), Some(tpool)) = (ctl, live) else {
-        return commit(&vg, &paths, &description);
+        return d.commit(&vg, &description);
     };
     let data_dm = DevId::Name(activate::dm_name(&vg.name, &data_name));
-    let devs: DevMap = live_devices(&ctl, &vg, members, &vg.lvs[d])?;
+    let devs: DevMap = live_lv_devices(ctl, &vg, d.pvs.clone(), &vg.lvs[d_i])?;
     ctl.load(
         &data_dm,
-        &activate::table(&vg, &vg.lvs[d], &devs, prefix)?,
+        &activate::table(&vg, &vg.lvs[d_i], &devs, d.prefix)?,
         false,
     )?;
     ctl.resume(&data_dm)?;
@@ -634,10 +649,136 @@ pub fn extend_pool(
         ctl.suspend(v, true)?;
     }
     ctl.suspend(&tpool_id, true)?;
-    let committed = commit(&vg, &paths, &description);
+    let committed = d.commit(&vg, &description);
     ctl.resume(&tpool_id)?;
     if let Some(v) = &view {
         ctl.resume(v)?;
     }
     committed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::commands::devices::on_recording;
+    use crate::dm::recording::{test_vg, RecordingDm};
+
+    fn pool_req() -> PoolRequest<'static> {
+        PoolRequest {
+            name: "pool",
+            extents: 4,
+            chunk_size: None,
+            metadata_size: None,
+            zero: true,
+            discards: "passdown",
+        }
+    }
+
+    #[test]
+    fn lvcreate_thin_messages_the_pool_before_the_commit_and_activates_after() {
+        let (vg, pvs) = test_vg("vg", &[20, 20]);
+        let dm = RecordingDm::new();
+        let vg = on_recording(&dm, &pvs, |d| create_pool(d, vg, &pool_req(), false)).unwrap();
+        assert_eq!(
+            dm.log(),
+            [
+                "zero on PVs lvol0_pmspare",
+                "zero on PVs pool_tmeta",
+                "commit seqno 2: Write from orion-lvm lvcreate --type thin-pool -n pool vg.",
+            ],
+            "an inactive pool: metadata zeroed on the PVs, one commit, no device"
+        );
+        dm.clear_log();
+        let vg = on_recording(&dm, &pvs, |d| create_thin(d, vg, "pool", "thin", 10, true)).unwrap();
+        assert_eq!(
+            dm.log(),
+            [
+                // The pool goes live on its own (no thin volume yet: `vg-pool` is the pool)...
+                "create vg-pool_tmeta",
+                "load vg-pool_tmeta: 0 8192 linear 7:1 2048",
+                "resume vg-pool_tmeta",
+                "node vg-pool_tmeta",
+                "create vg-pool_tdata",
+                "load vg-pool_tdata: 0 32768 linear 7:0 10240",
+                "resume vg-pool_tdata",
+                "node vg-pool_tdata",
+                "create vg-pool",
+                "modprobe dm-thin-pool",
+                "load vg-pool: 0 32768 thin-pool 253:0 253:1 128 0 0",
+                "resume vg-pool",
+                "node vg-pool",
+                // ...creates the device and moves its transaction id by message, then the
+                // metadata recording both is committed...
+                "message vg-pool: create_thin 1",
+                "message vg-pool: set_transaction_id 0 1",
+                "commit seqno 3: Write from orion-lvm lvcreate -V -n thin vg/pool.",
+                // ...then the pool moves under `vg-pool-tpool` (same metadata and data
+                // devices, the transaction id kept) with a read-only `vg-pool` view, and
+                // the thin volume goes live over it.
+                "remove vg-pool",
+                "load vg-pool_tmeta: 0 8192 linear 7:1 2048",
+                "suspend vg-pool_tmeta",
+                "resume vg-pool_tmeta",
+                "node vg-pool_tmeta",
+                "load vg-pool_tdata: 0 32768 linear 7:0 10240",
+                "suspend vg-pool_tdata",
+                "resume vg-pool_tdata",
+                "node vg-pool_tdata",
+                "create vg-pool-tpool",
+                "load vg-pool-tpool: 0 32768 thin-pool 253:0 253:1 128 0 0",
+                "resume vg-pool-tpool",
+                "node vg-pool-tpool",
+                "create vg-pool",
+                "load vg-pool: 0 32768 linear 253:3 0",
+                "resume vg-pool",
+                "node vg-pool",
+                "create vg-thin",
+                "load vg-thin: 0 81920 thin 253:3 1",
+                "resume vg-thin",
+                "node vg-thin",
+                "link vg/thin",
+            ]
+        );
+        assert_eq!(vg.lv("thin").and_then(|l| l.thin()).unwrap().device_id, 1);
+        // A thin snapshot of the live origin: the origin is suspended around the message.
+        dm.clear_log();
+        on_recording(&dm, &pvs, |d| create_thin_snapshot(d, vg, "thin", "snap")).unwrap();
+        assert_eq!(
+            dm.log(),
+            [
+                "suspend vg-thin",
+                "message vg-pool-tpool: create_snap 2 1",
+                "message vg-pool-tpool: set_transaction_id 1 2",
+                "resume vg-thin",
+                "commit seqno 4: Write from orion-lvm lvcreate -s -n snap vg/thin.",
+            ]
+        );
+    }
+
+    #[test]
+    fn growing_a_live_pool_grows_its_data_first_and_commits_while_it_is_suspended() {
+        let (vg, pvs) = test_vg("vg", &[20, 20]);
+        let dm = RecordingDm::new();
+        let vg = on_recording(&dm, &pvs, |d| create_pool(d, vg, &pool_req(), true)).unwrap();
+        dm.clear_log();
+        let i = vg.lvs.iter().position(|l| l.name == "pool").unwrap();
+        on_recording(&dm, &pvs, |d| extend_pool(d, vg, i, 6)).unwrap();
+        let log: Vec<String> = dm
+            .log()
+            .into_iter()
+            .map(|l| l.split(':').next().unwrap().to_owned())
+            .collect();
+        assert_eq!(
+            log,
+            [
+                "load vg-pool_tdata",
+                "resume vg-pool_tdata",
+                "load vg-pool",
+                "suspend vg-pool noflush",
+                "commit seqno 3",
+                "resume vg-pool",
+            ]
+        );
+        assert_eq!(dm.live_table("vg-pool").unwrap()[0].len, 6 * 8192);
+    }
 }

@@ -16,7 +16,6 @@
 //! allocated and zeroed when the VG has room (a warning when not).
 
 use super::thin::{ensure_spare, generated_name, spare_of, zero_on_pvs};
-use super::Scan;
 use crate::config;
 use crate::dm::activate::{self, dm_name, dm_uuid, DevMap};
 use crate::dm::backend::DmBackend;
@@ -278,20 +277,19 @@ fn run_tool(argv: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// `lvconvert --repair VG/POOL` on the system's device-mapper; returns LVM2's warnings.
-/// Whether `vg_name/lv` is a thin pool (`lvconvert --repair` repairs pools and mirrors).
-pub fn is_thin_pool(vg_name: &str, lv: &str) -> Result<bool> {
-    let scan = Scan::run(&[])?;
-    let (vg, _) = scan.need_vg(vg_name)?;
-    Ok(vg.lv(lv).is_some_and(|l| l.thin_pool().is_some()))
-}
-
-pub fn lvconvert_repair_thin(vg_name: &str, pool: &str) -> Result<Warnings> {
+/// `lvconvert --repair` of thin pool `pool` of `vg`, read already with its PVs
+/// `members`: the configured repair tool writes repaired metadata onto the spare, which
+/// then becomes the pool's metadata LV.
+pub(crate) fn lvconvert_repair_thin(
+    vg: Vg,
+    members: &[&crate::pv::Pv],
+    pool: &str,
+) -> Result<Warnings> {
+    // On the system's device-mapper; returns LVM2's warnings.
     let tool = RepairTool::configured()?;
-    let scan = Scan::run(&[])?;
-    let (mut vg, members) = scan.need_vg(vg_name)?;
+    let mut vg = vg;
     let ctl = Control::open().context("opening /dev/mapper/control")?;
-    let pvs = activate::pv_devices(&vg, &members)?;
+    let pvs = activate::pv_devices(&vg, members)?;
     let paths: Vec<PathBuf> = members.iter().map(|p| p.path.clone()).collect();
     repair_pool(
         &ctl,
@@ -302,7 +300,7 @@ pub fn lvconvert_repair_thin(vg_name: &str, pool: &str) -> Result<Warnings> {
         &mut run_tool,
         &mut |v, n| {
             let lv = v.lv(n).ok_or_else(|| anyhow!("{n} vanished"))?;
-            zero_on_pvs(v, &members, lv)
+            zero_on_pvs(v, members, lv)
         },
         &mut |v, what| super::commit(v, &paths, what),
     )

@@ -187,23 +187,53 @@ pub(crate) fn load_device(
     table: &[Target],
     readonly: bool,
 ) -> Result<String> {
+    let loaded = preload_device(ctl, name, uuid, table, readonly)?;
+    resume_loaded(ctl, loaded)
+}
+
+/// A dm device with a table loaded and not yet live.
+pub(crate) struct Preloaded {
+    name: String,
+    /// Whether the device was live before (it is suspended before its resume).
+    existed: bool,
+}
+
+/// The first half of [`load_device`]: `name` created if missing and `table` loaded as
+/// its inactive table.
+pub(crate) fn preload_device(
+    ctl: &dyn DmBackend,
+    name: &str,
+    uuid: &str,
+    table: &[Target],
+    readonly: bool,
+) -> Result<Preloaded> {
     let id = DevId::Name(name.to_owned());
-    let exists = ctl.info(&id).is_ok();
-    if !exists {
+    let existed = ctl.info(&id).is_ok();
+    if !existed {
         ctl.create(name, uuid)?;
     }
     if let Err(e) = load_table(ctl, &id, table, readonly) {
-        if !exists {
+        if !existed {
             let _ = ctl.remove(&id);
         }
         return Err(e);
     }
-    if exists {
+    Ok(Preloaded {
+        name: name.to_owned(),
+        existed,
+    })
+}
+
+/// The second half of [`load_device`]: the loaded table goes live; returns
+/// `major:minor`.
+pub(crate) fn resume_loaded(ctl: &dyn DmBackend, dev: Preloaded) -> Result<String> {
+    let id = DevId::Name(dev.name.clone());
+    if dev.existed {
         ctl.suspend(&id, false)?;
     }
     let info = ctl.resume(&id)?;
-    ctl.make_node(name, info.major, info.minor)
-        .with_context(|| format!("creating /dev/mapper/{name}"))?;
+    ctl.make_node(&dev.name, info.major, info.minor)
+        .with_context(|| format!("creating /dev/mapper/{}", dev.name))?;
     Ok(format!("{}:{}", info.major, info.minor))
 }
 
@@ -300,8 +330,10 @@ pub fn activate_with_snapshots(
         kind: target_type(prefix, "snapshot-origin"),
         params: real.clone(),
     }];
-    load_device(ctl, &dm_name(&vg.name, &lv.name), &uuid, &origin, readonly)?;
-    link_lv(ctl, &vg.name, &lv.name)?;
+    // Created before the snapshots (so device numbers come in LVM2's order) but live
+    // only after them, as LVM2 resumes snapshot origins after new snapshots: a write
+    // reaching the origin earlier would not be copied to a snapshot not yet active.
+    let origin_dev = preload_device(ctl, &dm_name(&vg.name, &lv.name), &uuid, &origin, readonly)?;
     for (cow, chunk) in snaps {
         let cow_name = format!("{}-cow", dm_name(&vg.name, &cow.name));
         let cow_uuid = format!("{}-cow", dm_uuid(vg, cow));
@@ -325,7 +357,8 @@ pub fn activate_with_snapshots(
         )?;
         link_lv(ctl, &vg.name, &cow.name)?;
     }
-    Ok(())
+    resume_loaded(ctl, origin_dev)?;
+    link_lv(ctl, &vg.name, &lv.name)
 }
 
 /// Removes the `-cow` device under snapshot device `name`.

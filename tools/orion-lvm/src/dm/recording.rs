@@ -4,7 +4,7 @@
 //! of activation order, pvmove steps and the other planning code: devices have live and
 //! inactive tables, suspend and resume swap them as the kernel does, and the status lines
 //! are the ones of a healthy device (mirrors in sync, thin pools at the transaction id
-//! last set by message, snapshots empty).
+//! last set by message, snapshots empty, merges done).
 
 use super::backend::DmBackend;
 use super::ioctl::{DevId, DevInfo, DmError, Target, ACTIVE_PRESENT, INACTIVE_PRESENT, SUSPEND};
@@ -22,7 +22,6 @@ struct SimDev {
     live: Option<Vec<Target>>,
     inactive: Option<Vec<Target>>,
     suspended: bool,
-    transaction_id: u64,
     event_nr: u32,
     /// Status parameters set by a test in place of the healthy ones.
     status: Option<Vec<String>>,
@@ -34,6 +33,10 @@ struct State {
     next_minor: u32,
     modules: Vec<String>,
     log: Vec<String>,
+    /// Transaction id of each thin pool's metadata, by its metadata device (`major:minor`,
+    /// the first argument of the thin-pool table): like the kernel's, it is on the
+    /// metadata device, so a pool reloaded or recreated over it keeps it.
+    pool_transaction_ids: BTreeMap<String, u64>,
     /// Whether an event was raised since the last `arm_events`.
     event_pending: bool,
 }
@@ -41,7 +44,7 @@ struct State {
 /// The simulated device-mapper; [`RecordingDm::log`] lists what was done, one line per
 /// change: `create NAME`, `load NAME: TABLE`, `suspend NAME`, `resume NAME`,
 /// `remove NAME`, `rename OLD NEW`, `message NAME: MSG`, `node NAME`, `link VG/LV`, `unlink VG/LV`,
-/// `zero NAME`, `modprobe MODULE`.
+/// `zero NAME`, `modprobe MODULE`, and the lines given to [`RecordingDm::note`].
 #[derive(Default)]
 pub struct RecordingDm {
     state: RefCell<State>,
@@ -86,6 +89,12 @@ impl RecordingDm {
             .into_iter()
             .filter_map(|l| l.strip_prefix(&p).map(str::to_owned))
             .collect()
+    }
+
+    /// Adds `line` of the caller's to the log (a metadata commit), so the log shows it
+    /// among the device changes.
+    pub fn note(&self, line: String) {
+        self.record(line);
     }
 
     /// Forgets the log (the devices stay).
@@ -343,9 +352,10 @@ impl DmBackend for RecordingDm {
             .map(|t| {
                 let k = t.kind.as_str();
                 let params = if k.ends_with("thin-pool") {
+                    let meta = t.params.split_whitespace().next().unwrap_or("");
                     format!(
                         "{} 0/1000 0/10000 - rw discard_passdown queue_if_no_space - 1024",
-                        d.transaction_id
+                        st.pool_transaction_ids.get(meta).copied().unwrap_or(0)
                     )
                 } else if k.ends_with("mirror") {
                     // `core 1 REGION N DEV...` or `disk 2 LOG REGION N DEV...`.
@@ -354,6 +364,9 @@ impl DmBackend for RecordingDm {
                     let n: usize = f.get(at).and_then(|s| s.parse().ok()).unwrap_or(2);
                     let devs = vec!["0:0"; n].join(" ");
                     format!("{n} {devs} 1/1 1 {} 1 core", "A".repeat(n))
+                } else if k.ends_with("snapshot-merge") {
+                    // Merged: only the metadata chunks left in use.
+                    "8/1000 8".to_owned()
                 } else if k.ends_with("snapshot") {
                     "0/1000 0".to_owned()
                 } else if k.ends_with("thin") {
@@ -370,8 +383,15 @@ impl DmBackend for RecordingDm {
         let key = self.key("DM_TARGET_MSG", dev)?;
         if let Some(rest) = msg.strip_prefix("set_transaction_id ") {
             if let Some(new) = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
-                if let Some(d) = self.state.borrow_mut().devs.get_mut(&key) {
-                    d.transaction_id = new;
+                let mut st = self.state.borrow_mut();
+                let meta = st.devs[&key]
+                    .live
+                    .as_ref()
+                    .and_then(|t| t.first())
+                    .and_then(|t| t.params.split_whitespace().next())
+                    .map(str::to_owned);
+                if let Some(meta) = meta {
+                    st.pool_transaction_ids.insert(meta, new);
                 }
             }
         }
