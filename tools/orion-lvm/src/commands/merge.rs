@@ -98,7 +98,7 @@ pub(crate) fn merge_snapshot(
         &[Target {
             start: 0,
             len: size,
-            kind: crate::dm::activate::target_type(&d.prefix, "snapshot-merge"),
+            kind: crate::dm::activate::target_type(d.prefix, "snapshot-merge"),
             params: format!("{real} {cow} P {chunk}"),
         }],
         readonly,
