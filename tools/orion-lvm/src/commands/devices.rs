@@ -103,6 +103,17 @@ pub(crate) fn on_system<T>(
     f(&mut d, vg)
 }
 
+/// [`on_system`] on VG `vg_name` as a scan of the system's PVs finds it.
+pub(crate) fn on_system_vg<T>(
+    vg_name: &str,
+    prefix: &str,
+    f: impl FnOnce(&mut Devices<'_>, Vg) -> Result<T>,
+) -> Result<T> {
+    let scan = super::Scan::run(&[])?;
+    let (vg, members) = scan.need_vg(vg_name)?;
+    on_system(vg, &members, prefix, f)
+}
+
 /// Runs `f` with [`Devices`] over `dm` and PVs `pvs`, its commits and zeroing noted in
 /// `dm`'s log (`commit seqno N: DESCRIPTION`, `zero on PVs LV`).
 #[cfg(test)]

@@ -2,10 +2,9 @@
 
 //! Logical volumes: create, resize, activate, remove.
 
-use super::devices::{on_system, Devices};
+use super::devices::{on_system_vg, Devices};
 use super::{
     allocate_extension_with, allocate_with, is_cow, merge_segments, valid_name, LvRequest, Policy,
-    Scan,
 };
 use crate::dm::backend::DmBackend;
 use crate::dm::ioctl::DevId;
@@ -22,9 +21,7 @@ pub fn lvcreate(
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| {
+    on_system_vg(vg_name, prefix, |d, vg| {
         create_lv(d, vg, req, policy, activate_it)
     })
 }
@@ -135,9 +132,7 @@ pub fn lvresize(
     policy: Option<Policy>,
     prefix: &str,
 ) -> Result<(u64, u64)> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| {
+    on_system_vg(vg_name, prefix, |d, vg| {
         resize_lv(d, vg, lv_name, extents, policy)
     })
 }
@@ -286,9 +281,7 @@ fn activation_roots(vg: &Vg) -> Vec<&Lv> {
 /// Activates every LV of `vg_name` (`on`) or deactivates them all; snapshots go with
 /// their origins, thin volumes before their pools.
 pub fn vgchange(vg_name: &str, on: bool, prefix: &str) -> Result<usize> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| change_vg(d, &vg, on))
+    on_system_vg(vg_name, prefix, |d, vg| change_vg(d, &vg, on))
 }
 
 /// [`vgchange`] of `vg`; returns how many LVs it (de)activated.
@@ -318,9 +311,7 @@ pub(crate) fn change_vg(d: &Devices<'_>, vg: &Vg, on: bool) -> Result<usize> {
 
 /// Activates or deactivates one LV (a snapshot goes with its origin).
 pub fn lvchange(vg_name: &str, lv: &str, on: bool, prefix: &str) -> Result<()> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| change_lv(d, &vg, lv, on))
+    on_system_vg(vg_name, prefix, |d, vg| change_lv(d, &vg, lv, on))
 }
 
 /// [`lvchange`] of `lv` of `vg`.
@@ -361,9 +352,7 @@ pub(crate) fn deactivate_unused(ctl: &dyn DmBackend, vg: &Vg, lv: &Lv) -> Result
 /// table), a mirror's images, a pool's data and metadata LVs (and the spare with the last
 /// pool); a thin volume is deleted from its pool's metadata by message.
 pub fn lvremove(vg_name: &str, lv: &str, prefix: &str) -> Result<()> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| remove_lv(d, vg, lv))
+    on_system_vg(vg_name, prefix, |d, vg| remove_lv(d, vg, lv))
 }
 
 /// [`lvremove`] of `lv` of `vg`.

@@ -10,7 +10,7 @@
 //! to the metadata's), the origin goes back to its own table and the snapshot leaves the
 //! metadata. LVM2 polls for that in the background; orion-lvm waits in the foreground.
 
-use super::devices::{on_system, Devices};
+use super::devices::{on_system, on_system_vg, Devices};
 use super::lv::live_lv_devices;
 use super::Scan;
 use crate::config::{Node, Value};
@@ -28,11 +28,7 @@ pub fn lvconvert_merge(
     prefix: &str,
     report: &mut dyn FnMut(&str, f64),
 ) -> Result<bool> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| {
-        merge_snapshot(d, vg, snap, report)
-    })
+    on_system_vg(vg_name, prefix, |d, vg| merge_snapshot(d, vg, snap, report))
 }
 
 /// [`lvconvert_merge`] of snapshot `snap` of `vg`.

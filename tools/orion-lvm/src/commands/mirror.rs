@@ -4,9 +4,9 @@
 //! layout: images `LV_mimage_0..N` (hidden linear LVs on different PVs) under the mirror
 //! LV, whose segment lists them with the region size.
 
-use super::devices::{on_system, Devices};
+use super::devices::{on_system_vg, Devices};
 use super::lv::activate_new;
-use super::{allocate, allocate_with_log, valid_name, LvRequest, Scan};
+use super::{allocate, allocate_with_log, valid_name, LvRequest};
 use crate::config::{Section, Value};
 use crate::label::{dashed, new_uuid};
 use crate::vg::{Lv, Segment, SegmentKind, Vg};
@@ -27,9 +27,7 @@ pub fn lvcreate_mirror(
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| {
+    on_system_vg(vg_name, prefix, |d, vg| {
         create_mirror(d, vg, name, extents, copies, disk_log, activate_it)
     })
 }

@@ -2,8 +2,8 @@
 
 //! Old-style snapshots (`lvcreate -s`) in LVM2's layout.
 
-use super::devices::{on_system, Devices};
-use super::{allocate, is_cow, valid_name, LvRequest, Scan};
+use super::devices::{on_system_vg, Devices};
+use super::{allocate, is_cow, valid_name, LvRequest};
 use crate::config::{Section, Value};
 use crate::dm::activate;
 use crate::dm::ioctl::DevId;
@@ -20,9 +20,7 @@ pub fn lvcreate_snapshot(
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| {
+    on_system_vg(vg_name, prefix, |d, vg| {
         create_snapshot(d, vg, origin, name, extents, activate_it)
     })
 }

@@ -10,10 +10,10 @@
 //! change also moving the pool's transaction id one step in the kernel
 //! (`set_transaction_id`) and in the LVM2 metadata.
 
-use super::devices::{on_system, Devices};
+use super::devices::{on_system_vg, Devices};
 use super::lv::{deactivate_unused, live_lv_devices};
 use super::{
-    allocate, allocate_extension, allocate_with_log, merge_segments, valid_name, LvRequest, Scan,
+    allocate, allocate_extension, allocate_with_log, merge_segments, valid_name, LvRequest,
 };
 use crate::config::{Section, Value};
 use crate::dm::activate::{self, DevMap};
@@ -308,9 +308,7 @@ pub fn lvcreate_pool(
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| {
+    on_system_vg(vg_name, prefix, |d, vg| {
         create_pool(d, vg, req, activate_it)
     })
 }
@@ -418,9 +416,7 @@ pub fn lvcreate_thin(
     activate_it: bool,
     prefix: &str,
 ) -> Result<Vg> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| {
+    on_system_vg(vg_name, prefix, |d, vg| {
         create_thin(d, vg, pool, name, extents, activate_it)
     })
 }
@@ -485,9 +481,7 @@ pub(crate) fn create_thin(
 /// marks thin snapshots to skip activation). An active origin is suspended around the
 /// message so the snapshot holds everything written before.
 pub fn lvcreate_thin_snapshot(vg_name: &str, origin: &str, name: &str, prefix: &str) -> Result<Vg> {
-    let scan = Scan::run(&[])?;
-    let (vg, members) = scan.need_vg(vg_name)?;
-    on_system(vg, &members, prefix, |d, vg| {
+    on_system_vg(vg_name, prefix, |d, vg| {
         create_thin_snapshot(d, vg, origin, name)
     })
 }
