@@ -256,13 +256,6 @@ if want snap; then
 	row "first write-qd32" 1 snap_job 1 write-qd32
 	row "first write-qd32" 4 snap_job 4 write-qd32
 	row "snapshot read-qd32" 1 snap_job 1 read-qd32
-	for p in ${paths:-x}; do
-	[ "$p" != x ] && echo "$p" >/sys/module/orion_dm/parameters/snap_cow_path && echo "| path $p | | | | | |"
-	row "first write-qd1" 1 snap_job 1 write-qd1
-	row "first write-qd32" 1 snap_job 1 write-qd32
-	row "first write-qd32" 4 snap_job 4 write-qd32
-	row "snapshot read-qd32" 1 snap_job 1 read-qd32
-	done
 	echo
 	echo "Snapshot rows: $RUNS runs per cell, C and ours interleaved; the ratio is taken per run pair."
 fi
