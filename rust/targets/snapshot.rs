@@ -228,29 +228,22 @@ fn construct(
         .table_event()
         .map_err(|_| CtrError::nomem(c_str!("Cannot allocate private snapshot structure")))?;
     let end = ti.begin() + ti.len();
+    // Allocated before the snapshot is registered: a target that failed its allocation
+    // would be dropped at once, and its drop would unregister and release the origin.
+    let room = KBox::<SnapTarget>::new_uninit(GFP_KERNEL)
+        .map_err(|_| CtrError::nomem(c_str!("Cannot allocate private snapshot structure")))?;
     let snap = Snapshot::new(cow, origin.clone(), merge, end, zeroes, passdown, event)
         .map_err(|_| CtrError::nomem(c_str!("Cannot allocate private snapshot structure")))?;
     origin
         .register(snap.clone())
         .map_err(|_| CtrError::nomem(c_str!("Snapshot origin struct allocation failed")))?;
-    let t = KBox::new(
-        SnapTarget {
-            snap,
-            origin_dev,
-            cow_dev,
-        },
-        GFP_KERNEL,
-    );
-    match t {
-        Ok(t) => {
-            // The target's drop now releases the origin.
-            guard.0 = None;
-            Ok(t)
-        }
-        Err(_) => Err(CtrError::nomem(c_str!(
-            "Cannot allocate private snapshot structure"
-        ))),
-    }
+    // The target's drop now releases the origin.
+    guard.0 = None;
+    Ok(room.write(SnapTarget {
+        snap,
+        origin_dev,
+        cow_dev,
+    }))
 }
 
 impl SnapTarget {

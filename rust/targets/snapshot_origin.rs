@@ -51,21 +51,18 @@ impl Target for SnapshotOrigin {
         let dev = ti
             .get_device(path)
             .map_err(|e| CtrError::new(e, c_str!("Cannot get target device")))?;
+        // Allocated first: a target dropped for want of room would release the origin in
+        // its drop, besides the error path.
+        let room = KBox::<SnapshotOrigin>::new_uninit(GFP_KERNEL)
+            .map_err(|_| CtrError::nomem(c_str!("Cannot allocate private origin structure")))?;
         let origin = Origin::get(dev.dev_number())
             .map_err(|e| CtrError::new(e, c_str!("Cannot allocate private origin structure")))?;
         ti.set_num_flush_bios(1);
-        KBox::new(
-            SnapshotOrigin {
-                origin: origin.clone(),
-                dev,
-                split: AtomicU32::new(1 << 31),
-            },
-            GFP_KERNEL,
-        )
-        .map_err(|_| {
-            Origin::put(&origin);
-            CtrError::nomem(c_str!("Cannot allocate private origin structure"))
-        })
+        Ok(room.write(SnapshotOrigin {
+            origin,
+            dev,
+            split: AtomicU32::new(1 << 31),
+        }))
     }
 
     fn map(this: &Self, _ti: &TargetRef, bio: &MapBio) -> MapResult {

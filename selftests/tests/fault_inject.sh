@@ -149,6 +149,42 @@ done
 check_eq "constructors: $runs_total runs, each failing one allocation ($sites_total or more in all), every failure a refused table or a working device, nothing left behind" \
 	"" "$(cat /tmp/t.fi.problems)"
 check "constructors: allocation failures were injected" test "$sites_total" -gt 16
+# Part 1b: `dmsetup remove` of a snapshot and of a snapshot-merge (their origin live) with
+# the k-th allocation of the destructor failing. A destructor cannot fail: what it cannot
+# allocate it must do without, and leave nothing behind (the kmemleak checks below; a
+# snapshot that could only be retired in place once kept its origin alive for ever).
+dtr_runs=0
+for kind in snapshot snapshot-merge; do
+	k=1
+	while [ $k -le 200 ]; do
+		wipe /dev/ram8
+		dmsetup create fi.origin --table "$(table_of_kind origin)" >/dev/null 2>&1 &&
+			dmsetup create fi.snap --table "$(table_of_kind snapshot)" >/dev/null 2>&1 ||
+			echo "$kind/$k: the stack could not be created" >>/tmp/t.fi.problems
+		dd if=/dev/urandom of=/dev/mapper/fi.origin bs=64k count=4 oflag=direct 2>/dev/null
+		if [ $kind = snapshot-merge ]; then
+			dmsetup remove fi.snap >/dev/null 2>&1
+			dmsetup suspend fi.origin
+			dmsetup create fi.snap --table "0 32768 orion-s-merge /dev/ram7 /dev/ram8 P 8" >/dev/null 2>&1 ||
+				echo "$kind/$k: the merge could not be created" >>/tmp/t.fi.problems
+			dmsetup resume fi.origin
+		fi
+		before=$(($(injected failslab) + $(injected fail_page_alloc)))
+		sh -c "echo $k >/proc/self/fail-nth && exec dmsetup remove fi.snap" >/tmp/t.fi.out 2>&1 ||
+			echo "$kind/$k: remove failed: $(cat /tmp/t.fi.out)" >>/tmp/t.fi.problems
+		hit=$(($(injected failslab) + $(injected fail_page_alloc) - before))
+		dmsetup remove fi.snap >/dev/null 2>&1
+		dmsetup remove fi.origin >/dev/null 2>&1 ||
+			echo "$kind/$k: origin remove failed" >>/tmp/t.fi.problems
+		[ $hit = 0 ] && break
+		dtr_runs=$((dtr_runs + 1))
+		k=$((k + 1))
+	done
+	echo "# $kind removal: $((k - 1)) runs, each failing one allocation of the destructor"
+done
+check_eq "destructors: snapshot and snapshot-merge removals with an allocation failing all end" \
+	"" "$(cat /tmp/t.fi.problems)"
+: >/tmp/t.fi.problems
 echo "$mod_start" >$FI/fail_page_alloc/require-start
 echo "$mod_end" >$FI/fail_page_alloc/require-end
 

@@ -352,8 +352,31 @@ impl Origin {
             }
             None
         });
+        if let Some(e) = &last {
+            e.origin.forget_snapshots();
+        }
         // The worker stops outside the registry lock.
         drop(last);
+    }
+
+    /// Drops the origin's references to its snapshots once no table uses it (so no `map`
+    /// runs). A snapshot that `unregister` could only retire in place (no memory for a new
+    /// list) refers to its origin: left listed, it would keep the origin alive for ever.
+    fn forget_snapshots(&self) {
+        let (listed, merge) = {
+            let mut st = self.core.state.lock();
+            (core::mem::take(&mut st.snaps), st.merge.take())
+        };
+        // Emptying a slot allocates nothing; the writer is free (writers hold the state
+        // lock, and no table is left to take it).
+        let published = self
+            .core
+            .snaps
+            .writer()
+            .ok()
+            .and_then(|mut w| w.replace_sync(0, None, GFP_KERNEL).ok().flatten());
+        // Dropped outside the state lock: a snapshot's last reference may go with them.
+        drop((listed, merge, published));
     }
 
     /// Queues a run of the worker.
