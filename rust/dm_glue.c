@@ -248,14 +248,22 @@ int orion_dm_io_zero(struct dm_io_client *client, struct block_device *bdev, sec
 
 /*
  * A worker: an ordered WQ_MEM_RECLAIM workqueue with an immediate and a delayed work item,
- * and the copies whose reads ended, waiting for the worker's thread to write them.
+ * and the copies whose reads ended, waiting for the worker's thread to write them. Beside it
+ * a per-CPU WQ_MEM_RECLAIM workqueue (as kcopyd's) that writes the local copies and runs the
+ * job's after-copy hook on the CPU that completed the I/O, so a lone copy costs no wake-up
+ * of another CPU.
  */
 struct orion_worker {
 	struct workqueue_struct *wq;
 	struct work_struct work;
 	struct delayed_work dwork;
+	struct workqueue_struct *copy_wq;
+	struct work_struct copy_work;
+	struct work_struct after_work;
 	struct llist_head copies;
+	struct llist_head local_copies;
 	orion_ctx_fn fn;
+	orion_ctx_fn after_fn;
 	void *ctx;
 };
 
@@ -267,6 +275,7 @@ struct orion_copy {
 	struct dm_io_region from;
 	struct dm_io_region to;
 	void *buf;
+	bool local;
 	orion_io_fn fn;
 	void *context;
 };
@@ -295,14 +304,19 @@ static void orion_copy_read(unsigned long error, void *context)
 		return;
 	}
 	/* Starting an I/O allocates (GFP_NOIO): not here, maybe in interrupt context. */
-	llist_add(&c->node, &c->w->copies);
-	queue_work(c->w->wq, &c->w->work);
+	if (c->local) {
+		llist_add(&c->node, &c->w->local_copies);
+		queue_work(c->w->copy_wq, &c->w->copy_work);
+	} else {
+		llist_add(&c->node, &c->w->copies);
+		orion_worker_wake(c->w);
+	}
 }
 
-/* In the worker's thread: writes the copies whose reads ended. */
-static void orion_worker_write_copies(struct orion_worker *w)
+/* Writes the copies of `copies` whose reads ended (process context, no I/O allocations). */
+static void orion_worker_write_copies(struct llist_head *copies)
 {
-	struct llist_node *list = llist_reverse_order(llist_del_all(&w->copies));
+	struct llist_node *list = llist_reverse_order(llist_del_all(copies));
 	struct orion_copy *c, *next;
 
 	llist_for_each_entry_safe(c, next, list, node) {
@@ -320,9 +334,34 @@ static void orion_worker_write_copies(struct orion_worker *w)
 	}
 }
 
+static void orion_worker_write_local(struct work_struct *work)
+{
+	struct orion_worker *w = container_of(work, struct orion_worker, copy_work);
+	unsigned int noio = memalloc_noio_save();
+
+	orion_worker_write_copies(&w->local_copies);
+	memalloc_noio_restore(noio);
+}
+
+/* On the copy workqueue: the job's hook after direct copies ended. */
+static void orion_worker_after_run(struct work_struct *work)
+{
+	struct orion_worker *w = container_of(work, struct orion_worker, after_work);
+	unsigned int noio = memalloc_noio_save();
+
+	w->after_fn(w->ctx);
+	memalloc_noio_restore(noio);
+}
+
+void orion_worker_after(struct orion_worker *w)
+{
+	queue_work(w->copy_wq, &w->after_work);
+}
+
 int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 		      struct block_device *src, sector_t src_sector, struct block_device *dst,
-		      sector_t dst_sector, sector_t count, orion_io_fn fn, void *context)
+		      sector_t dst_sector, sector_t count, bool local, orion_io_fn fn,
+		      void *context)
 {
 	struct orion_copy *c;
 	struct dm_io_request req = {
@@ -347,6 +386,7 @@ int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 	c->client = client;
 	c->from = (struct dm_io_region){ .bdev = src, .sector = src_sector, .count = count };
 	c->to = (struct dm_io_region){ .bdev = dst, .sector = dst_sector, .count = count };
+	c->local = local;
 	c->fn = fn;
 	c->context = context;
 	req.mem.ptr.addr = c->buf;
@@ -364,7 +404,12 @@ static void orion_worker_call(struct orion_worker *w)
 {
 	unsigned int noio = memalloc_noio_save();
 
-	orion_worker_write_copies(w);
+	/*
+	 * A local copy waits for its CPU's kworker, which a busy submitter can hold off; the
+	 * worker takes it too, so the exceptions committed after it are not held up.
+	 */
+	orion_worker_write_copies(&w->local_copies);
+	orion_worker_write_copies(&w->copies);
 	w->fn(w->ctx);
 	memalloc_noio_restore(noio);
 }
@@ -379,7 +424,8 @@ static void orion_worker_run_delayed(struct work_struct *work)
 	orion_worker_call(container_of(to_delayed_work(work), struct orion_worker, dwork));
 }
 
-struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn, void *ctx)
+struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn,
+					 orion_ctx_fn after_fn, void *ctx)
 {
 	struct orion_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
 
@@ -390,10 +436,20 @@ struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn, void
 		kfree(w);
 		return NULL;
 	}
+	w->copy_wq = alloc_workqueue("%s-copy", WQ_MEM_RECLAIM, 0, name);
+	if (!w->copy_wq) {
+		destroy_workqueue(w->wq);
+		kfree(w);
+		return NULL;
+	}
 	INIT_WORK(&w->work, orion_worker_run);
+	INIT_WORK(&w->copy_work, orion_worker_write_local);
+	INIT_WORK(&w->after_work, orion_worker_after_run);
 	init_llist_head(&w->copies);
+	init_llist_head(&w->local_copies);
 	INIT_DELAYED_WORK(&w->dwork, orion_worker_run_delayed);
 	w->fn = fn;
+	w->after_fn = after_fn;
 	w->ctx = ctx;
 	return w;
 }
@@ -421,6 +477,8 @@ void orion_noio_end(unsigned int flags)
 void orion_worker_destroy(struct orion_worker *w)
 {
 	cancel_delayed_work_sync(&w->dwork);
+	/* Its after-copy hook may wake the worker: drained first. */
+	destroy_workqueue(w->copy_wq);
 	destroy_workqueue(w->wq);
 	kfree(w);
 }

@@ -64,12 +64,15 @@ void orion_kcopyd_zero(struct dm_kcopyd_client *kc, struct block_device *dst,
 
 /*
  * A worker: its own ordered WQ_MEM_RECLAIM workqueue running fn(ctx), now (wake) or after a
- * delay (wake_after, which keeps an earlier pending delay). destroy cancels the delayed run
- * and drains the queue.
+ * delay (wake_after, which keeps an earlier pending delay), and a per-CPU one that writes
+ * direct copies and runs after_fn(ctx) when asked (after). destroy cancels the delayed run
+ * and drains both queues.
  */
 struct orion_worker;
 typedef void (*orion_ctx_fn)(void *ctx);
-struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn, void *ctx);
+struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn,
+					 orion_ctx_fn after_fn, void *ctx);
+void orion_worker_after(struct orion_worker *w);
 void orion_worker_wake(struct orion_worker *w);
 void orion_worker_wake_after(struct orion_worker *w, unsigned int ms);
 unsigned int orion_noio_begin(void);
@@ -149,11 +152,13 @@ int orion_dm_io_zero(struct dm_io_client *client, struct block_device *bdev, sec
 /* Copies at most this many sectors through a buffer, without kcopyd's thread. */
 #define ORION_DIRECT_COPY_MAX_SECTORS 2048
 /*
- * Reads `count` sectors into a buffer, then writes them from the worker's thread; `fn` runs in
- * I/O completion context. 0, or an error before anything started (then `fn` never runs).
+ * Reads `count` sectors into a buffer, then writes them from the worker's thread (`local`:
+ * from the copy queue on the CPU the read ended on); `fn` runs in I/O completion context. 0,
+ * or an error before anything started (then `fn` never runs).
  */
 int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 		      struct block_device *src, sector_t src_sector, struct block_device *dst,
-		      sector_t dst_sector, sector_t count, orion_io_fn fn, void *context);
+		      sector_t dst_sector, sector_t count, bool local, orion_io_fn fn,
+		      void *context);
 
 #endif /* ORION_DM_GLUE_H */

@@ -50,11 +50,26 @@ pub trait Job: Send + Sync + Sized + 'static {
         true
     }
 
+    /// Asked right after [`Self::direct_done`] for `slot`, in the same context: whether
+    /// [`Self::after_direct`] should run on the worker's per-CPU copy queue (on the CPU that
+    /// completed the I/O, as kcopyd's callbacks run) instead of waking the worker. The
+    /// default: never.
+    fn wants_after_direct(&self, _slot: usize) -> bool {
+        false
+    }
+
+    /// Runs on the copy queue when [`Self::wants_after_direct`] said so: process context, may
+    /// sleep (in a `memalloc_noio` scope); returns whether the worker must run. Same lock
+    /// rule as [`Self::after_copy`]. The default asks for a run.
+    fn after_direct(&self, _worker: &Worker<Self>) -> bool {
+        true
+    }
+
     /// Reports the end of the zeroing or copy started by [`Worker::zero_direct`] or
     /// [`Worker::copy_direct`] for `slot`. Runs in I/O completion context (possibly a hard
     /// interrupt): must not sleep nor take a lock that is held with interrupts on; the worker
-    /// is woken right after. The default reports to [`Self::copied`], for jobs whose `copied`
-    /// meets those rules.
+    /// is woken right after (or [`Self::after_direct`] queued, see [`Self::wants_after_direct`]). The
+    /// default reports to [`Self::copied`], for jobs whose `copied` meets those rules.
     fn direct_done(&self, slot: usize, ok: bool) {
         self.copied(slot, ok)
     }
@@ -81,7 +96,8 @@ struct CopyCtx {
 ///
 /// # Invariants
 ///
-/// `cw` was returned by `orion_worker_create` with [`run_fn::<T>`] and this worker as context;
+/// `cw` was returned by `orion_worker_create` with [`run_fn::<T>`], [`after_fn::<T>`] and this
+/// worker as context;
 /// it and `kcopyd` are torn down only by [`WorkerBox`]'s drop, before the worker is freed.
 /// `ctxs[i]` points back to this worker with slot `i`.
 pub struct Worker<T: Job> {
@@ -111,6 +127,18 @@ unsafe extern "C" fn run_fn<T: Job>(ctx: *mut c_void) {
     // SAFETY: per this function's contract.
     let w = unsafe { &*ctx.cast::<Worker<T>>() };
     w.job.run(w);
+}
+
+/// # Safety
+///
+/// - `ctx` is the `Worker<T>` the C worker was created with, alive until the C worker is
+///   destroyed (which drains the copy queue that makes this call).
+unsafe extern "C" fn after_fn<T: Job>(ctx: *mut c_void) {
+    // SAFETY: per this function's contract.
+    let w = unsafe { &*ctx.cast::<Worker<T>>() };
+    if w.job.after_direct(w) {
+        w.wake();
+    }
 }
 
 /// # Safety
@@ -330,11 +358,13 @@ impl<T: Job> Worker<T> {
     }
 
     /// Copies `count` sectors through a buffer: read with bios issued from here, written from
-    /// the worker's thread before its next run (no trip through kcopyd's thread);
+    /// the worker's thread before its next run (no trip through kcopyd's thread), or with
+    /// `local` from the copy queue on the CPU the read ended on (a lone copy: no wake-up of
+    /// another CPU);
     /// [`Job::direct_done`] gets `slot` when the write ends, in I/O completion context. Past
     /// `ORION_DIRECT_COPY_MAX_SECTORS`, or without memory for the buffer, kcopyd copies
     /// (and [`Job::copied`] gets the end).
-    pub fn copy_direct(&self, slot: usize, from: Area<'_>, to: Area<'_>, count: u64) {
+    pub fn copy_direct(&self, slot: usize, from: Area<'_>, to: Area<'_>, count: u64, local: bool) {
         let (Some(io), Some(ctx)) = (self.io.as_ref(), self.ctx(slot)) else {
             self.copy(slot, from, to, count);
             return;
@@ -357,6 +387,7 @@ impl<T: Job> Worker<T> {
                 to.dev.as_raw(),
                 to.sector,
                 count,
+                local,
                 Some(direct_fn::<T>),
                 ctx,
             )
@@ -394,7 +425,13 @@ unsafe extern "C" fn direct_fn<T: Job>(error_bits: usize, ctx: *mut c_void) {
     // decrement below (its drop waits for it).
     let w = unsafe { &*c.worker.cast::<Worker<T>>() };
     w.job.direct_done(c.slot, error_bits == 0);
-    w.wake();
+    if w.job.wants_after_direct(c.slot) {
+        // SAFETY: the C worker is live while `w` is (type invariant); its destruction drains
+        // the queued call.
+        unsafe { bindings::orion_worker_after(w.cw.as_ptr()) };
+    } else {
+        w.wake();
+    }
     // Last access to the worker.
     w.writes_in_flight.fetch_sub(1, Ordering::Release);
 }
@@ -455,6 +492,7 @@ impl<T: Job> WorkerBox<T> {
             bindings::orion_worker_create(
                 name.as_char_ptr(),
                 Some(run_fn::<T>),
+                Some(after_fn::<T>),
                 ptr.as_ptr().cast(),
             )
         };

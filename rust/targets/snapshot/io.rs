@@ -138,6 +138,8 @@ enum Start {
         origin: u64,
         cow: u64,
         count: u64,
+        /// No other exception was pending when it started.
+        alone: bool,
     },
     /// Zeroes `count` sectors of the COW device at `sector`.
     Zero {
@@ -147,6 +149,10 @@ enum Start {
         count: u64,
     },
 }
+
+/// COWs in a row that found nothing else pending before copies are taken as a lone
+/// writer's.
+const SOLO_STREAK: usize = 4;
 
 /// How many starts one hold of the lock collects (they live on the stack).
 const STARTS: usize = 8;
@@ -185,9 +191,12 @@ impl Starts {
 
     /// Starts everything collected (the state lock must not be held).
     fn issue(&mut self, core: &OriginCore, w: &Worker<OriginCore>) {
-        for e in self.list.iter_mut().take(self.len) {
+        let len = self.len;
+        for e in self.list.iter_mut().take(len) {
+            // No other copy in flight: this one may be a lone writer's.
+            let mut solo = false;
             if e.is_some() {
-                core.copies.fetch_add(1, Ordering::AcqRel);
+                solo = core.copies.fetch_add(1, Ordering::AcqRel) == 0 && len == 1;
             }
             match e.take() {
                 Some(Start::Copy {
@@ -197,6 +206,7 @@ impl Starts {
                     origin,
                     cow,
                     count,
+                    alone,
                 }) => {
                     let o = Area {
                         dev: core.bdev.bdev(),
@@ -206,10 +216,29 @@ impl Starts {
                         dev: snap.cow.cow.bdev(),
                         sector: cow,
                     };
+                    // A writer that waits for each write alone (QD1): several COWs in a row
+                    // found nothing else pending. One such COW after a burst is not enough:
+                    // the burst's next writes would commit behind it.
+                    let streak = if solo && alone && !to_origin {
+                        core.solo_streak.fetch_add(1, Ordering::AcqRel) + 1
+                    } else {
+                        core.solo_streak.store(0, Ordering::Release);
+                        0
+                    };
+                    let lone = streak >= SOLO_STREAK;
+                    if let Some(l) = core.lone.get(slot) {
+                        l.store(lone, Ordering::Release);
+                    }
                     if to_origin {
+                        // The merge tells a failed read from a failed write: kcopyd's
+                        // callback says which.
                         w.copy(slot, c, o, count);
                     } else {
-                        w.copy(slot, o, c, count);
+                        // A lone writer's copy is written and committed on the CPU its read
+                        // ends on (no wake-up of another CPU); in a burst the unbound worker
+                        // writes the copies on another CPU while the submitter goes on, and
+                        // commits many per area write.
+                        w.copy_direct(slot, o, c, count, lone);
                     }
                 }
                 Some(Start::Zero {
@@ -256,6 +285,10 @@ impl SlotList {
 
     fn last(&self) -> Option<usize> {
         self.get(self.len.checked_sub(1)?)
+    }
+
+    fn len(&self) -> usize {
+        self.len
     }
 
     fn push(&mut self, slot: usize) {
@@ -595,6 +628,7 @@ impl OriginCore {
                     origin: from,
                     cow: new << s.cow.shift,
                     count,
+                    alone: st.used.len() == 1,
                 });
             }
         }
@@ -907,6 +941,7 @@ impl OriginCore {
                         origin: dest,
                         cow: new << cow.shift,
                         count,
+                        alone: false,
                     });
                     return false;
                 }
@@ -1089,6 +1124,25 @@ impl Job for OriginCore {
             return false;
         }
         self.ended.store(0, Ordering::Release);
+        self.commit_here(w)
+    }
+
+    /// A lone writer's copy commits on the CPU that completed it.
+    fn wants_after_direct(&self, slot: usize) -> bool {
+        self.lone
+            .get(slot)
+            .is_some_and(|l| l.load(Ordering::Acquire))
+    }
+
+    fn after_direct(&self, w: &Worker<Self>) -> bool {
+        self.commit_here(w)
+    }
+}
+
+impl OriginCore {
+    /// Harvests ended copies, commits, releases and maps the origin writes that waited, in
+    /// the calling (process) context; returns whether the worker must run.
+    fn commit_here(&self, w: &Worker<Self>) -> bool {
         let mut starts = Starts::new();
         let mut st = self.state.lock();
         self.harvest(&mut st);

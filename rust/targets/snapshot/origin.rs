@@ -255,6 +255,10 @@ pub struct OriginCore {
     pub returned: BioStack,
     /// Copy completions by slot: 0 none, 1 done, 2 failed.
     pub done: [AtomicU8; PE_SLOTS + 1],
+    /// By slot: a lone writer's copy, written and committed on the CPU its read ended on.
+    pub lone: [AtomicBool; PE_SLOTS + 1],
+    /// COWs started in a row with no other exception pending nor copy in flight.
+    pub solo_streak: AtomicUsize,
     /// The merge should run (a merge target is resumed).
     pub merge_run: AtomicBool,
     /// The merge has work in flight (the presuspend of a merge target waits for it).
@@ -314,6 +318,8 @@ impl Origin {
                     queue <- new_spinlock!(BioList::new()),
                     returned: BioStack::new(),
                     done: [const { AtomicU8::new(0) }; PE_SLOTS + 1],
+                    lone: [const { AtomicBool::new(false) }; PE_SLOTS + 1],
+                    solo_streak: AtomicUsize::new(0),
                     merge_run: AtomicBool::new(false),
                     merge_busy: AtomicBool::new(false),
                     copies: AtomicUsize::new(0),

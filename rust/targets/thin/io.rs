@@ -393,7 +393,7 @@ impl PoolCore {
                                     sector: src.sector.wrapping_add(from),
                                     ..src
                                 };
-                                w.copy_direct(c, src, dst, to - from);
+                                w.copy_direct(c, src, dst, to - from, false);
                             }
                             None => w.zero_direct(c, data, dst.sector, to - from),
                         }
@@ -419,7 +419,7 @@ impl PoolCore {
                     dev: data,
                     sector: at(new),
                 };
-                w.copy_direct(c, from, to, part);
+                w.copy_direct(c, from, to, part, false);
                 if zero {
                     w.zero_direct(c, data, at(new).wrapping_add(part), bs.saturating_sub(part));
                 }
