@@ -203,6 +203,42 @@ wait_log() {
 	echo "not logged: $1"
 	return 1
 }
+# kill_under_fio LV DEV WHAT LOOPS: fio writes and verifies the first 16 MiB of LV (LOOPS
+# times) while DEV (one of LV's devices) is replaced by an error target; a write of our own
+# past fio's range follows, which dm-raid1 holds until the repair's reload requeues it. Both
+# must complete, and the monitor must log the repair and the failure of WHAT.
+kill_under_fio() {
+	name=${1#*/}
+	dev=$2
+	fio --name=m --filename=/dev/$1 --size=16M --rw=randwrite --bs=4k --direct=1 \
+		--ioengine=psync --verify=crc32c --verify_fatal=1 --loops=$4 --output=/tmp/t.fio >/dev/null 2>&1 &
+	fio_pid=$!
+	sleep 1
+	check "$name: fio is running when the $3 dies" kill -0 $fio_pid
+	dev_table=$(dmsetup table $dev)
+	dm_reload $dev "0 $(sectors /dev/mapper/$dev) error"
+	head -c $((1 << 20)) /dev/urandom >/tmp/t.after
+	if timeout 120 dd if=/tmp/t.after of=/dev/$1 bs=64k seek=320 conv=fsync 2>/dev/null; then
+		tap_ok "$name: a write after the failure completes"
+	else
+		tap_not_ok "$name: a write after the failure completes" "not within 120 s"
+		# No repair: give the device back and requeue what the mirror holds, so fio ends.
+		dm_reload $dev "$dev_table"
+		lv_dev=$(echo "$1" | sed 's/-/--/g; s,/,-,')
+		dmsetup suspend --noflush $lv_dev && dmsetup resume $lv_dev
+	fi
+	wait $fio_pid
+	rc=$?
+	[ $rc -eq 0 ] || cat /tmp/t.fio
+	check_eq "$name: fio verify passes across the failure and the repair" 0 $rc
+	check "$name: repair logged" wait_log "repaired"
+	check "$name: the failure of the $3 logged" grep -q "$3 (D) failed" /tmp/t.mon
+	stop_monitor
+	note "$(cat /tmp/t.mon)"
+	check "$name: the write after the failure reads back" same_region /dev/$1 $((20 << 11)) 2048 /tmp/t.after
+	check_eq "$name: the dead device (error target) is gone" "" "$(dmsetup table | grep ' error')"
+}
+# mirror_case NAME [MONITOR OPTIONS]: image 1 of a new mirror dies under fio.
 mirror_case() {
 	name=$1
 	shift
@@ -211,37 +247,8 @@ mirror_case() {
 	check "$name in sync" wait_sync $vg/$name
 	dead_pv=$(pv_of $vg/${name}_mimage_1)
 	start_monitor "$@"
-	# fio writes and verifies the first 16 MiB, several times over.
-	fio --name=m --filename=/dev/$vg/$name --size=16M --rw=randwrite --bs=4k --direct=1 \
-		--ioengine=psync --verify=crc32c --verify_fatal=1 --loops=6 --output=/tmp/t.fio >/dev/null 2>&1 &
-	fio_pid=$!
-	sleep 1
-	check "$name: fio is running when image 1 dies" kill -0 $fio_pid
-	leg=$vg-${name}_mimage_1
-	leg_table=$(dmsetup table $leg)
-	dm_reload $leg "0 $(sectors /dev/mapper/$leg) error"
-	# A write of our own after the failure (past fio's 16 MiB): dm-raid1 holds it until
-	# the repair's reload requeues it.
-	head -c $((1 << 20)) /dev/urandom >/tmp/t.after
-	if timeout 120 dd if=/tmp/t.after of=/dev/$vg/$name bs=64k seek=320 conv=fsync 2>/dev/null; then
-		tap_ok "$name: a write after the failure completes"
-	else
-		tap_not_ok "$name: a write after the failure completes" "not within 120 s"
-		# No repair: give the image back and requeue what the mirror holds, so fio ends.
-		dm_reload $leg "$leg_table"
-		dmsetup suspend --noflush $vg-$name && dmsetup resume $vg-$name
-	fi
-	wait $fio_pid
-	rc=$?
-	[ $rc -eq 0 ] || cat /tmp/t.fio
-	check_eq "$name: fio verify passes across the failure and the repair" 0 $rc
-	check "$name: repair logged" wait_log "repaired"
-	check "$name: the failure of image 1 logged" grep -q "image 1 (D) failed" /tmp/t.mon
-	stop_monitor
-	note "$(cat /tmp/t.mon)"
-	check "$name: the write after the failure reads back" same_region /dev/$vg/$name $((20 << 11)) 2048 /tmp/t.after
+	kill_under_fio $vg/$name $vg-${name}_mimage_1 "image 1" 6
 	check_eq "$name: no error but the failure" "" "$(grep '^<3>' /tmp/t.mon | grep -v 'failed; repairing')"
-	check_eq "$name: the dead image's device (error target) is gone" "" "$(dmsetup table | grep ' error')"
 	check "$name: real vgck passes" vgck $vg
 }
 
@@ -270,26 +277,7 @@ check "orion-lvm mirror with a disk log (24 MiB)" orion-lvm lvcreate --type mirr
 check "mirl in sync" wait_sync $vg/mirl
 log_pv=$(pv_of $vg/mirl_mlog)
 start_monitor
-fio --name=m --filename=/dev/$vg/mirl --size=16M --rw=randwrite --bs=4k --direct=1 \
-	--ioengine=psync --verify=crc32c --verify_fatal=1 --loops=4 --output=/tmp/t.fio >/dev/null 2>&1 &
-fio_pid=$!
-sleep 1
-logdev=$vg-mirl_mlog
-dm_reload $logdev "0 $(sectors /dev/mapper/$logdev) error"
-head -c $((1 << 20)) /dev/urandom >/tmp/t.after
-if timeout 120 dd if=/tmp/t.after of=/dev/$vg/mirl bs=64k seek=320 conv=fsync 2>/dev/null; then
-	tap_ok "mirl: a write after the log failure completes"
-else
-	tap_not_ok "mirl: a write after the log failure completes" "not within 120 s"
-fi
-wait $fio_pid
-rc=$?
-[ $rc -eq 0 ] || cat /tmp/t.fio
-check_eq "mirl: fio verify passes across the log failure and the repair" 0 $rc
-check "mirl: repair logged" wait_log "repaired"
-check "mirl: the failure of the log logged" grep -q "log (D) failed" /tmp/t.mon
-stop_monitor
-note "$(cat /tmp/t.mon)"
+kill_under_fio $vg/mirl $vg-mirl_mlog log 4
 check_eq "mirl: still a mirror of two images" "mirror 2" \
 	"$(lvs --noheadings -o segtype,stripes $vg/mirl | awk '{ print $1, $2 }')"
 new_log_pv=$(pv_of $vg/mirl_mlog)
@@ -297,8 +285,6 @@ check "mirl: a new disk log on another PV ($log_pv -> $new_log_pv)" sh -c \
 	"[ -n '$new_log_pv' ] && [ '$new_log_pv' != '$log_pv' ]"
 check "mirl: the log is alive in the status" sh -c \
 	"dmsetup status $vg-mirl | awk '{ print \$NF }' | grep -qx A"
-check "mirl: the write after the failure reads back" same_region /dev/$vg/mirl $((20 << 11)) 2048 /tmp/t.after
-check_eq "mirl: the dead log's device (error target) is gone" "" "$(dmsetup table | grep ' error')"
 check "mirl: real vgck passes" vgck $vg
 check "orion-lvm lvremove mirl" orion-lvm lvremove $vg/mirl
 
