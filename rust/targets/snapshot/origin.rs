@@ -439,8 +439,14 @@ impl Origin {
         if !placed {
             next.push(snap, GFP_KERNEL)?;
         }
-        st.snaps = next;
-        self.publish(&st)
+        // Listed for the worker only once `map` sees it too: a constructor that fails here
+        // leaves no snapshot behind that the worker would copy into.
+        let old = core::mem::replace(&mut st.snaps, next);
+        if let Err(e) = self.publish(&st) {
+            st.snaps = old;
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Removes a snapshot; returns once no `map` can see it and no exception being copied
