@@ -71,7 +71,7 @@ count() { grep -cE "$1" "$tap" || true; }
 	echo "| damaged snapshot stores and mirror logs vs C | ${stores:-not run}; ${logs:-} | $(results store_corrupt) |"
 	echo "| failing devices (thin_failure) | error/flakey devices under data and metadata, modes and recovery vs C | $(results thin_failure) |"
 	echo "| failing devices (failing_devices) | dm-dust and dm-flakey under linear, striped, snapshot, snapshot-merge, mirror vs C | $(results failing_devices) |"
-	faults=$(grep -E '^# (I/O rounds|[a-z-]+: [0-9]+ runs)' "$dtap" 2>/dev/null | sed 's/^# //' | tr '\n' ';')
+	faults=$(grep -E '^# (I/O rounds|[A-Za-z -]+: [0-9]+ runs)' "$dtap" 2>/dev/null | sed 's/^# //' | paste -sd ';' | sed 's/;/; /g')
 	echo "| allocation failures (debug kernel) | ${faults:-not run} | $(results fault_inject "$dtap") |"
 	echo
 	echo "Every line of the guest's TAP output is in $ORION_OUT/tap.log; its kernel log in"
