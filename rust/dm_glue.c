@@ -260,6 +260,12 @@ struct orion_worker {
 	struct workqueue_struct *copy_wq;
 	struct work_struct copy_work;
 	struct work_struct after_work;
+	/* A run on the waker's CPU (copy_wq), for a lone submitter. */
+	struct work_struct local_work;
+	/* Runs of work, dwork and local_work never overlap. */
+	struct mutex run_lock;
+	bool prefer_local;
+	bool dying;
 	struct llist_head copies;
 	struct llist_head local_copies;
 	orion_ctx_fn fn;
@@ -404,6 +410,7 @@ static void orion_worker_call(struct orion_worker *w)
 {
 	unsigned int noio = memalloc_noio_save();
 
+	mutex_lock(&w->run_lock);
 	/*
 	 * A local copy waits for its CPU's kworker, which a busy submitter can hold off; the
 	 * worker takes it too, so the exceptions committed after it are not held up.
@@ -411,12 +418,18 @@ static void orion_worker_call(struct orion_worker *w)
 	orion_worker_write_copies(&w->local_copies);
 	orion_worker_write_copies(&w->copies);
 	w->fn(w->ctx);
+	mutex_unlock(&w->run_lock);
 	memalloc_noio_restore(noio);
 }
 
 static void orion_worker_run(struct work_struct *work)
 {
 	orion_worker_call(container_of(work, struct orion_worker, work));
+}
+
+static void orion_worker_run_local(struct work_struct *work)
+{
+	orion_worker_call(container_of(work, struct orion_worker, local_work));
 }
 
 static void orion_worker_run_delayed(struct work_struct *work)
@@ -445,6 +458,8 @@ struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn,
 	INIT_WORK(&w->work, orion_worker_run);
 	INIT_WORK(&w->copy_work, orion_worker_write_local);
 	INIT_WORK(&w->after_work, orion_worker_after_run);
+	INIT_WORK(&w->local_work, orion_worker_run_local);
+	mutex_init(&w->run_lock);
 	init_llist_head(&w->copies);
 	init_llist_head(&w->local_copies);
 	INIT_DELAYED_WORK(&w->dwork, orion_worker_run_delayed);
@@ -454,9 +469,26 @@ struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn,
 	return w;
 }
 
+/*
+ * A lone submitter's runs (the job says so) go to the waker's CPU: the submitter is about to
+ * sleep, so the run costs no wake-up of an idle CPU, and neither does the submitter's own
+ * wake-up at the end. Otherwise, and for runs the ordered queue asked for itself, the
+ * unbound ordered queue runs it beside a busy submitter.
+ */
 void orion_worker_wake(struct orion_worker *w)
 {
-	queue_work(w->wq, &w->work);
+	struct work_struct *cur = current_work();
+
+	if (READ_ONCE(w->prefer_local) && !READ_ONCE(w->dying) && cur != &w->work &&
+	    cur != &w->dwork.work)
+		queue_work(w->copy_wq, &w->local_work);
+	else
+		queue_work(w->wq, &w->work);
+}
+
+void orion_worker_prefer_local(struct orion_worker *w, bool on)
+{
+	WRITE_ONCE(w->prefer_local, on);
 }
 
 void orion_worker_wake_after(struct orion_worker *w, unsigned int ms)
@@ -477,7 +509,9 @@ void orion_noio_end(unsigned int flags)
 void orion_worker_destroy(struct orion_worker *w)
 {
 	cancel_delayed_work_sync(&w->dwork);
-	/* Its after-copy hook may wake the worker: drained first. */
+	/* From here wakes go to the ordered queue. */
+	WRITE_ONCE(w->dying, true);
+	/* Its after-copy hook and local runs may wake the worker: drained first. */
 	destroy_workqueue(w->copy_wq);
 	destroy_workqueue(w->wq);
 	kfree(w);

@@ -74,6 +74,7 @@ struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn,
 					 orion_ctx_fn after_fn, void *ctx);
 void orion_worker_after(struct orion_worker *w);
 void orion_worker_wake(struct orion_worker *w);
+void orion_worker_prefer_local(struct orion_worker *w, bool on);
 void orion_worker_wake_after(struct orion_worker *w, unsigned int ms);
 unsigned int orion_noio_begin(void);
 void orion_noio_end(unsigned int flags);

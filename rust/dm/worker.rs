@@ -199,6 +199,13 @@ impl<T: Job> Worker<T> {
         unsafe { bindings::orion_worker_wake(self.cw.as_ptr()) };
     }
 
+    /// Whether runs asked for from outside the worker go to the waker's CPU (a lone
+    /// submitter about to sleep) rather than to the unbound ordered queue.
+    pub fn prefer_local(&self, on: bool) {
+        // SAFETY: the C worker is live while `self` is (type invariant).
+        unsafe { bindings::orion_worker_prefer_local(self.cw.as_ptr(), on) };
+    }
+
     /// Queues a run in `ms` milliseconds unless a delayed run is already pending.
     pub fn wake_after(&self, ms: u32) {
         if self.stopping.load(Ordering::Acquire) {

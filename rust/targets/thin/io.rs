@@ -47,6 +47,10 @@ pub const ALL_IO_EPOCH_SHIFT: u32 = 40;
 pub const SHARED_EPOCH_SHIFT: u32 = 41;
 const TAG_INDEX: u64 = (1 << 32) - 1;
 
+/// Runs in a row that each found at most one bio and one cell before runs move to the
+/// waker's CPU.
+const LONE_RUNS: usize = 4;
+
 /// Metadata that changed is committed at least this often.
 const COMMIT_PERIOD_MS: u64 = 1000;
 
@@ -744,20 +748,24 @@ impl PoolCore {
     }
 
     /// Maps the queued bios of every thin device, until no cell is free.
-    fn process_queues(&self, st: &mut PoolState, w: &Worker<Self>, b: &mut Batch) {
+    /// Returns how many bios it took (`usize::MAX` when it stopped for want of a cell).
+    fn process_queues(&self, st: &mut PoolState, w: &Worker<Self>, b: &mut Batch) -> usize {
         let mut i = 0;
+        let mut n = 0;
         // Lock order: state, then thins (as messages take them).
         while let Some(slot) = self.take_slot(i) {
             i += 1;
             let Some((q, mut bios)) = slot else { continue };
             while let Some(bio) = bios.pop() {
+                n += 1;
                 if let Flow::Stall(bio) = self.process(st, w, &q, bio, b) {
                     bios.push_front(bio);
                     q.retry(bios);
-                    return;
+                    return usize::MAX;
                 }
             }
         }
+        n
     }
 }
 
@@ -844,7 +852,16 @@ impl Job for PoolCore {
         let mut st = self.state.lock();
         self.finish_mappings(&mut st, &mut b);
         let held_wake = self.held_bios(&mut st);
-        self.process_queues(&mut st, w, &mut b);
+        let mapped = self.process_queues(&mut st, w, &mut b);
+        // A lone writer (each run finds one bio and one cell) has its runs on its own CPU.
+        let lone = mapped <= 1 && st.prison.held() <= 1;
+        let runs = if lone {
+            self.lone_runs.fetch_add(1, Ordering::Relaxed) + 1
+        } else {
+            self.lone_runs.store(0, Ordering::Relaxed);
+            0
+        };
+        w.prefer_local(runs >= LONE_RUNS);
         let waiting =
             !b.after_commit.is_empty() || !b.flushes.is_empty() || !b.end_after_commit.is_empty();
         let since = time::now_ms().saturating_sub(st.last_commit_ms);

@@ -325,6 +325,11 @@ impl Prison {
         self.ranges.iter().any(|r| r.in_use)
     }
 
+    /// How many cells are held.
+    pub fn held(&self) -> usize {
+        self.cells.len().saturating_sub(self.nfree)
+    }
+
     /// Whether any cell is held.
     pub fn is_busy(&self) -> bool {
         self.nfree < self.cells.len()
