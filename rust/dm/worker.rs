@@ -3,7 +3,8 @@
 //! A target's worker: its own ordered `WQ_MEM_RECLAIM` workqueue running a job, woken now or
 //! after a delay, with a kcopyd client whose completions go back to the job.
 //!
-//! The job runs one at a time in process context (it may sleep). Copies and zeroing are
+//! The job runs one at a time in process context (it may sleep), on the ordered queue or, when
+//! the job asks for it ([`Worker::prefer_local`]), on the waker's CPU. Copies and zeroing are
 //! asynchronous: each is started for a numbered slot (`0..slots`) and its end is reported to
 //! [`Job::copied`] with that number, then to [`Job::after_copy`], which may finish the work
 //! there (as dm-snap commits in kcopyd's thread) or have the worker woken. Nothing here allocates after
