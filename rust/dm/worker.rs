@@ -87,6 +87,28 @@ pub trait Job: Send + Sync + Sized + 'static {
     }
 }
 
+/// Whether a submitter waits for each request alone (QD1): events in a row (runs, copies)
+/// that each found nothing else in flight. After [`LoneStreak::AFTER`] of them the submitter
+/// is taken as lone; any other event ends the streak, so a burst switches back at once.
+#[derive(Default)]
+pub struct LoneStreak(AtomicUsize);
+
+impl LoneStreak {
+    /// Lone events in a row before the submitter is taken as lone.
+    pub const AFTER: usize = 4;
+
+    /// Records an event that found the submitter `alone` or not; returns whether it is now
+    /// taken as lone.
+    pub fn record(&self, alone: bool) -> bool {
+        if alone {
+            self.0.fetch_add(1, Ordering::AcqRel).saturating_add(1) >= Self::AFTER
+        } else {
+            self.0.store(0, Ordering::Release);
+            false
+        }
+    }
+}
+
 /// The kcopyd callback's view of one slot.
 struct CopyCtx {
     worker: *const c_void,

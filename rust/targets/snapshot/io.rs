@@ -150,10 +150,6 @@ enum Start {
     },
 }
 
-/// COWs in a row that found nothing else pending before copies are taken as a lone
-/// writer's.
-const SOLO_STREAK: usize = 4;
-
 /// How many starts one hold of the lock collects (they live on the stack).
 const STARTS: usize = 8;
 
@@ -219,13 +215,7 @@ impl Starts {
                     // A writer that waits for each write alone (QD1): several COWs in a row
                     // found nothing else pending. One such COW after a burst is not enough:
                     // the burst's next writes would commit behind it.
-                    let streak = if solo && alone && !to_origin {
-                        core.solo_streak.fetch_add(1, Ordering::AcqRel) + 1
-                    } else {
-                        core.solo_streak.store(0, Ordering::Release);
-                        0
-                    };
-                    let lone = streak >= SOLO_STREAK;
+                    let lone = core.solo_streak.record(solo && alone && !to_origin);
                     if let Some(l) = core.lone.get(slot) {
                         l.store(lone, Ordering::Release);
                     }

@@ -19,7 +19,7 @@ use crate::dm::{
     global::Global,
     rcu::{self, RcuSlots},
     time,
-    worker::WorkerBox,
+    worker::{LoneStreak, WorkerBox},
 };
 use crate::targets::extents::ExtentTable;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
@@ -257,8 +257,8 @@ pub struct OriginCore {
     pub done: [AtomicU8; PE_SLOTS + 1],
     /// By slot: a lone writer's copy, written and committed on the CPU its read ended on.
     pub lone: [AtomicBool; PE_SLOTS + 1],
-    /// COWs started in a row with no other exception pending nor copy in flight.
-    pub solo_streak: AtomicUsize,
+    /// COWs started with no other exception pending nor copy in flight.
+    pub solo_streak: LoneStreak,
     /// The merge should run (a merge target is resumed).
     pub merge_run: AtomicBool,
     /// The merge has work in flight (the presuspend of a merge target waits for it).
@@ -319,7 +319,7 @@ impl Origin {
                     returned: BioStack::new(),
                     done: [const { AtomicU8::new(0) }; PE_SLOTS + 1],
                     lone: [const { AtomicBool::new(false) }; PE_SLOTS + 1],
-                    solo_streak: AtomicUsize::new(0),
+                    solo_streak: LoneStreak::default(),
                     merge_run: AtomicBool::new(false),
                     merge_busy: AtomicBool::new(false),
                     copies: AtomicUsize::new(0),

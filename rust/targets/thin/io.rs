@@ -47,10 +47,6 @@ pub const ALL_IO_EPOCH_SHIFT: u32 = 40;
 pub const SHARED_EPOCH_SHIFT: u32 = 41;
 const TAG_INDEX: u64 = (1 << 32) - 1;
 
-/// Runs in a row that each found at most one bio and one cell before runs move to the
-/// waker's CPU.
-const LONE_RUNS: usize = 4;
-
 /// Metadata that changed is committed at least this often.
 const COMMIT_PERIOD_MS: u64 = 1000;
 
@@ -854,14 +850,7 @@ impl Job for PoolCore {
         let held_wake = self.held_bios(&mut st);
         let mapped = self.process_queues(&mut st, w, &mut b);
         // A lone writer (each run finds one bio and one cell) has its runs on its own CPU.
-        let lone = mapped <= 1 && st.prison.held() <= 1;
-        let runs = if lone {
-            self.lone_runs.fetch_add(1, Ordering::Relaxed) + 1
-        } else {
-            self.lone_runs.store(0, Ordering::Relaxed);
-            0
-        };
-        w.prefer_local(runs >= LONE_RUNS);
+        w.prefer_local(self.lone_runs.record(mapped <= 1 && st.prison.held() <= 1));
         let waiting =
             !b.after_commit.is_empty() || !b.flushes.is_empty() || !b.end_after_commit.is_empty();
         let since = time::now_ms().saturating_sub(st.last_commit_ms);

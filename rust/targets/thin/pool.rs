@@ -19,7 +19,7 @@ use crate::dm::{
     stack,
     status::StatusWriter,
     time,
-    worker::WorkerBox,
+    worker::{LoneStreak, WorkerBox},
 };
 use crate::pdata::{
     block::BlockManager,
@@ -29,7 +29,7 @@ use crate::pdata::{
     thin::{device::DevId, ThinMetadata},
 };
 use crate::targets::extents::ExtentTable;
-use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::{
     c_str, new_mutex, new_spinlock,
     prelude::*,
@@ -363,8 +363,8 @@ pub struct PoolCore {
     pub fast: Arc<FastPath>,
     /// In-flight reads of shared blocks.
     pub(super) shared_reads: DeferredSet,
-    /// Runs in a row that found at most one bio to map and one cell held (a lone writer).
-    pub(super) lone_runs: AtomicUsize,
+    /// Runs that found at most one bio to map and one cell held (a lone writer).
+    pub(super) lone_runs: LoneStreak,
     /// All in-flight bios remapped to the data device.
     pub all_io: DeferredSet,
     /// The metadata device's number: a reload must name the same device.
@@ -562,7 +562,7 @@ impl Pool {
                 completions,
                 returned: BioStack::new(),
                 shared_reads: DeferredSet::new(),
-                lone_runs: AtomicUsize::new(0),
+                lone_runs: LoneStreak::default(),
                 all_io: DeferredSet::new(),
                 metadata_devt,
                 pool_len: AtomicU64::new(0),

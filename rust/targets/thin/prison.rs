@@ -332,6 +332,6 @@ impl Prison {
 
     /// Whether any cell is held.
     pub fn is_busy(&self) -> bool {
-        self.nfree < self.cells.len()
+        self.held() > 0
     }
 }
