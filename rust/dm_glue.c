@@ -266,6 +266,9 @@ struct orion_worker {
 	struct mutex run_lock;
 	bool prefer_local;
 	bool dying;
+	/* Copies and zeroing started on another CPU's copy queue (ORION_PLACE_SPREAD). */
+	struct orion_spread __percpu *spread;
+	int spread_last;
 	struct llist_head copies;
 	struct llist_head local_copies;
 	orion_ctx_fn fn;
@@ -273,7 +276,10 @@ struct orion_worker {
 	void *ctx;
 };
 
-/* A copy through a buffer: read by dm-io, then written from the worker's thread. */
+/*
+ * A copy through a buffer: read by dm-io, then written from the worker's thread (or the copy
+ * queue of the CPU the read ended on). With no source device, zeroing of `to`.
+ */
 struct orion_copy {
 	struct llist_node node;
 	struct orion_worker *w;
@@ -284,6 +290,12 @@ struct orion_copy {
 	bool local;
 	orion_io_fn fn;
 	void *context;
+};
+
+/* One CPU's share of a worker's spread copies: started by a work item on that CPU. */
+struct orion_spread {
+	struct work_struct work;
+	struct llist_head ops;
 };
 
 static void orion_copy_end(struct orion_copy *c, unsigned long error)
@@ -364,45 +376,104 @@ void orion_worker_after(struct orion_worker *w)
 	queue_work(w->copy_wq, &w->after_work);
 }
 
-int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
-		      struct block_device *src, sector_t src_sector, struct block_device *dst,
-		      sector_t dst_sector, sector_t count, bool local, orion_io_fn fn,
-		      void *context)
+/* Starts copy `c` (its read) or zeroing from this CPU; a failure ends it with an error. */
+static void orion_copy_start(struct orion_copy *c)
 {
-	struct orion_copy *c;
 	struct dm_io_request req = {
 		.bi_opf = REQ_OP_READ,
 		.mem.type = DM_IO_KMEM,
+		.mem.ptr.addr = c->buf,
 		.notify.fn = orion_copy_read,
-		.client = client,
+		.notify.context = c,
+		.client = c->client,
 	};
-	int r;
+
+	if (!c->from.bdev) {
+		if (orion_dm_io_zero(c->client, c->to.bdev, c->to.sector, c->to.count,
+				     orion_copy_written, c))
+			orion_copy_end(c, 1);
+		return;
+	}
+	if (dm_io(&req, 1, &c->from, NULL, IOPRIO_DEFAULT))
+		orion_copy_end(c, 1);
+}
+
+/* On the copy queue of one CPU: starts the copies spread to it. */
+static void orion_worker_spread_run(struct work_struct *work)
+{
+	struct orion_spread *s = container_of(work, struct orion_spread, work);
+	struct llist_node *list = llist_reverse_order(llist_del_all(&s->ops));
+	unsigned int noio = memalloc_noio_save();
+	struct orion_copy *c, *next;
+
+	llist_for_each_entry_safe(c, next, list, node)
+		orion_copy_start(c);
+	memalloc_noio_restore(noio);
+}
+
+/* The next online CPU after the last one used, other than this one when there is another. */
+static int orion_spread_cpu(struct orion_worker *w)
+{
+	int self = raw_smp_processor_id();
+	int cpu = READ_ONCE(w->spread_last);
+	int i;
+
+	for (i = 0; i < 2; i++) {
+		cpu = cpumask_next(cpu, cpu_online_mask);
+		if (cpu >= nr_cpu_ids)
+			cpu = cpumask_first(cpu_online_mask);
+		if (cpu != self)
+			break;
+	}
+	if (cpu >= nr_cpu_ids)
+		cpu = self;
+	WRITE_ONCE(w->spread_last, cpu);
+	return cpu;
+}
+
+/* Hands copy `c` to another CPU's copy queue, which starts it there. */
+static void orion_copy_spread(struct orion_copy *c)
+{
+	int cpu = orion_spread_cpu(c->w);
+	struct orion_spread *s = per_cpu_ptr(c->w->spread, cpu);
+
+	llist_add(&c->node, &s->ops);
+	queue_work_on(cpu, c->w->copy_wq, &s->work);
+}
+
+int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
+		      struct block_device *src, sector_t src_sector, struct block_device *dst,
+		      sector_t dst_sector, sector_t count, unsigned int place, orion_io_fn fn,
+		      void *context)
+{
+	struct orion_copy *c;
 
 	if (count > ORION_DIRECT_COPY_MAX_SECTORS)
 		return -EINVAL;
 	c = kmalloc(sizeof(*c), GFP_NOIO | __GFP_NOWARN);
 	if (!c)
 		return -ENOMEM;
-	c->buf = kmalloc(count << SECTOR_SHIFT, GFP_NOIO | __GFP_NOWARN | __GFP_NORETRY);
-	if (!c->buf) {
-		kfree(c);
-		return -ENOMEM;
+	c->buf = NULL;
+	if (src) {
+		c->buf = kmalloc(count << SECTOR_SHIFT, GFP_NOIO | __GFP_NOWARN | __GFP_NORETRY);
+		if (!c->buf) {
+			kfree(c);
+			return -ENOMEM;
+		}
 	}
 	c->w = w;
 	c->client = client;
 	c->from = (struct dm_io_region){ .bdev = src, .sector = src_sector, .count = count };
 	c->to = (struct dm_io_region){ .bdev = dst, .sector = dst_sector, .count = count };
-	c->local = local;
+	/* A spread copy is written where its read ended: on the CPU it was spread to. */
+	c->local = place != ORION_PLACE_HERE;
 	c->fn = fn;
 	c->context = context;
-	req.mem.ptr.addr = c->buf;
-	req.notify.context = c;
-	r = dm_io(&req, 1, &c->from, NULL, IOPRIO_DEFAULT);
-	if (r) {
-		kfree(c->buf);
-		kfree(c);
-	}
-	return r;
+	if (place == ORION_PLACE_SPREAD)
+		orion_copy_spread(c);
+	else
+		orion_copy_start(c);
+	return 0;
 }
 
 /* The job runs on the I/O path: every allocation in it is GFP_NOIO. */
@@ -441,6 +512,7 @@ struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn,
 					 orion_ctx_fn after_fn, void *ctx)
 {
 	struct orion_worker *w = kzalloc(sizeof(*w), GFP_KERNEL);
+	int cpu;
 
 	if (!w)
 		return NULL;
@@ -454,6 +526,19 @@ struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn,
 		destroy_workqueue(w->wq);
 		kfree(w);
 		return NULL;
+	}
+	w->spread = alloc_percpu(struct orion_spread);
+	if (!w->spread) {
+		destroy_workqueue(w->copy_wq);
+		destroy_workqueue(w->wq);
+		kfree(w);
+		return NULL;
+	}
+	for_each_possible_cpu(cpu) {
+		struct orion_spread *s = per_cpu_ptr(w->spread, cpu);
+
+		INIT_WORK(&s->work, orion_worker_spread_run);
+		init_llist_head(&s->ops);
 	}
 	INIT_WORK(&w->work, orion_worker_run);
 	INIT_WORK(&w->copy_work, orion_worker_write_local);
@@ -514,6 +599,7 @@ void orion_worker_destroy(struct orion_worker *w)
 	/* Its after-copy hook and local runs may wake the worker: drained first. */
 	destroy_workqueue(w->copy_wq);
 	destroy_workqueue(w->wq);
+	free_percpu(w->spread);
 	kfree(w);
 }
 

@@ -152,14 +152,21 @@ int orion_dm_io_zero(struct dm_io_client *client, struct block_device *bdev, sec
 		     sector_t count, orion_io_fn fn, void *context);
 /* Copies at most this many sectors through a buffer, without kcopyd's thread. */
 #define ORION_DIRECT_COPY_MAX_SECTORS 2048
+/* Where orion_worker_copy does its I/O. */
+/* Read from here, written from the worker's thread before its next run. */
+#define ORION_PLACE_HERE 0
+/* Read from here, written from the copy queue on the CPU the read ended on (a lone copy). */
+#define ORION_PLACE_LOCAL 1
+/* Read and written from the copy queue of another CPU: a busy worker's data work beside it. */
+#define ORION_PLACE_SPREAD 2
 /*
- * Reads `count` sectors into a buffer, then writes them from the worker's thread (`local`:
- * from the copy queue on the CPU the read ended on); `fn` runs in I/O completion context. 0,
- * or an error before anything started (then `fn` never runs).
+ * Copies `count` sectors from `src` through a buffer, or with `src` NULL writes zeroes there,
+ * placed as `place` says; `fn` runs in I/O completion context. 0, or an error before anything
+ * started (then `fn` never runs).
  */
 int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 		      struct block_device *src, sector_t src_sector, struct block_device *dst,
-		      sector_t dst_sector, sector_t count, bool local, orion_io_fn fn,
+		      sector_t dst_sector, sector_t count, unsigned int place, orion_io_fn fn,
 		      void *context);
 
 #endif /* ORION_DM_GLUE_H */

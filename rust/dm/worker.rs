@@ -107,6 +107,35 @@ impl LoneStreak {
             false
         }
     }
+
+    /// Whether the last event left the submitter taken as lone.
+    pub fn is_lone(&self) -> bool {
+        self.0.load(Ordering::Acquire) >= Self::AFTER
+    }
+}
+
+/// Where a direct copy or zeroing ([`Worker::copy_direct`], [`Worker::zero_direct`]) does its
+/// I/O.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Place {
+    /// Started from here; a copy is written from the worker's thread before its next run.
+    Here,
+    /// Started from here; a copy is written from the copy queue on the CPU its read ended
+    /// on (a lone copy: no wake-up of another CPU).
+    Local,
+    /// Started and written from the copy queue of another CPU: a busy worker's data work
+    /// runs beside it rather than in it.
+    Spread,
+}
+
+impl Place {
+    fn raw(self) -> u32 {
+        match self {
+            Place::Here => bindings::ORION_PLACE_HERE,
+            Place::Local => bindings::ORION_PLACE_LOCAL,
+            Place::Spread => bindings::ORION_PLACE_SPREAD,
+        }
+    }
 }
 
 /// The kcopyd callback's view of one slot.
@@ -359,27 +388,57 @@ impl<T: Job> Worker<T> {
         Ok(())
     }
 
-    /// Writes zeroes to `count` sectors with bios issued from here (no trip through kcopyd's
-    /// thread); [`Job::direct_done`] gets `slot` when they end, in I/O completion context.
-    pub fn zero_direct(&self, slot: usize, dst: BlockDevice<'_>, sector: u64, count: u64) {
+    /// Writes zeroes to `count` sectors with bios issued from here, or with
+    /// [`Place::Spread`] from another CPU (no trip through kcopyd's thread either way);
+    /// [`Job::direct_done`] gets `slot` when they end, in I/O completion context.
+    pub fn zero_direct(
+        &self,
+        slot: usize,
+        dst: BlockDevice<'_>,
+        sector: u64,
+        count: u64,
+        place: Place,
+    ) {
         let (Some(io), Some(ctx)) = (self.io.as_ref(), self.ctx(slot)) else {
             self.job.direct_done(slot, false);
             self.wake();
             return;
         };
         self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
-        // SAFETY: the client is live; the context outlives the write (the drop waits for
-        // `writes_in_flight`); the owner keeps the device open until the job's slot ends.
-        let r = unsafe {
-            bindings::orion_dm_io_zero(
-                io.raw(),
-                dst.as_raw(),
-                sector,
-                count,
-                Some(direct_fn::<T>),
-                ctx,
-            )
-        };
+        let mut r = -1;
+        if place == Place::Spread {
+            // SAFETY: as below; the C worker is live (type invariant) and its destruction
+            // waits for the spread zeroing (the drop waits for `writes_in_flight` first).
+            r = unsafe {
+                bindings::orion_worker_copy(
+                    self.cw.as_ptr(),
+                    io.raw(),
+                    core::ptr::null_mut(),
+                    0,
+                    dst.as_raw(),
+                    sector,
+                    count,
+                    bindings::ORION_PLACE_SPREAD,
+                    Some(direct_fn::<T>),
+                    ctx,
+                )
+            };
+        }
+        if r < 0 {
+            // Not spread (or no memory to hand it over): zeroed from here.
+            // SAFETY: the client is live; the context outlives the write (the drop waits for
+            // `writes_in_flight`); the owner keeps the device open until the job's slot ends.
+            r = unsafe {
+                bindings::orion_dm_io_zero(
+                    io.raw(),
+                    dst.as_raw(),
+                    sector,
+                    count,
+                    Some(direct_fn::<T>),
+                    ctx,
+                )
+            };
+        }
         if r < 0 {
             self.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
             self.job.direct_done(slot, false);
@@ -387,14 +446,11 @@ impl<T: Job> Worker<T> {
         }
     }
 
-    /// Copies `count` sectors through a buffer: read with bios issued from here, written from
-    /// the worker's thread before its next run (no trip through kcopyd's thread), or with
-    /// `local` from the copy queue on the CPU the read ended on (a lone copy: no wake-up of
-    /// another CPU);
-    /// [`Job::direct_done`] gets `slot` when the write ends, in I/O completion context. Past
-    /// `ORION_DIRECT_COPY_MAX_SECTORS`, or without memory for the buffer, kcopyd copies
+    /// Copies `count` sectors through a buffer without kcopyd's thread, placed as `place`
+    /// says; [`Job::direct_done`] gets `slot` when the write ends, in I/O completion context.
+    /// Past `ORION_DIRECT_COPY_MAX_SECTORS`, or without memory for the buffer, kcopyd copies
     /// (and [`Job::copied`] gets the end).
-    pub fn copy_direct(&self, slot: usize, from: Area<'_>, to: Area<'_>, count: u64, local: bool) {
+    pub fn copy_direct(&self, slot: usize, from: Area<'_>, to: Area<'_>, count: u64, place: Place) {
         let (Some(io), Some(ctx)) = (self.io.as_ref(), self.ctx(slot)) else {
             self.copy(slot, from, to, count);
             return;
@@ -405,9 +461,9 @@ impl<T: Job> Worker<T> {
         }
         self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
         // SAFETY: the C worker and the client are live; the context outlives the copy (the
-        // drop waits for `writes_in_flight` before destroying the C worker, whose runs write
-        // the copies whose reads ended); the owner keeps both devices open until the job's
-        // slot ends.
+        // drop waits for `writes_in_flight` before destroying the C worker, whose runs and
+        // copy queue write the copies whose reads ended and start the spread ones); the
+        // owner keeps both devices open until the job's slot ends.
         let r = unsafe {
             bindings::orion_worker_copy(
                 self.cw.as_ptr(),
@@ -417,7 +473,7 @@ impl<T: Job> Worker<T> {
                 to.dev.as_raw(),
                 to.sector,
                 count,
-                local,
+                place.raw(),
                 Some(direct_fn::<T>),
                 ctx,
             )

@@ -11,6 +11,10 @@
 //! The transaction manager owns the metadata space map, which allocates the blocks it is
 //! itself stored in (see [`super::space_map::metadata`]).
 //!
+//! Like dm-transaction-manager's shadow table, a small cache remembers blocks this
+//! transaction made ([`RecentShadows`]), so shadowing one again looks at no count: while it
+//! is remembered its count is one and it was never committed.
+//!
 //! [`shadow`]: TransactionManager::shadow
 
 use super::block::{BlockManager, BlockNr, Kind};
@@ -18,10 +22,58 @@ use super::error::{Error, Result};
 use super::space_map::metadata::MetadataSpaceMap;
 use super::space_map::SmRoot;
 
+/// Blocks made in this transaction (by [`TransactionManager::shadow`] or
+/// [`TransactionManager::new_block`]) with one reference: a direct-mapped cache, so a
+/// block may be forgotten early (shadowing it then checks the counts), never kept too long.
+/// Forgotten on any reference change from outside the space map and at commit.
+pub(crate) struct RecentShadows {
+    blocks: [BlockNr; Self::SLOTS],
+}
+
+impl RecentShadows {
+    const SLOTS: usize = 64;
+    /// Block 0 is the superblock, which is never shadowed in place: it marks a free slot.
+    const EMPTY: BlockNr = 0;
+
+    pub(crate) const fn new() -> Self {
+        RecentShadows {
+            blocks: [Self::EMPTY; Self::SLOTS],
+        }
+    }
+
+    fn slot(b: BlockNr) -> usize {
+        // Fibonacci hashing: neighbouring blocks land in different slots.
+        (b.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 58) as usize % Self::SLOTS
+    }
+
+    fn contains(&self, b: BlockNr) -> bool {
+        b != Self::EMPTY && self.blocks.get(Self::slot(b)) == Some(&b)
+    }
+
+    fn add(&mut self, b: BlockNr) {
+        if let Some(s) = self.blocks.get_mut(Self::slot(b)) {
+            *s = b;
+        }
+    }
+
+    fn forget(&mut self, b: BlockNr) {
+        if let Some(s) = self.blocks.get_mut(Self::slot(b)) {
+            if *s == b {
+                *s = Self::EMPTY;
+            }
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.blocks = [Self::EMPTY; Self::SLOTS];
+    }
+}
+
 /// Copy-on-write access to the blocks of one metadata device.
 pub struct TransactionManager<B: BlockManager> {
     pub(crate) bm: B,
     pub(crate) sm: MetadataSpaceMap<B::SpaceMapIndex>,
+    pub(crate) recent: RecentShadows,
 }
 
 impl<B: BlockManager> TransactionManager<B> {
@@ -55,6 +107,7 @@ impl<B: BlockManager> TransactionManager<B> {
     pub fn new_block(&mut self, kind: Kind) -> Result<BlockNr> {
         let b = self.alloc()?;
         self.bm.write_zeroed(b, kind, |_| Ok(()))?;
+        self.recent.add(b);
         Ok(b)
     }
 
@@ -64,6 +117,9 @@ impl<B: BlockManager> TransactionManager<B> {
     /// transaction) and whether the original is still referenced elsewhere, in which case
     /// the caller must add a reference to everything the block refers to.
     pub fn shadow(&mut self, b: BlockNr, kind: Kind) -> Result<(BlockNr, bool)> {
+        if self.recent.contains(b) {
+            return Ok((b, false));
+        }
         let committed = self.old_count(b)?;
         let count = self.count(b)?;
         // A count of zero on a block allocated in this transaction is an increment still
@@ -86,6 +142,7 @@ impl<B: BlockManager> TransactionManager<B> {
             })
         })?;
         self.dec(b)?;
+        self.recent.add(nb);
         Ok((nb, count > 1))
     }
 
@@ -96,11 +153,14 @@ impl<B: BlockManager> TransactionManager<B> {
 
     /// Adds a reference to block `b`.
     pub fn inc(&mut self, b: BlockNr) -> Result<()> {
+        // Shared now: shadowing it again must copy it.
+        self.recent.forget(b);
         self.sm_inc(b)
     }
 
     /// Drops a reference to block `b`.
     pub fn dec(&mut self, b: BlockNr) -> Result<()> {
+        self.recent.forget(b);
         self.sm_dec(b)
     }
 

@@ -19,7 +19,7 @@ use super::super::block::{BlockManager, BlockNr, Kind};
 use super::super::btree::{self, Plain};
 use super::super::bytes::copy;
 use super::super::error::{corrupt, Error, Result};
-use super::super::tm::TransactionManager;
+use super::super::tm::{RecentShadows, TransactionManager};
 use super::{bitmap_get, bitmap_set, find_common_free, split, IndexEntry, SmRoot};
 use super::{ENTRIES_PER_BLOCK, ROOT_SIZE};
 
@@ -172,6 +172,7 @@ impl<B: BlockManager> TransactionManager<B> {
         let mut tm = TransactionManager {
             bm,
             sm: MetadataSpaceMap::new(cur, old, ref_root + 1),
+            recent: RecentShadows::new(),
         };
         // Nothing is committed yet, so every count change writes in place.
         for b in superblock..=ref_root {
@@ -227,6 +228,7 @@ impl<B: BlockManager> TransactionManager<B> {
         Ok(TransactionManager {
             bm,
             sm: MetadataSpaceMap::new(ll, old, 0),
+            recent: RecentShadows::new(),
         })
     }
 
@@ -426,6 +428,8 @@ impl<B: BlockManager> TransactionManager<B> {
         old.root = cur.root;
         copy_index(old.index.as_mut(), cur.index.as_ref());
         self.sm.begin = 0;
+        // Everything is committed now: the next transaction shadows it before writing.
+        self.recent.clear();
         Ok(())
     }
 

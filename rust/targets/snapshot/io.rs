@@ -15,7 +15,7 @@ use super::origin::{CowState, OriginCore, Snapshot, MERGE_SLOT, PE_SLOTS};
 use crate::dm::{
     bio::{BioList, IoStatus, OwnedBio},
     kcopyd::Area,
-    worker::{Job, Worker},
+    worker::{Job, Place, Worker},
 };
 use core::sync::atomic::Ordering;
 use kernel::{
@@ -228,7 +228,8 @@ impl Starts {
                         // ends on (no wake-up of another CPU); in a burst the unbound worker
                         // writes the copies on another CPU while the submitter goes on, and
                         // commits many per area write.
-                        w.copy_direct(slot, o, c, count, lone);
+                        let place = if lone { Place::Local } else { Place::Here };
+                        w.copy_direct(slot, o, c, count, place);
                     }
                 }
                 Some(Start::Zero {

@@ -24,7 +24,7 @@ use crate::dm::{
     dev::BlockDevice,
     kcopyd::Area,
     time,
-    worker::{Job, Worker},
+    worker::{Job, Place, Worker},
 };
 use crate::pdata::{error::Error as PdError, thin::device::DevId};
 use core::sync::atomic::Ordering;
@@ -371,6 +371,13 @@ impl PoolCore {
             }),
             _ => None,
         };
+        // A lone writer's fill runs here (its run is on the writer's CPU already); in a burst
+        // it runs on another CPU while this one goes on mapping.
+        let place = if self.lone_runs.is_lone() {
+            Place::Here
+        } else {
+            Place::Spread
+        };
         match (fill, origin) {
             _ if fill.holder_written() => {
                 // The holder's write and the fill of the rest of the block run at once; the
@@ -393,9 +400,9 @@ impl PoolCore {
                                     sector: src.sector.wrapping_add(from),
                                     ..src
                                 };
-                                w.copy_direct(c, src, dst, to - from, false);
+                                w.copy_direct(c, src, dst, to - from, place);
                             }
-                            None => w.zero_direct(c, data, dst.sector, to - from),
+                            None => w.zero_direct(c, data, dst.sector, to - from, place),
                         }
                     }
                 }
@@ -419,9 +426,15 @@ impl PoolCore {
                     dev: data,
                     sector: at(new),
                 };
-                w.copy_direct(c, from, to, part, false);
+                w.copy_direct(c, from, to, part, place);
                 if zero {
-                    w.zero_direct(c, data, at(new).wrapping_add(part), bs.saturating_sub(part));
+                    w.zero_direct(
+                        c,
+                        data,
+                        at(new).wrapping_add(part),
+                        bs.saturating_sub(part),
+                        place,
+                    );
                 }
             }
             _ => {
