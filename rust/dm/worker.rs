@@ -68,7 +68,8 @@ pub trait Job: Send + Sync + Sized + 'static {
 
     /// Reports the end of the zeroing or copy started by [`Worker::zero_direct`] or
     /// [`Worker::copy_direct`] for `slot`. Runs in I/O completion context (possibly a hard
-    /// interrupt): must not sleep nor take a lock that is held with interrupts on; the worker
+    /// interrupt), or in the starter's context when the I/O could not start: must not sleep
+    /// nor take any lock the starter may hold (nor one held with interrupts on); the worker
     /// is woken right after (or [`Self::after_direct`] queued, see [`Self::wants_after_direct`]). The
     /// default reports to [`Self::copied`], for jobs whose `copied` meets those rules.
     fn direct_done(&self, slot: usize, ok: bool) {
