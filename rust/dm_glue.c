@@ -453,13 +453,10 @@ int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 	c = kmalloc(sizeof(*c), GFP_NOIO | __GFP_NOWARN);
 	if (!c)
 		return -ENOMEM;
-	c->buf = NULL;
-	if (src) {
-		c->buf = kmalloc(count << SECTOR_SHIFT, GFP_NOIO | __GFP_NOWARN | __GFP_NORETRY);
-		if (!c->buf) {
-			kfree(c);
-			return -ENOMEM;
-		}
+	c->buf = kmalloc(count << SECTOR_SHIFT, GFP_NOIO | __GFP_NOWARN | __GFP_NORETRY);
+	if (!c->buf) {
+		kfree(c);
+		return -ENOMEM;
 	}
 	c->w = w;
 	c->client = client;
@@ -473,6 +470,28 @@ int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 		orion_copy_spread(c);
 	else
 		orion_copy_start(c);
+	return 0;
+}
+
+int orion_worker_zero(struct orion_worker *w, struct dm_io_client *client,
+		      struct block_device *dst, sector_t sector, sector_t count,
+		      unsigned int place, orion_io_fn fn, void *context)
+{
+	struct orion_copy *c = NULL;
+
+	if (place == ORION_PLACE_SPREAD)
+		c = kmalloc(sizeof(*c), GFP_NOIO | __GFP_NOWARN);
+	/* Not spread, or no memory to hand it over: zeroed from here. */
+	if (!c)
+		return orion_dm_io_zero(client, dst, sector, count, fn, context);
+	*c = (struct orion_copy){
+		.w = w,
+		.client = client,
+		.to = { .bdev = dst, .sector = sector, .count = count },
+		.fn = fn,
+		.context = context,
+	};
+	orion_copy_spread(c);
 	return 0;
 }
 

@@ -406,40 +406,22 @@ impl<T: Job> Worker<T> {
             return;
         };
         self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
-        let mut r = -1;
-        if place == Place::Spread {
-            // SAFETY: as below; the C worker is live (type invariant) and its destruction
-            // waits for the spread zeroing (the drop waits for `writes_in_flight` first).
-            r = unsafe {
-                bindings::orion_worker_copy(
-                    self.cw.as_ptr(),
-                    io.raw(),
-                    core::ptr::null_mut(),
-                    0,
-                    dst.as_raw(),
-                    sector,
-                    count,
-                    bindings::ORION_PLACE_SPREAD,
-                    Some(direct_fn::<T>),
-                    ctx,
-                )
-            };
-        }
-        if r < 0 {
-            // Not spread (or no memory to hand it over): zeroed from here.
-            // SAFETY: the client is live; the context outlives the write (the drop waits for
-            // `writes_in_flight`); the owner keeps the device open until the job's slot ends.
-            r = unsafe {
-                bindings::orion_dm_io_zero(
-                    io.raw(),
-                    dst.as_raw(),
-                    sector,
-                    count,
-                    Some(direct_fn::<T>),
-                    ctx,
-                )
-            };
-        }
+        // SAFETY: the C worker and the client are live; the context outlives the write (the
+        // drop waits for `writes_in_flight` before destroying the C worker, whose copy queue
+        // starts the spread zeroing); the owner keeps the device open until the job's slot
+        // ends.
+        let r = unsafe {
+            bindings::orion_worker_zero(
+                self.cw.as_ptr(),
+                io.raw(),
+                dst.as_raw(),
+                sector,
+                count,
+                place.raw(),
+                Some(direct_fn::<T>),
+                ctx,
+            )
+        };
         if r < 0 {
             self.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
             self.job.direct_done(slot, false);
