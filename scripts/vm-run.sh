@@ -49,7 +49,11 @@ append+=" orion.store_cases=${ORION_STORE_CASES:-120} orion.fi_exhaustive=${ORIO
 if [ "$ORION_KERNEL_VARIANT" = debug ]; then
 	append+=" rcupdate.rcu_cpu_stall_timeout=300"
 fi
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 2G -no-reboot -display none
+# q35, not the default i440FX: the i440FX DSDT builds its PCI routing table (_PRT) in an AML
+# While loop, and on this QEMU (7.2, TCG) the debug kernel's evaluation of it has run into
+# ACPICA's 30 s loop timeout on every boot of a day, leaving the disks without routing and
+# the guest hung before /init. q35's routing table is a static package.
+qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 2G -no-reboot -display none
 	-monitor none -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$out/initramfs.cpio"
 	-append "$append" "${drives[@]}")
 
@@ -59,8 +63,35 @@ if [ "$mode" = shell ]; then
 fi
 
 qemu+=(-serial "file:$console" -serial "file:$tap")
-timeout --signal=KILL "$timeout_s" "${qemu[@]}" &
-qpid=$!
+
+# Boot watchdog: a guest that hangs in early boot, before our module or any test runs (as
+# the ACPI trouble above did), is killed and started again, up to ORION_VM_BOOT_ATTEMPTS
+# times; the hung console is kept as console.boot-hang-N.log.
+boot_timeout=${ORION_VM_BOOT_TIMEOUT:-600}
+boot_attempts=${ORION_VM_BOOT_ATTEMPTS:-3}
+attempt=1
+while :; do
+	: >"$console"
+	: >"$tap"
+	timeout --signal=KILL "$timeout_s" "${qemu[@]}" &
+	qpid=$!
+	waited=0
+	while kill -0 "$qpid" 2>/dev/null && ! grep -q 'Run /init as init process' "$console" &&
+		[ "$waited" -lt "$boot_timeout" ]; do
+		sleep 2
+		waited=$((waited + 2))
+	done
+	if ! kill -0 "$qpid" 2>/dev/null || grep -q 'Run /init as init process' "$console"; then
+		break
+	fi
+	cp "$console" "$out/console.boot-hang-$attempt.log"
+	orion_log "guest kernel did not reach /init within ${boot_timeout}s (boot $attempt of $boot_attempts); last console lines:"
+	tail -n 5 "$console" >&2
+	kill -KILL "$qpid" 2>/dev/null || true
+	wait "$qpid" 2>/dev/null || true
+	[ "$attempt" -lt "$boot_attempts" ] || break
+	attempt=$((attempt + 1))
+done
 tail -n +1 -f --pid="$qpid" "$tap" 2>/dev/null &
 tpid=$!
 set +e
