@@ -163,27 +163,40 @@ thin_up() {
 	dmsetup create ${side}_pool --table "0 491520 $pt $meta $data 128 0 $feat"
 	dmsetup message ${side}_pool 0 "create_thin 0"
 	dmsetup create ${side}_thin --table "0 131072 $tt /dev/mapper/${side}_pool 0"
+	if [ "${3:-1}" = 2 ]; then
+		dmsetup message ${side}_pool 0 "create_thin 1"
+		dmsetup create ${side}_thin1 --table "0 131072 $tt /dev/mapper/${side}_pool 1"
+	fi
 }
 thin_down() {
+	dmsetup remove $1_thin1 2>/dev/null || true
 	dmsetup remove $1_thin
 	dmsetup remove $1_snap 2>/dev/null || true
 	dmsetup remove $1_pool
 }
-# thin_job SIDE ZERO JOB: one measurement on a fresh pool.
-thin_job() {
-	side=$1
-	thin_up "$1" "$2"
-	t=/dev/mapper/${side}_thin
-	# 4 KiB at each of the 1024 block starts once, in one shuffled order (fixed seed, the
-	# same for both sides): fio's own random offsets with --ba repeat blocks.
-	awk -v f="$t" 'BEGIN {
+# first_iolog DEV FILE: a fio iolog that writes 4 KiB at each of the 1024 block starts of DEV
+# once, in one shuffled order (fixed seed, the same for both sides): fio's own random
+# offsets with --ba repeat blocks.
+first_iolog() {
+	awk -v f="$1" 'BEGIN {
 		srand(7)
 		for (i = 0; i < 1024; i++) p[i] = i
 		for (i = 1023; i > 0; i--) { j = int(rand() * (i + 1)); x = p[i]; p[i] = p[j]; p[j] = x }
 		print "fio version 2 iolog"; print f " add"; print f " open"
 		for (i = 0; i < 1024; i++) print f " write " p[i] * 65536 " 4096"
 		print f " close"
-	}' >/tmp/first.iolog
+	}' >"$2"
+}
+# thin_job SIDE ZERO JOB: one measurement on a fresh pool.
+thin_job() {
+	side=$1
+	if [ "$3" = first-rand4k-qd32-2thins ]; then
+		thin_two "$@"
+		return
+	fi
+	thin_up "$1" "$2"
+	t=/dev/mapper/${side}_thin
+	first_iolog $t /tmp/first.iolog
 	first="--read_iolog=/tmp/first.iolog --replay_no_stall=1"
 	timed="--time_based --runtime=$RUNTIME --ramp_time=1 --size=64M"
 	case "$3" in
@@ -211,6 +224,19 @@ thin_job() {
 	fio --name=b --filename=$t --direct=1 $a --minimal | awk -F';' '{ print $8 + $49 }'
 	thin_down "$side"
 }
+# thin_two SIDE ZERO: first writes to two thin volumes of one pool at once, one fio job of
+# QD32 on each (the total IOPS): provisioning on one volume must not wait for the other's.
+thin_two() {
+	side=$1
+	thin_up "$1" "$2" 2
+	first_iolog /dev/mapper/${side}_thin /tmp/first0.iolog
+	first_iolog /dev/mapper/${side}_thin1 /tmp/first1.iolog
+	fio --direct=1 --ioengine=libaio --iodepth=32 --replay_no_stall=1 --group_reporting \
+		--name=a --filename=/dev/mapper/${side}_thin --read_iolog=/tmp/first0.iolog \
+		--name=b --filename=/dev/mapper/${side}_thin1 --read_iolog=/tmp/first1.iolog \
+		--minimal | awk -F';' '/^3;/ { print $8 + $49 }'
+	thin_down "$side"
+}
 ref_job() {
 	case "$1" in
 	*-qd1) e="--ioengine=psync" ;;
@@ -234,6 +260,9 @@ if want thin; then
 		done
 	done
 	row snap-break-qd32 zero thin_job zero snap-break-qd32
+	for z in zero nozero; do
+		row first-rand4k-qd32-2thins $z thin_job $z first-rand4k-qd32-2thins
+	done
 	echo
 	echo "| job | zeroing | C linear (reference) | C dm-thin | orion | ratio median (min-max) | verdict |"
 	echo "|-----|---------|----------------------|-----------|-------|------------------------|---------|"
