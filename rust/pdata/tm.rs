@@ -23,7 +23,8 @@ use super::space_map::metadata::MetadataSpaceMap;
 use super::space_map::SmRoot;
 
 /// Blocks made in this transaction (by [`TransactionManager::shadow`] or
-/// [`TransactionManager::new_block`]) with one reference: a direct-mapped cache, so a
+/// [`TransactionManager::new_block`], or found so by a shadow that read the counts) with one
+/// reference: a direct-mapped cache, so a
 /// block may be forgotten early (shadowing it then checks the counts), never kept too long.
 /// Forgotten on any reference change from outside the space map and at commit.
 pub(crate) struct RecentShadows {
@@ -125,6 +126,8 @@ impl<B: BlockManager> TransactionManager<B> {
         // A count of zero on a block allocated in this transaction is an increment still
         // queued inside the space map: the block is ours.
         if committed == 0 && count <= 1 {
+            // Made in this transaction (the cache had dropped it on a collision).
+            self.recent.add(b);
             return Ok((b, false));
         }
         if count == 0 {
