@@ -51,8 +51,8 @@ if [ "$ORION_KERNEL_VARIANT" = debug ]; then
 fi
 # q35, not the default i440FX: the i440FX DSDT builds its PCI routing table (_PRT) in an AML
 # While loop, and on this QEMU (7.2, TCG) the debug kernel's evaluation of it has run into
-# ACPICA's 30 s loop timeout on every boot of a day, leaving the disks without routing and
-# the guest hung before /init. q35's routing table is a static package.
+# ACPICA's 30 s loop timeout on four boots in a row, leaving the disks without routing and
+# the guest hung before /init (Documentation/harness.md). q35's routing table is a static package.
 qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 2G -no-reboot -display none
 	-monitor none -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$out/initramfs.cpio"
 	-append "$append" "${drives[@]}")
