@@ -34,11 +34,15 @@ module_clippy() {
 step "kernel build" bash "$ORION_ROOT/scripts/build-kernel.sh" >/dev/null
 step "host checks" bash "$ORION_ROOT/scripts/host-check.sh"
 step "module build (CLIPPY=1, no warnings)" module_clippy
-step "VM selftests" bash "$ORION_ROOT/scripts/vm-test.sh"
+# Every selftest in one boot: about 50 minutes on this 2-core machine kind, past
+# vm-run.sh's default watchdog.
+step "VM selftests" env ORION_VM_TIMEOUT="${ORION_VM_TIMEOUT:-4200}" \
+	bash "$ORION_ROOT/scripts/vm-test.sh"
 # The debug kernel (KASAN, lockdep, DEBUG_ATOMIC_SLEEP, kmemleak, UBSAN, fault injection):
-# the allocation-failure test, which needs fault injection, failing devices and the thin,
-# snapshot and mirror selftests (the rest stays on the release kernel: README).
-debug_tests=${ORION_DEBUG_TESTS:-fault_inject failing_devices thin snapshot mirror}
+# the allocation-failure test, which needs fault injection (15 minutes there). The rest
+# stays on the release kernel here, to fit CI's 90 minutes on these machines (README: how
+# the others are run on the debug kernel).
+debug_tests=${ORION_DEBUG_TESTS:-fault_inject}
 # shellcheck disable=SC2086 # the list is words
 step "VM selftests on the debug kernel ($debug_tests)" env ORION_KERNEL_VARIANT=debug \
 	ORION_OUT="$ORION_ROOT/build/vm-debug" bash "$ORION_ROOT/scripts/vm-test.sh" $debug_tests

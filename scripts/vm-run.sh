@@ -49,11 +49,15 @@ append+=" orion.store_cases=${ORION_STORE_CASES:-120} orion.fi_exhaustive=${ORIO
 if [ "$ORION_KERNEL_VARIANT" = debug ]; then
 	append+=" rcupdate.rcu_cpu_stall_timeout=300"
 fi
-# q35, not the default i440FX: the i440FX DSDT builds its PCI routing table (_PRT) in an AML
-# While loop, and on this QEMU (7.2, TCG) the debug kernel's evaluation of it has run into
+# The debug kernel boots on q35: the i440FX DSDT builds its PCI routing table (_PRT) in an
+# AML While loop, and on this QEMU (7.2, TCG) the debug kernel's evaluation of it ran into
 # ACPICA's 30 s loop timeout on four boots in a row, leaving the disks without routing and
-# the guest hung before /init (Documentation/harness.md). q35's routing table is a static package.
-qemu=(qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 2G -no-reboot -display none
+# the guest hung before /init (Documentation/harness.md); q35's table is a static package.
+# The release kernel never hung there and runs about 10% faster on i440FX ("pc").
+machine=pc
+[ "$ORION_KERNEL_VARIANT" = debug ] && machine=q35
+machine=${ORION_VM_MACHINE:-$machine}
+qemu=(qemu-system-x86_64 -machine "$machine" -accel tcg -cpu max -smp 2 -m 2G -no-reboot -display none
 	-monitor none -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$out/initramfs.cpio"
 	-append "$append" "${drives[@]}")
 

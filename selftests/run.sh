@@ -17,7 +17,10 @@ for t in $want; do
 		tap_not_ok "$t: no such test"
 		continue
 	fi
+	start=$(cut -d' ' -f1 /proc/uptime)
 	( . "$f" ) || tap_not_ok "$t: test script exited with status $?"
 	cleanup_all
+	# Guest time per test, for keeping `make check` within CI's limit.
+	echo "# ---- $t took $(awk -v s="$start" '{ printf "%d", $1 - s }' /proc/uptime) s"
 done
 echo "1..$(cat "$TAP_COUNTER")"
