@@ -71,7 +71,7 @@ qemu+=(-serial "file:$console" -serial "file:$tap")
 # Boot watchdog: a guest that hangs in early boot, before our module or any test runs (as
 # the ACPI trouble above did), is killed and started again, up to ORION_VM_BOOT_ATTEMPTS
 # times; the hung console is kept as console.boot-hang-N.log.
-boot_timeout=${ORION_VM_BOOT_TIMEOUT:-600}
+boot_timeout=${ORION_VM_BOOT_TIMEOUT:-240}
 boot_attempts=${ORION_VM_BOOT_ATTEMPTS:-3}
 attempt=1
 while :; do
@@ -91,7 +91,8 @@ while :; do
 	cp "$console" "$out/console.boot-hang-$attempt.log"
 	orion_log "guest kernel did not reach /init within ${boot_timeout}s (boot $attempt of $boot_attempts); last console lines:"
 	tail -n 5 "$console" >&2
-	kill -KILL "$qpid" 2>/dev/null || true
+	# TERM, which timeout(1) passes on to QEMU (a KILL would end timeout and leave QEMU).
+	kill -TERM "$qpid" 2>/dev/null || true
 	wait "$qpid" 2>/dev/null || true
 	[ "$attempt" -lt "$boot_attempts" ] || break
 	attempt=$((attempt + 1))
