@@ -34,7 +34,7 @@ module_clippy() {
 step "kernel build" bash "$ORION_ROOT/scripts/build-kernel.sh" >/dev/null
 step "host checks" bash "$ORION_ROOT/scripts/host-check.sh"
 step "module build (CLIPPY=1, no warnings)" module_clippy
-# Every selftest in one boot: about 50 minutes on this 2-core machine kind, past
+# Every selftest in one boot: about 45 minutes on this 2-core machine kind (README), past
 # vm-run.sh's default watchdog.
 step "VM selftests" env ORION_VM_TIMEOUT="${ORION_VM_TIMEOUT:-4200}" \
 	bash "$ORION_ROOT/scripts/vm-test.sh"

@@ -69,10 +69,11 @@ fi
 qemu+=(-serial "file:$console" -serial "file:$tap")
 
 # Boot watchdog: a guest that hangs in early boot, before our module or any test runs (as
-# the ACPI trouble above did), is killed and started again, up to ORION_VM_BOOT_ATTEMPTS
+# the ACPI trouble above did), is stopped and started again, up to ORION_VM_BOOT_ATTEMPTS
 # times; the hung console is kept as console.boot-hang-N.log.
 boot_timeout=${ORION_VM_BOOT_TIMEOUT:-240}
 boot_attempts=${ORION_VM_BOOT_ATTEMPTS:-3}
+booted() { grep -q 'Run /init as init process' "$console"; }
 attempt=1
 while :; do
 	: >"$console"
@@ -80,12 +81,12 @@ while :; do
 	timeout --signal=KILL "$timeout_s" "${qemu[@]}" &
 	qpid=$!
 	waited=0
-	while kill -0 "$qpid" 2>/dev/null && ! grep -q 'Run /init as init process' "$console" &&
-		[ "$waited" -lt "$boot_timeout" ]; do
+	while kill -0 "$qpid" 2>/dev/null && ! booted && [ "$waited" -lt "$boot_timeout" ]; do
 		sleep 2
 		waited=$((waited + 2))
 	done
-	if ! kill -0 "$qpid" 2>/dev/null || grep -q 'Run /init as init process' "$console"; then
+	# Reached /init, or QEMU ended on its own (judged below like any run).
+	if booted || ! kill -0 "$qpid" 2>/dev/null; then
 		break
 	fi
 	cp "$console" "$out/console.boot-hang-$attempt.log"

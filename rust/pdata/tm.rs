@@ -24,8 +24,8 @@ use super::space_map::SmRoot;
 
 /// Blocks made in this transaction (by [`TransactionManager::shadow`] or
 /// [`TransactionManager::new_block`], or found so by a shadow that read the counts) with one
-/// reference: a direct-mapped cache, so a
-/// block may be forgotten early (shadowing it then checks the counts), never kept too long.
+/// reference: a direct-mapped cache, so a block may be forgotten early (shadowing it then
+/// checks the counts), never kept too long.
 /// Forgotten on any reference change from outside the space map and at commit.
 pub(crate) struct RecentShadows {
     blocks: [BlockNr; Self::SLOTS],

@@ -190,10 +190,6 @@ first_iolog() {
 # thin_job SIDE ZERO JOB: one measurement on a fresh pool.
 thin_job() {
 	side=$1
-	if [ "$3" = first-rand4k-qd32-2thins ]; then
-		thin_two "$@"
-		return
-	fi
 	thin_up "$1" "$2"
 	t=/dev/mapper/${side}_thin
 	first_iolog $t /tmp/first.iolog
@@ -261,7 +257,7 @@ if want thin; then
 	done
 	row snap-break-qd32 zero thin_job zero snap-break-qd32
 	for z in zero nozero; do
-		row first-rand4k-qd32-2thins $z thin_job $z first-rand4k-qd32-2thins
+		row first-rand4k-qd32-2thins $z thin_two $z
 	done
 	echo
 	echo "| job | zeroing | C linear (reference) | C dm-thin | orion | ratio median (min-max) | verdict |"
