@@ -102,8 +102,9 @@ impl Kind {
 /// dirty block when it is written back. Dirty blocks may be written back at any time;
 /// [`BlockManager::flush`] writes all of them and waits for them to be durable.
 pub trait BlockManager {
-    /// Storage for the metadata space map's index of bitmaps (`MAX_BITMAPS` entries,
-    /// 4 KiB): on the heap in the kernel, whose stacks are too small to move it around.
+    /// Storage for a space map's index entries (`MAX_BITMAPS` of them, 4 KiB): the metadata
+    /// space map's index, and the data space map's in-core entries. On the heap in the
+    /// kernel, whose stacks are too small to move it around.
     ///
     /// [`MAX_BITMAPS`]: super::space_map::metadata::MAX_BITMAPS
     type SpaceMapIndex: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>;

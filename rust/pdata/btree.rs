@@ -15,7 +15,7 @@ pub mod node;
 mod remove;
 mod walk;
 
-pub use insert::{insert, set_child};
+pub use insert::{insert, insert_or_replace, set_child};
 pub use remove::remove;
 pub use walk::{highest_key, lookup, lookup_ge, walk, Visit, Visitor};
 

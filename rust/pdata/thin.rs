@@ -17,14 +17,17 @@ use super::bytes::get_u64;
 use super::error::{Error, Result};
 use super::space_map::disk::DiskSpaceMap;
 use super::space_map::metadata::MAX_BLOCKS;
+use super::space_map::IndexEntry;
 use super::tm::TransactionManager;
 use device::{pack_mapping, unpack_mapping, DevId, DeviceDetails};
 use superblock::{Superblock, LOCATION, METADATA_BLOCK_SECTORS, VERSION};
 
 /// Mapping values: each holds a reference on its data block.
-struct DataBlocks<'a>(&'a mut DiskSpaceMap);
+struct DataBlocks<'a, I>(&'a mut DiskSpaceMap<I>);
 
-impl<B: BlockManager> Values<B> for DataBlocks<'_> {
+impl<B: BlockManager, I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> Values<B>
+    for DataBlocks<'_, I>
+{
     const SIZE: usize = 8;
 
     fn inc(&mut self, tm: &mut TransactionManager<B>, v: &[u8]) -> Result<()> {
@@ -41,9 +44,9 @@ impl<B: BlockManager> Values<B> for DataBlocks<'_> {
 }
 
 /// Top-level values: each holds a reference on a device's mapping tree.
-struct Subtrees<'a>(&'a mut DiskSpaceMap);
+struct Subtrees<'a, I>(&'a mut DiskSpaceMap<I>);
 
-impl<B: BlockManager> Values<B> for Subtrees<'_> {
+impl<B: BlockManager, I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> Values<B> for Subtrees<'_, I> {
     const SIZE: usize = 8;
 
     fn inc(&mut self, tm: &mut TransactionManager<B>, v: &[u8]) -> Result<()> {
@@ -65,7 +68,7 @@ const DETAILS_CACHE: usize = 16;
 /// drop this value and reopen, which yields the last committed transaction.
 pub struct ThinMetadata<B: BlockManager> {
     tm: TransactionManager<B>,
-    data_sm: DiskSpaceMap,
+    data_sm: DiskSpaceMap<B::SpaceMapIndex>,
     sb: Superblock,
     cache: [Option<(DevId, DeviceDetails)>; DETAILS_CACHE],
     next_victim: usize,
@@ -125,7 +128,7 @@ impl<B: BlockManager> ThinMetadata<B> {
     }
 
     /// The data space map.
-    pub fn data_sm(&self) -> &DiskSpaceMap {
+    pub fn data_sm(&self) -> &DiskSpaceMap<B::SpaceMapIndex> {
         &self.data_sm
     }
 
@@ -367,10 +370,8 @@ impl<B: BlockManager> ThinMetadata<B> {
             return Err(Error::Invalid("data block beyond the data device"));
         }
         let root = self.open_subtree(dev)?;
-        let mut raw = [0u8; 8];
-        let existed = btree::lookup(self.tm.bm(), root, vblock, &mut raw)?;
         let v = pack_mapping(dblock, time);
-        let new = btree::insert(
+        let (new, existed) = btree::insert_or_replace(
             &mut self.tm,
             &mut DataBlocks(&mut self.data_sm),
             root,
@@ -520,7 +521,7 @@ impl<B: BlockManager> ThinMetadata<B> {
     /// Commits: every changed block, then the superblock.
     pub fn commit(&mut self) -> Result<()> {
         self.flush_details()?;
-        self.data_sm.commit();
+        self.data_sm.commit(&mut self.tm)?;
         self.tm.pre_commit()?;
         self.sb.data_sm = self.data_sm.root();
         self.sb.metadata_sm = self.tm.sm_root();

@@ -143,15 +143,19 @@ snap_job() {
 	snap_down "$1"
 }
 # Thin provisioning on brd, ours beside C's dm-thin: pools of 240 MiB data (64 KiB blocks)
-# on ram0 (C) and ram1 (ours), metadata on ram2 and ram3, one 64 MiB thin volume. "first"
-# rows write a fresh volume (every write provisions a block: 64 KiB sequential writes are
-# whole blocks; 4 KiB random writes land on each of the 1024 block starts once, in random
-# order, the rest of each block zeroed, or not with skip_block_zeroing); "overwrite" and "read" run on a volume
-# provisioned in full beforehand; "snapshot break" writes 4 KiB at 1024 block starts of a
-# provisioned origin just snapshotted (each write copies its shared block). Reference: C's
-# linear on ram4.
+# on ram0 (C) and ram1 (ours), metadata on ram2 and ram3. "first" rows write a fresh volume
+# of 192 MiB (every write provisions a block: 64 KiB sequential writes are whole blocks;
+# 4 KiB random writes land on each of the 3072 block starts once, in random order, the rest
+# of each block zeroed, or not with skip_block_zeroing); the two-volume row does the same on
+# two volumes of 96 MiB. "overwrite" and "read" run on a 64 MiB volume provisioned in full
+# beforehand; "snapshot break" writes 4 KiB at the 1024 block starts of a provisioned 64 MiB
+# origin just snapshotted (each write copies its shared block). Reference: C's linear on
+# ram4. The data devices are written once before the first row, so that no row pays for brd
+# allocating its pages.
+# thin_up SIDE ZERO [MIB [VOLUMES]]: a fresh pool with one (or two) thin volumes of MIB
+# (default 64) MiB.
 thin_up() {
-	side=$1 zero=$2
+	side=$1 zero=$2 mib=${3:-64}
 	if [ "$side" = o ]; then
 		data=/dev/ram1 meta=/dev/ram3 pt=orion-thin-pool tt=orion-thin
 	else
@@ -162,10 +166,10 @@ thin_up() {
 	[ "$zero" = nozero ] && feat="1 skip_block_zeroing"
 	dmsetup create ${side}_pool --table "0 491520 $pt $meta $data 128 0 $feat"
 	dmsetup message ${side}_pool 0 "create_thin 0"
-	dmsetup create ${side}_thin --table "0 131072 $tt /dev/mapper/${side}_pool 0"
-	if [ "${3:-1}" = 2 ]; then
+	dmsetup create ${side}_thin --table "0 $((mib * 2048)) $tt /dev/mapper/${side}_pool 0"
+	if [ "${4:-1}" = 2 ]; then
 		dmsetup message ${side}_pool 0 "create_thin 1"
-		dmsetup create ${side}_thin1 --table "0 131072 $tt /dev/mapper/${side}_pool 1"
+		dmsetup create ${side}_thin1 --table "0 $((mib * 2048)) $tt /dev/mapper/${side}_pool 1"
 	fi
 }
 thin_down() {
@@ -174,29 +178,33 @@ thin_down() {
 	dmsetup remove $1_snap 2>/dev/null || true
 	dmsetup remove $1_pool
 }
-# first_iolog DEV FILE: a fio iolog that writes 4 KiB at each of the 1024 block starts of DEV
-# once, in one shuffled order (fixed seed, the same for both sides): fio's own random
-# offsets with --ba repeat blocks.
+# first_iolog DEV FILE MIB: a fio iolog that writes 4 KiB at each block start of the first MIB
+# MiB of DEV once, in one shuffled order (fixed seed, the same for both sides): fio's own
+# random offsets with --ba repeat blocks.
 first_iolog() {
-	awk -v f="$1" 'BEGIN {
+	awk -v f="$1" -v n=$(($3 * 16)) 'BEGIN {
 		srand(7)
-		for (i = 0; i < 1024; i++) p[i] = i
-		for (i = 1023; i > 0; i--) { j = int(rand() * (i + 1)); x = p[i]; p[i] = p[j]; p[j] = x }
+		for (i = 0; i < n; i++) p[i] = i
+		for (i = n - 1; i > 0; i--) { j = int(rand() * (i + 1)); x = p[i]; p[i] = p[j]; p[j] = x }
 		print "fio version 2 iolog"; print f " add"; print f " open"
-		for (i = 0; i < 1024; i++) print f " write " p[i] * 65536 " 4096"
+		for (i = 0; i < n; i++) print f " write " p[i] * 65536 " 4096"
 		print f " close"
 	}' >"$2"
 }
 # thin_job SIDE ZERO JOB: one measurement on a fresh pool.
 thin_job() {
 	side=$1
-	thin_up "$1" "$2"
+	case "$3" in
+	first-*) mib=192 ;;
+	*) mib=64 ;;
+	esac
+	thin_up "$1" "$2" $mib
 	t=/dev/mapper/${side}_thin
-	first_iolog $t /tmp/first.iolog
+	first_iolog $t /tmp/first.iolog $mib
 	first="--read_iolog=/tmp/first.iolog --replay_no_stall=1"
 	timed="--time_based --runtime=$RUNTIME --ramp_time=1 --size=64M"
 	case "$3" in
-	first-seq64k) a="--rw=write --bs=64k --size=64M --ioengine=psync" ;;
+	first-seq64k) a="--rw=write --bs=64k --size=${mib}M --ioengine=psync" ;;
 	first-rand4k-qd1) a="$first --ioengine=psync" ;;
 	first-rand4k-qd32) a="$first --ioengine=libaio --iodepth=32" ;;
 	overwrite-*) a="--rw=randwrite --bs=4k $timed" ;;
@@ -224,9 +232,9 @@ thin_job() {
 # QD32 on each (the total IOPS): provisioning on one volume must not wait for the other's.
 thin_two() {
 	side=$1
-	thin_up "$1" "$2" 2
-	first_iolog /dev/mapper/${side}_thin /tmp/first0.iolog
-	first_iolog /dev/mapper/${side}_thin1 /tmp/first1.iolog
+	thin_up "$1" "$2" 96 2
+	first_iolog /dev/mapper/${side}_thin /tmp/first0.iolog 96
+	first_iolog /dev/mapper/${side}_thin1 /tmp/first1.iolog 96
 	fio --direct=1 --ioengine=libaio --iodepth=32 --replay_no_stall=1 --group_reporting \
 		--name=a --filename=/dev/mapper/${side}_thin --read_iolog=/tmp/first0.iolog \
 		--name=b --filename=/dev/mapper/${side}_thin1 --read_iolog=/tmp/first1.iolog \
@@ -243,6 +251,7 @@ ref_job() {
 		--time_based --runtime="$RUNTIME" --ramp_time=1 $e --minimal | awk -F';' '{ print $8 + $49 }'
 }
 if want thin; then
+	for r in 0 1 4; do dd if=/dev/zero of=/dev/ram$r bs=1M count=256 oflag=direct 2>/dev/null; done
 	dmsetup create ref_lin --table "0 131072 linear /dev/ram4 0"
 	dd if=/dev/urandom of=/dev/mapper/ref_lin bs=1M count=64 oflag=direct 2>/dev/null
 	echo

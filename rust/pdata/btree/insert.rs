@@ -6,7 +6,7 @@ use super::super::block::{BlockManager, BlockNr, Kind};
 use super::super::error::{corrupt, Error, Result};
 use super::super::tm::TransactionManager;
 use super::node::{Header, Node, MAX_VALUE_SIZE};
-use super::{header, shadow_child, shadow_node, Values, MAX_DEPTH};
+use super::{header, shadow_node, Values, MAX_DEPTH};
 
 /// Inserts or overwrites `key` and returns the new root. An overwritten value's reference
 /// is dropped unless it refers to the same thing as the new one.
@@ -17,6 +17,17 @@ pub fn insert<B: BlockManager, V: Values<B>>(
     key: u64,
     value: &[u8],
 ) -> Result<BlockNr> {
+    insert_impl(tm, vals, root, key, value, true).map(|(r, _)| r)
+}
+
+/// [`insert`], also telling whether `key` was there already (its value overwritten).
+pub fn insert_or_replace<B: BlockManager, V: Values<B>>(
+    tm: &mut TransactionManager<B>,
+    vals: &mut V,
+    root: BlockNr,
+    key: u64,
+    value: &[u8],
+) -> Result<(BlockNr, bool)> {
     insert_impl(tm, vals, root, key, value, true)
 }
 
@@ -29,9 +40,12 @@ pub fn set_child<B: BlockManager, V: Values<B>>(
     key: u64,
     value: &[u8],
 ) -> Result<BlockNr> {
-    insert_impl(tm, vals, root, key, value, false)
+    insert_impl(tm, vals, root, key, value, false).map(|(r, _)| r)
 }
 
+/// Each node on the path is held once to read its header and once to change it (every
+/// block access goes through the buffer cache's lookup and locks, the main cost of a
+/// provision).
 fn insert_impl<B: BlockManager, V: Values<B>>(
     tm: &mut TransactionManager<B>,
     vals: &mut V,
@@ -39,74 +53,71 @@ fn insert_impl<B: BlockManager, V: Values<B>>(
     key: u64,
     value: &[u8],
     release_old: bool,
-) -> Result<BlockNr> {
+) -> Result<(BlockNr, bool)> {
     if value.len() != V::SIZE || V::SIZE > MAX_VALUE_SIZE {
         return Err(Error::Invalid("btree value of the wrong size"));
     }
     let root = shadow_node(tm, vals, root)?;
-    if header(tm, root)?.is_full() {
+    let mut h = header(tm, root)?;
+    if h.is_full() {
         split_beneath(tm, root)?;
+        h = header(tm, root)?;
     }
     let mut cur = root;
     for _ in 0..MAX_DEPTH {
-        let h = header(tm, cur)?;
         if h.leaf {
             if h.value_size != V::SIZE {
                 return corrupt(cur, "btree leaf has the wrong value size");
             }
-            let found = tm.read(cur, Kind::Node, |d| {
-                Ok(match Node::lower_bound(d, &h, key) {
-                    Some(i) if Node::key(d, i) == key => (i, true),
-                    Some(i) => (i + 1, false),
-                    None => (0, false),
-                })
-            })?;
-            match found {
-                (i, true) => {
-                    let mut old = [0u8; MAX_VALUE_SIZE];
-                    let old = old.get_mut(..V::SIZE).unwrap_or(&mut []);
-                    tm.write(cur, Kind::Node, |d| {
+            let mut old = [0u8; MAX_VALUE_SIZE];
+            let old = old.get_mut(..V::SIZE).unwrap_or(&mut []);
+            let replaced = tm.write(cur, Kind::Node, |d| {
+                let i = match Node::lower_bound(d, &h, key) {
+                    Some(i) if Node::key(d, i) == key => {
                         Node::value_into(d, &h, i, old);
                         Node::set_value(d, &h, i, value);
-                        Ok(())
-                    })?;
-                    if release_old && !vals.same(old, value) {
-                        vals.dec(tm, old)?;
+                        return Ok(true);
                     }
-                }
-                (i, false) => {
-                    tm.write(cur, Kind::Node, |d| {
-                        let mut h = h;
-                        Node::insert_gap(d, &mut h, i);
-                        Node::set_key(d, i, key);
-                        Node::set_value(d, &h, i, value);
-                        Ok(())
-                    })?;
-                }
+                    Some(i) => i + 1,
+                    None => 0,
+                };
+                let mut h = h;
+                Node::insert_gap(d, &mut h, i);
+                Node::set_key(d, i, key);
+                Node::set_value(d, &h, i, value);
+                Ok(false)
+            })?;
+            if replaced && release_old && !vals.same(old, value) {
+                vals.dec(tm, old)?;
             }
-            return Ok(root);
+            return Ok((root, replaced));
         }
         if h.nr == 0 {
             return corrupt(cur, "empty internal btree node");
         }
-        let i = tm.write(cur, Kind::Node, |d| {
-            Ok(Node::lower_bound(d, &h, key).unwrap_or_else(|| {
+        let (i, child) = tm.write(cur, Kind::Node, |d| {
+            let i = Node::lower_bound(d, &h, key).unwrap_or_else(|| {
                 // The new key is the smallest: it becomes the lower bound of the first
                 // child.
                 Node::set_key(d, 0, key);
                 0
-            }))
+            });
+            Ok((i, Node::child(d, &h, i)))
         })?;
-        let c = shadow_child(tm, vals, cur, i)?;
-        cur = if header(tm, c)?.is_full() {
+        let c = shadow_node(tm, vals, child)?;
+        if c != child {
+            tm.write(cur, Kind::Node, |d| {
+                Node::set_child(d, &h, i, c);
+                Ok(())
+            })?;
+        }
+        let hc = header(tm, c)?;
+        (cur, h) = if hc.is_full() {
             let (sibling, first) = split_child(tm, cur, i, c, key)?;
-            if key >= first {
-                sibling
-            } else {
-                c
-            }
+            let next = if key >= first { sibling } else { c };
+            (next, header(tm, next)?)
         } else {
-            c
+            (c, hc)
         };
     }
     Err(Error::TooDeep(root))

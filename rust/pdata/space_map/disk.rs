@@ -6,24 +6,47 @@
 //! index nodes and overflow-tree nodes are metadata blocks shadowed through the
 //! [`TransactionManager`]. Like the kernel's `sm_disk`, it never hands out a block that was
 //! in use at the last commit.
+//!
+//! Every allocation and reference change reads its bitmap's index entry and most change it;
+//! a btree walk to read it and a shadowed insert to write it back, per change, were most of
+//! the cost of provisioning a block. So the entries of the first `MAX_BITMAPS` bitmaps
+//! (16 TiB of 64 KiB blocks) are kept in core between commits, as `sm_disk` caches them:
+//! loaded on first use, written back to the btree at [`DiskSpaceMap::commit`]. They live in
+//! the block manager's heap index storage (kernel stacks are too small to move them
+//! around). Bitmaps past those are read and written through the btree each time.
 
 use super::super::block::{BlockManager, BlockNr, Kind};
 use super::super::btree::{self, Plain};
 use super::super::error::{corrupt, Error, Result};
 use super::super::tm::TransactionManager;
+use super::metadata::MAX_BITMAPS;
 use super::ENTRIES_PER_BLOCK;
 use super::{bitmap_get, bitmap_set, find_common_free, split, IndexEntry, SmRoot};
 
+/// Words of the bitmap of changed in-core entries.
+const DIRTY_WORDS: usize = MAX_BITMAPS.div_ceil(64);
+
 /// The data space map.
-pub struct DiskSpaceMap {
+pub struct DiskSpaceMap<I> {
+    /// The current map; its index btree lacks the entries `dirty` marks in `cur_index`.
     cur: SmRoot,
     old: SmRoot,
     begin: BlockNr,
+    /// Current index entries by bitmap number; block 0 (the superblock, never a bitmap)
+    /// marks an entry not loaded yet.
+    cur_index: I,
+    /// Entries of `cur_index` changed since they were loaded or written back.
+    dirty: [u64; DIRTY_WORDS],
+    /// The last committed index entries, loaded the same way.
+    old_index: I,
 }
 
-impl DiskSpaceMap {
+impl<I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> DiskSpaceMap<I> {
     /// Creates an empty map counting `nr_blocks` blocks.
-    pub fn create<B: BlockManager>(tm: &mut TransactionManager<B>, nr_blocks: u64) -> Result<Self> {
+    pub fn create<B: BlockManager<SpaceMapIndex = I>>(
+        tm: &mut TransactionManager<B>,
+        nr_blocks: u64,
+    ) -> Result<Self> {
         let root = SmRoot {
             nr_blocks: 0,
             nr_allocated: 0,
@@ -34,13 +57,19 @@ impl DiskSpaceMap {
             cur: root,
             old: root,
             begin: 0,
+            cur_index: tm.bm().new_index()?,
+            dirty: [0; DIRTY_WORDS],
+            old_index: tm.bm().new_index()?,
         };
         sm.extend(tm, nr_blocks)?;
         Ok(sm)
     }
 
     /// Opens the map whose root a superblock stored.
-    pub fn open<B: BlockManager>(tm: &TransactionManager<B>, packed_root: &[u8]) -> Result<Self> {
+    pub fn open<B: BlockManager<SpaceMapIndex = I>>(
+        tm: &TransactionManager<B>,
+        packed_root: &[u8],
+    ) -> Result<Self> {
         let root = SmRoot::unpack(packed_root);
         let limit = tm.bm().nr_blocks();
         if root.bitmap_root >= limit || root.ref_count_root >= limit {
@@ -53,10 +82,13 @@ impl DiskSpaceMap {
             cur: root,
             old: root,
             begin: 0,
+            cur_index: tm.bm().new_index()?,
+            dirty: [0; DIRTY_WORDS],
+            old_index: tm.bm().new_index()?,
         })
     }
 
-    /// The current root.
+    /// The root as of the last [`Self::commit`] (changes since may still be cached only).
     pub fn root(&self) -> SmRoot {
         self.cur
     }
@@ -113,16 +145,117 @@ impl DiskSpaceMap {
         Ok(e)
     }
 
-    fn lookup<B: BlockManager>(
+    /// The in-core slot of bitmap `i`, if it has one.
+    fn slot(index: &I, i: u64) -> Option<usize> {
+        usize::try_from(i)
+            .ok()
+            .filter(|&s| s < index.as_ref().len())
+    }
+
+    /// The current entry of bitmap `i`, in core or else from the btree (not loaded).
+    fn peek<B: BlockManager>(&self, tm: &TransactionManager<B>, i: u64) -> Result<IndexEntry> {
+        match Self::slot(&self.cur_index, i).and_then(|s| self.cur_index.as_ref().get(s)) {
+            Some(e) if e.blocknr != 0 => Ok(*e),
+            _ => Self::entry(tm, &self.cur, i),
+        }
+    }
+
+    /// The current entry of bitmap `i`, loaded in core if it has a slot.
+    fn cached<B: BlockManager>(
+        &mut self,
         tm: &TransactionManager<B>,
-        root: &SmRoot,
+        i: u64,
+    ) -> Result<IndexEntry> {
+        let e = self.peek(tm, i)?;
+        if let Some(slot) =
+            Self::slot(&self.cur_index, i).and_then(|s| self.cur_index.as_mut().get_mut(s))
+        {
+            *slot = e;
+        }
+        Ok(e)
+    }
+
+    /// Records `e` as the new entry of bitmap `i` (which was `before`): in core if it has a
+    /// slot, else in the btree.
+    fn update<B: BlockManager>(
+        &mut self,
+        tm: &mut TransactionManager<B>,
+        i: u64,
+        before: IndexEntry,
+        e: IndexEntry,
+    ) -> Result<()> {
+        if e == before {
+            return Ok(());
+        }
+        match Self::slot(&self.cur_index, i) {
+            Some(s) => {
+                if let Some(slot) = self.cur_index.as_mut().get_mut(s) {
+                    *slot = e;
+                }
+                if let Some(w) = self.dirty.get_mut(s / 64) {
+                    *w |= 1 << (s % 64);
+                }
+            }
+            None => {
+                self.cur.bitmap_root =
+                    btree::insert(tm, &mut Plain::<16>, self.cur.bitmap_root, i, &e.pack())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The bitmap block of bitmap `i` in the last committed map.
+    fn old_bitmap<B: BlockManager>(
+        &mut self,
+        tm: &TransactionManager<B>,
+        i: u64,
+    ) -> Result<BlockNr> {
+        let slot = Self::slot(&self.old_index, i);
+        if let Some(e) = slot.and_then(|s| self.old_index.as_ref().get(s)) {
+            if e.blocknr != 0 {
+                return Ok(e.blocknr);
+            }
+        }
+        let e = Self::entry(tm, &self.old, i)?;
+        if let Some(o) = slot.and_then(|s| self.old_index.as_mut().get_mut(s)) {
+            *o = e;
+        }
+        Ok(e.blocknr)
+    }
+
+    /// The reference count of data block `b`.
+    pub fn count<B: BlockManager>(&self, tm: &TransactionManager<B>, b: BlockNr) -> Result<u32> {
+        let (i, bit) = self.split_checked(b)?;
+        let e = self.peek(tm, i)?;
+        Self::count_in(tm, &self.cur, &e, b, bit)
+    }
+
+    /// [`Self::count`], caching the index entry for the change that follows.
+    fn count_cached<B: BlockManager>(
+        &mut self,
+        tm: &mut TransactionManager<B>,
         b: BlockNr,
     ) -> Result<u32> {
-        if b >= root.nr_blocks {
+        let (i, bit) = self.split_checked(b)?;
+        let e = self.cached(tm, i)?;
+        Self::count_in(tm, &self.cur, &e, b, bit)
+    }
+
+    fn split_checked(&self, b: BlockNr) -> Result<(u64, u32)> {
+        if b >= self.cur.nr_blocks {
             return Err(Error::OutOfBounds(b));
         }
-        let (i, bit) = split(b);
-        let e = Self::entry(tm, root, i)?;
+        Ok(split(b))
+    }
+
+    /// The count of block `b`, entry `bit` of the bitmap `e` indexes.
+    fn count_in<B: BlockManager>(
+        tm: &TransactionManager<B>,
+        root: &SmRoot,
+        e: &IndexEntry,
+        b: BlockNr,
+        bit: u32,
+    ) -> Result<u32> {
         let v = tm.read(e.blocknr, Kind::Bitmap, |d| Ok(bitmap_get(d, bit)))?;
         if v < 3 {
             return Ok(v);
@@ -138,18 +271,13 @@ impl DiskSpaceMap {
         }
     }
 
-    /// The reference count of data block `b`.
-    pub fn count<B: BlockManager>(&self, tm: &TransactionManager<B>, b: BlockNr) -> Result<u32> {
-        Self::lookup(tm, &self.cur, b)
-    }
-
     /// Adds a reference to data block `b`.
     pub fn inc<B: BlockManager>(
         &mut self,
         tm: &mut TransactionManager<B>,
         b: BlockNr,
     ) -> Result<()> {
-        let c = self.count(tm, b)?;
+        let c = self.count_cached(tm, b)?;
         let n = c
             .checked_add(1)
             .ok_or(Error::Invalid("reference count overflow"))?;
@@ -162,7 +290,7 @@ impl DiskSpaceMap {
         tm: &mut TransactionManager<B>,
         b: BlockNr,
     ) -> Result<()> {
-        let c = self.count(tm, b)?;
+        let c = self.count_cached(tm, b)?;
         if c == 0 {
             return corrupt(
                 self.cur.bitmap_root,
@@ -180,7 +308,8 @@ impl DiskSpaceMap {
         new: u32,
     ) -> Result<()> {
         let (i, bit) = split(b);
-        let mut e = Self::entry(tm, &self.cur, i)?;
+        let mut e = self.cached(tm, i)?;
+        let before = e;
         let (bitmap, _) = tm.shadow(e.blocknr, Kind::Bitmap)?;
         if new >= 3 {
             self.cur.ref_count_root = btree::insert(
@@ -203,14 +332,9 @@ impl DiskSpaceMap {
         } else if old > 0 && new == 0 {
             self.cur.nr_allocated = self.cur.nr_allocated.saturating_sub(1);
         }
-        let before = e;
         e.blocknr = bitmap;
         e.account(bit, old, new);
-        if e != before {
-            self.cur.bitmap_root =
-                btree::insert(tm, &mut Plain::<16>, self.cur.bitmap_root, i, &e.pack())?;
-        }
-        Ok(())
+        self.update(tm, i, before, e)
     }
 
     /// Hands out a data block free now and at the last commit, with one reference.
@@ -224,11 +348,11 @@ impl DiskSpaceMap {
             let (i, _) = split(b);
             let start = i * ENTRIES_PER_BLOCK;
             let stop = (start + ENTRIES_PER_BLOCK).min(end);
-            let e = Self::entry(tm, &self.cur, i)?;
+            let e = self.cached(tm, i)?;
             if e.nr_free > 0 {
                 let from = (b - start).max(e.none_free_before as u64) as u32;
                 let old = if start < self.old.nr_blocks {
-                    Some(Self::entry(tm, &self.old, i)?.blocknr)
+                    Some(self.old_bitmap(tm, i)?)
                 } else {
                     None
                 };
@@ -245,9 +369,38 @@ impl DiskSpaceMap {
         Err(Error::NoSpace)
     }
 
-    /// Makes the current state the committed one (everything is already in the btrees).
-    pub fn commit(&mut self) {
+    /// Writes the in-core changes to the index btree and makes the current state the
+    /// committed one.
+    pub fn commit<B: BlockManager>(&mut self, tm: &mut TransactionManager<B>) -> Result<()> {
+        for w in 0..DIRTY_WORDS {
+            while let Some(bits) = self.dirty.get(w).copied().filter(|&b| b != 0) {
+                let s = w
+                    .wrapping_mul(64)
+                    .wrapping_add(bits.trailing_zeros() as usize);
+                if let Some(e) = self.cur_index.as_ref().get(s).copied() {
+                    self.cur.bitmap_root = btree::insert(
+                        tm,
+                        &mut Plain::<16>,
+                        self.cur.bitmap_root,
+                        s as u64,
+                        &e.pack(),
+                    )?;
+                }
+                if let Some(d) = self.dirty.get_mut(w) {
+                    *d &= bits.wrapping_sub(1);
+                }
+            }
+        }
         self.old = self.cur;
         self.begin = 0;
+        for (o, c) in self
+            .old_index
+            .as_mut()
+            .iter_mut()
+            .zip(self.cur_index.as_ref())
+        {
+            *o = *c;
+        }
+        Ok(())
     }
 }

@@ -215,7 +215,7 @@ fn data_space_map_matches_a_count_model() {
             }
         }
         if i % 5000 == 4999 {
-            sm.commit();
+            sm.commit(&mut tm).unwrap();
             commit(&mut tm);
             committed = model.clone();
             assert_eq!(sm.nr_free(), nr_data - model.len() as u64);
@@ -238,4 +238,63 @@ fn data_space_map_matches_a_count_model() {
         }
     }
     eprintln!("{ops} data space map operations");
+}
+
+/// The data space map keeps the index entries of its first `MAX_BITMAPS` bitmaps in core
+/// between commits and goes through the btree for the rest: reference changes spread over
+/// both kinds of bitmap, checked against a model, and after each commit against a map
+/// reopened from the committed root.
+#[test]
+fn data_space_map_in_core_and_btree_entries_agree() {
+    use orion_pdata::space_map::metadata::MAX_BITMAPS;
+    use orion_pdata::space_map::ENTRIES_PER_BLOCK;
+    let mut tm = new_tm();
+    let nr_data = (MAX_BITMAPS as u64 + 3) * ENTRIES_PER_BLOCK;
+    let mut sm = DiskSpaceMap::create(&mut tm, nr_data).unwrap();
+    let mut rng = Rng::new(11);
+    // Blocks in the first bitmaps, around the in-core limit, and in the last ones.
+    let mut blocks: Vec<BlockNr> = (0..600).map(|_| rng.below(nr_data)).collect();
+    let edge = MAX_BITMAPS as u64 * ENTRIES_PER_BLOCK;
+    blocks.extend([0, edge - 1, edge, edge + 1, nr_data - 1]);
+    let mut model: HashMap<BlockNr, u32> = HashMap::new();
+    let ops = scaled(20_000);
+    for i in 0..ops {
+        let b = blocks[rng.below(blocks.len() as u64) as usize];
+        let c = model.get(&b).copied().unwrap_or(0);
+        match rng.below(10) {
+            0..=4 => {
+                sm.inc(&mut tm, b).unwrap();
+                model.insert(b, c + 1);
+            }
+            5..=7 if c > 0 => {
+                sm.dec(&mut tm, b).unwrap();
+                if c == 1 {
+                    model.remove(&b);
+                } else {
+                    model.insert(b, c - 1);
+                }
+            }
+            _ => assert_eq!(sm.count(&tm, b).unwrap(), c, "data block {b}"),
+        }
+        if i % 2000 == 1999 {
+            sm.commit(&mut tm).unwrap();
+            commit(&mut tm);
+            assert_eq!(sm.nr_free(), nr_data - model.len() as u64);
+            let reopened = DiskSpaceMap::open(&tm, &sm.root().pack()).unwrap();
+            for &b in &blocks {
+                let want = model.get(&b).copied().unwrap_or(0);
+                assert_eq!(sm.count(&tm, b).unwrap(), want, "data block {b}");
+                assert_eq!(reopened.count(&tm, b).unwrap(), want, "reopened, block {b}");
+            }
+            // A new block is free now and was at the commit.
+            let nb = sm.new_block(&mut tm).unwrap();
+            assert!(!model.contains_key(&nb), "data block {nb} handed out twice");
+            model.insert(nb, 1);
+            blocks.push(nb);
+        }
+    }
+    eprintln!(
+        "{ops} data space map operations over {} bitmaps",
+        MAX_BITMAPS + 3
+    );
 }
