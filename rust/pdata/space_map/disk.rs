@@ -123,8 +123,7 @@ impl<I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> DiskSpaceMap<I> {
                 nr_free: ENTRIES_PER_BLOCK as u32,
                 none_free_before: 0,
             };
-            self.cur.bitmap_root =
-                btree::insert(tm, &mut Plain::<16>, self.cur.bitmap_root, i, &e.pack())?;
+            self.put_entry(tm, i, &e)?;
         }
         Ok(())
     }
@@ -196,11 +195,20 @@ impl<I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> DiskSpaceMap<I> {
                     *w |= 1 << (s % 64);
                 }
             }
-            None => {
-                self.cur.bitmap_root =
-                    btree::insert(tm, &mut Plain::<16>, self.cur.bitmap_root, i, &e.pack())?;
-            }
+            None => self.put_entry(tm, i, &e)?,
         }
+        Ok(())
+    }
+
+    /// Writes the entry of bitmap `i` to the index btree.
+    fn put_entry<B: BlockManager>(
+        &mut self,
+        tm: &mut TransactionManager<B>,
+        i: u64,
+        e: &IndexEntry,
+    ) -> Result<()> {
+        self.cur.bitmap_root =
+            btree::insert(tm, &mut Plain::<16>, self.cur.bitmap_root, i, &e.pack())?;
         Ok(())
     }
 
@@ -378,13 +386,7 @@ impl<I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> DiskSpaceMap<I> {
                     .wrapping_mul(64)
                     .wrapping_add(bits.trailing_zeros() as usize);
                 if let Some(e) = self.cur_index.as_ref().get(s).copied() {
-                    self.cur.bitmap_root = btree::insert(
-                        tm,
-                        &mut Plain::<16>,
-                        self.cur.bitmap_root,
-                        s as u64,
-                        &e.pack(),
-                    )?;
+                    self.put_entry(tm, s as u64, &e)?;
                 }
                 if let Some(d) = self.dirty.get_mut(w) {
                     *d &= bits.wrapping_sub(1);
