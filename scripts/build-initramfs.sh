@@ -28,6 +28,8 @@ TOOLS=(
 	"$ORION_ROOT/tools/target/release/orion-fuzz"
 	"$ORION_ROOT/tools/target/release/orion-crash" /usr/bin/kmod /sbin/dmeventd
 )
+# perf for the bench profiles (ORION_PERF=1; Debian's linux-perf, see setup.sh).
+[ "${ORION_PERF:-0}" = 1 ] && TOOLS+=(/usr/bin/perf)
 # dmeventd's LVM2 plugins (dlopen'ed by name, so ldd of dmeventd does not list them), for
 # the selftest that compares orion-lvm monitor with real dmeventd.
 PLUGINS=(/lib/x86_64-linux-gnu/libdevmapper-event-lvm2{thin,snapshot,mirror}.so)

@@ -10,6 +10,8 @@ DEB_PKGS=(
 	linux-source-6.12
 	# VM and guest userspace.
 	qemu-system-x86 busybox-static dmsetup lvm2 dmeventd thin-provisioning-tools fio e2fsprogs
+	# Guest profiles (ORION_BENCH=profile make bench).
+	linux-perf
 	# Packaging (make deb) and its checks.
 	debhelper dh-dkms dkms fakeroot lintian
 )

@@ -6,7 +6,7 @@ set -e
 export DM_DISABLE_UDEV=1
 RUNTIME=${ORION_BENCH_RUNTIME:-4}
 # Sections to run (kernel command line orion.tests=a,b; default all): basic, thin, snap,
-# mirror (mirror-slow: only its rows on queue-limited legs).
+# mirror (mirror-slow: only its rows on queue-limited legs); profile runs only when named.
 sections=all
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in orion.tests=*) sections=$(echo "${arg#orion.tests=}" | tr , ' ') ;; esac
@@ -43,17 +43,20 @@ RUNS=${ORION_BENCH_RUNS:-3}
 # row LABEL N FN ARGS...: RUNS runs of `FN c ARGS` and `FN o ARGS`, interleaved (C, ours,
 # C, ours...); the table row with the medians, the median ratio (per run pair) with its
 # spread, and whether the spread stays on one side of 1. With ROW_REF set to a command, it
-# runs once per pair too and its median is the reference column.
+# runs once per pair too: its median is the reference column, and ours / the reference
+# (per run, median and spread) comes before the ratio to C.
 row() {
 	label=$1 n=$2 fn=$3
 	shift 3
-	cs="" os="" rs="" refs=""
+	cs="" os="" rs="" refs="" rrs=""
 	k=0
 	while [ $k -lt "$RUNS" ]; do
-		[ -n "${ROW_REF:-}" ] && refs="$refs $($ROW_REF)"
+		r=""
+		[ -n "${ROW_REF:-}" ] && r=$($ROW_REF) && refs="$refs $r"
 		c=$($fn c "$@")
 		o=$($fn o "$@")
 		cs="$cs $c" os="$os $o" rs="$rs $(ratio "$o" "$c")"
+		[ -n "$r" ] && rrs="$rrs $(ratio "$o" "$r")"
 		k=$((k + 1))
 	done
 	m=$(med $rs)
@@ -63,8 +66,9 @@ row() {
 	hi=${hi%)}
 	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
 	ref=""
-	[ -n "${ROW_REF:-}" ] && ref=" $(med $refs | cut -d' ' -f1) |"
-	echo "| $label | $n |$ref $(med $cs) | $(med $os) | $m | $verdict |"
+	vsref=""
+	[ -n "${ROW_REF:-}" ] && ref=" $(med $refs | cut -d' ' -f1) |" && vsref=" $(med $rrs) |"
+	echo "| $label | $n |$ref $(med $cs) | $(med $os) |$vsref $m | $verdict |"
 }
 
 # Linear and striped on null_blk (no memory: the target's own cost) and brd; the raw device
@@ -83,8 +87,8 @@ if want basic; then
 		echo
 		echo "### linear and striped ($backing)"
 		echo
-		echo "| job | target | raw | C | orion | ratio median (min-max) | verdict |"
-		echo "|-----|--------|-----|---|-------|------------------------|---------|"
+		echo "| job | target | raw | C | orion | orion / raw median (min-max) | ratio median (min-max) | verdict |"
+		echo "|-----|--------|-----|---|-------|------------------------------|------------------------|---------|"
 		for job in randread-qd1 randwrite-qd1 randread-qd32 randwrite-qd32 seqread-1m; do
 			ROW_REF="iops $d0 $job"
 			row "$job" linear basic_job lin $job
@@ -101,7 +105,8 @@ fi
 # Snapshots on brd: an origin of 128 MiB with N persistent snapshots (chunk 4 KiB, as LVM2's
 # default), C's on ram0/ram2, ours on ram1/ram3. "first write" writes 32 MiB of 4 KiB
 # random blocks once each to a fresh origin (every write copies on write into each
-# snapshot); "snapshot read" reads a snapshot whose first 16 MiB were copied.
+# snapshot); "snapshot read" reads a snapshot whose first 16 MiB were copied. The brd
+# devices are written once before the first row (no row pays for brd allocating pages).
 snap_up() {
 	side=$1 n=$2
 	if [ "$side" = o ]; then
@@ -202,25 +207,14 @@ thin_job() {
 	t=/dev/mapper/${side}_thin
 	first_iolog $t /tmp/first.iolog $mib
 	first="--read_iolog=/tmp/first.iolog --replay_no_stall=1"
-	timed="--time_based --runtime=$RUNTIME --ramp_time=1 --size=64M"
 	case "$3" in
 	first-seq64k) a="--rw=write --bs=64k --size=${mib}M --ioengine=psync" ;;
 	first-rand4k-qd1) a="$first --ioengine=psync" ;;
 	first-rand4k-qd32) a="$first --ioengine=libaio --iodepth=32" ;;
-	overwrite-*) a="--rw=randwrite --bs=4k $timed" ;;
-	read-*) a="--rw=randread --bs=4k $timed" ;;
 	snap-break-qd32) a="$first --ioengine=libaio --iodepth=32" ;;
 	esac
-	case "$3" in
-	*-qd1) a="$a --ioengine=psync" ;;
-	overwrite-qd32 | read-qd32) a="$a --ioengine=libaio --iodepth=32" ;;
-	esac
-	case "$3" in
-	overwrite-* | read-* | snap-break-*)
-		dd if=/dev/urandom of=$t bs=1M count=64 oflag=direct 2>/dev/null
-		;;
-	esac
 	if [ "$3" = snap-break-qd32 ]; then
+		dd if=/dev/urandom of=$t bs=1M count=64 oflag=direct 2>/dev/null
 		dmsetup suspend ${side}_thin
 		dmsetup message ${side}_pool 0 "create_snap 1 0"
 		dmsetup resume ${side}_thin
@@ -241,15 +235,25 @@ thin_two() {
 		--minimal | awk -F';' '/^3;/ { print $8 + $49 }'
 	thin_down "$side"
 }
-ref_job() {
-	case "$1" in
+# steady_job SIDE JOB: one short run of an overwrite or read job on the standing volume of
+# SIDE (c, o, or ref: C linear).
+steady_job() {
+	case "$2" in
 	*-qd1) e="--ioengine=psync" ;;
 	*) e="--ioengine=libaio --iodepth=32" ;;
 	esac
-	case "$1" in overwrite-*) rw=randwrite ;; *) rw=randread ;; esac
-	fio --name=b --filename=/dev/mapper/ref_lin --direct=1 --rw=$rw --bs=4k --size=64M \
-		--time_based --runtime="$RUNTIME" --ramp_time=1 $e --minimal | awk -F';' '{ print $8 + $49 }'
+	case "$2" in overwrite-*) rw=randwrite ;; *) rw=randread ;; esac
+	case "$1" in ref) t=/dev/mapper/ref_lin ;; *) t=/dev/mapper/$1_thin ;; esac
+	fio --name=b --filename=$t --direct=1 --rw=$rw --bs=4k --size=64M --time_based \
+		--runtime="$STEADY_RUNTIME" --ramp_time=500ms $e --minimal | awk -F';' '{ print $8 + $49 }'
 }
+# Overwrite and read rows run on volumes set up once and provisioned in full (ours, C's, and
+# the reference), with short runs in turn (reference, C, ours, ...): this host's speed
+# drifts by a third within seconds (C linear alone on brd: 40k-83k IOPS at QD1 in
+# consecutive 2 s runs), so the closer in time the runs of a triple, the more their ratio
+# says about the targets.
+STEADY_RUNS=${ORION_BENCH_STEADY_RUNS:-9}
+STEADY_RUNTIME=${ORION_BENCH_STEADY_RUNTIME:-2}
 if want thin; then
 	for r in 0 1 4; do dd if=/dev/zero of=/dev/ram$r bs=1M count=256 oflag=direct 2>/dev/null; done
 	dmsetup create ref_lin --table "0 131072 linear /dev/ram4 0"
@@ -269,18 +273,31 @@ if want thin; then
 		row first-rand4k-qd32-2thins $z thin_two $z
 	done
 	echo
-	echo "| job | zeroing | C linear (reference) | C dm-thin | orion | ratio median (min-max) | verdict |"
-	echo "|-----|---------|----------------------|-----------|-------|------------------------|---------|"
+	echo "| job | zeroing | C linear (reference) | C dm-thin | orion | orion / C linear median (min-max) | ratio median (min-max) | verdict |"
+	echo "|-----|---------|----------------------|-----------|-------|-----------------------------------|------------------------|---------|"
+	for side in c o; do
+		thin_up $side zero
+		dd if=/dev/urandom of=/dev/mapper/${side}_thin bs=1M count=64 oflag=direct 2>/dev/null
+	done
+	runs=$RUNS
+	RUNS=$STEADY_RUNS
 	for job in overwrite-qd1 overwrite-qd32 read-qd1 read-qd32; do
-		ROW_REF="ref_job $job"
-		row "$job" zero thin_job zero $job
+		ROW_REF="steady_job ref $job"
+		row "$job" zero steady_job $job
 		ROW_REF=""
 	done
+	RUNS=$runs
+	thin_down c
+	thin_down o
 	dmsetup remove ref_lin
 	echo
-	echo "Thin rows: IOPS, $RUNS runs per cell, C and ours interleaved (the reference with them)."
+	echo "Thin rows: IOPS; first writes and snapshot break: $RUNS runs per cell on fresh pools,"
+	echo "C and ours interleaved; overwrite and read: $STEADY_RUNS runs of ${STEADY_RUNTIME}s per cell on"
+	echo "standing volumes, the reference, C and ours in turn. Ratios are taken per run"
+	echo "(goal for overwrite and read: orion / C linear at least 0.9)."
 fi
 if want snap; then
+	for r in 0 1 2 3; do dd if=/dev/zero of=/dev/ram$r bs=1M count=256 oflag=direct 2>/dev/null; done
 	echo
 	echo "### snapshots (brd)"
 	echo
@@ -372,4 +389,57 @@ if want mirror || want mirror-slow; then
 	echo
 	echo "Mirror rows: IOPS (resync: MB/s), $RUNS runs per cell, C and ours interleaved;"
 	echo "slow = null_blk legs completing each request after 1 ms with at most 8 in flight."
+fi
+
+# Profiles (ORION_BENCH=profile only; not part of "all"): where the CPU time goes, ours and
+# C's, on the workloads whose goals are missed. Each workload runs alone and `perf record`
+# samples every CPU for a second in its middle (fio's start-up under TCG is a large part of
+# a short run); the samples go out raw, between markers, for scripts/perf-fold.py.
+if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
+	echo 0 >/proc/sys/kernel/kptr_restrict
+	echo -1 >/proc/sys/kernel/perf_event_paranoid
+	# A data device large enough for a first-write run of a few seconds.
+	rmmod brd
+	modprobe brd rd_nr=4 rd_size=786432 max_part=0
+	dd if=/dev/zero of=/dev/ram0 bs=1M count=768 oflag=direct 2>/dev/null
+	for r in 1 2 3; do dd if=/dev/zero of=/dev/ram$r bs=1M count=128 oflag=direct 2>/dev/null; done
+	# sample NAME CMD...: runs CMD in the background and records a second of its middle.
+	sample() {
+		name=$1
+		shift
+		"$@" >/tmp/sample.out &
+		sleep 0.6
+		perf record -q -a -g -F 2000 -e cpu-clock -o /tmp/perf.data -- sleep 1
+		wait
+		echo "#### PROFILE $name: $(cat /tmp/sample.out) IOPS"
+		perf script -i /tmp/perf.data -F comm,ip,sym 2>/dev/null
+		echo "#### END"
+	}
+	# thin first writes: one 4 KiB write at each block start of a 736 MiB volume, QD32.
+	prof_thin() {
+		side=$1 zero=$2
+		if [ "$side" = o ]; then pt=orion-thin-pool tt=orion-thin; else pt=thin-pool tt=thin; fi
+		dd if=/dev/zero of=/dev/ram1 bs=4k count=1 oflag=direct 2>/dev/null
+		feat=0
+		[ "$zero" = nozero ] && feat="1 skip_block_zeroing"
+		dmsetup create ${side}_pool --table "0 1572864 $pt /dev/ram1 /dev/ram0 128 0 $feat"
+		dmsetup message ${side}_pool 0 "create_thin 0"
+		dmsetup create ${side}_thin --table "0 1507328 $tt /dev/mapper/${side}_pool 0"
+		first_iolog /dev/mapper/${side}_thin /tmp/first.iolog 736
+		sample "thin-first-qd32-$zero $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_thin \
+			--direct=1 --read_iolog=/tmp/first.iolog --replay_no_stall=1 --ioengine=libaio \
+			--iodepth=32 --minimal | awk -F';' '{ print \$8 + \$49 }'"
+		dmsetup remove ${side}_thin ${side}_pool
+	}
+	for z in zero nozero; do
+		for side in c o; do prof_thin $side $z; done
+	done
+	# snapshot origin first writes, one snapshot, QD32.
+	for side in c o; do
+		snap_up $side 1
+		sample "snap-first-qd32 $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_org \
+			--direct=1 --rw=randwrite --bs=4k --size=32M --ioengine=libaio --iodepth=32 \
+			--minimal | awk -F';' '{ print \$49 }'"
+		snap_down $side
+	done
 fi
