@@ -10,10 +10,12 @@
 //! Every allocation and reference change reads its bitmap's index entry and most change it;
 //! a btree walk to read it and a shadowed insert to write it back, per change, were most of
 //! the cost of provisioning a block. So the entries of the first `MAX_BITMAPS` bitmaps
-//! (16 TiB of 64 KiB blocks) are kept in core between commits, as `sm_disk` caches them:
-//! loaded on first use, written back to the btree at [`DiskSpaceMap::commit`]. They live in
-//! the block manager's heap index storage (kernel stacks are too small to move them
-//! around). Bitmaps past those are read and written through the btree each time.
+//! (4.2 million blocks: 254 GiB of 64 KiB blocks) are kept in core between commits, as
+//! `sm_disk` caches them: loaded on first use, written back to the btree at
+//! [`DiskSpaceMap::commit`]. They live in the block manager's heap index storage (kernel
+//! stacks are too small to move them around). Bitmaps past those are read and written
+//! through the btree each time (`sm_disk`'s cache is hashed and serves any size: a pool
+//! bigger than this one's reach pays the old cost for its later bitmaps).
 
 use super::super::block::{BlockManager, BlockNr, Kind};
 use super::super::btree::{self, Plain};
@@ -144,11 +146,11 @@ impl<I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> DiskSpaceMap<I> {
         Ok(e)
     }
 
-    /// The in-core slot of bitmap `i`, if it has one.
+    /// The in-core slot of bitmap `i`, if it has one (and a dirty bit).
     fn slot(index: &I, i: u64) -> Option<usize> {
         usize::try_from(i)
             .ok()
-            .filter(|&s| s < index.as_ref().len())
+            .filter(|&s| s < index.as_ref().len() && s < DIRTY_WORDS * 64)
     }
 
     /// The current entry of bitmap `i`, in core or else from the btree (not loaded).

@@ -257,16 +257,29 @@ fn data_space_map_in_core_and_btree_entries_agree() {
     let edge = MAX_BITMAPS as u64 * ENTRIES_PER_BLOCK;
     blocks.extend([0, edge - 1, edge, edge + 1, nr_data - 1]);
     let mut model: HashMap<BlockNr, u32> = HashMap::new();
+    let mut committed: HashMap<BlockNr, u32> = HashMap::new();
     let ops = scaled(20_000);
     for i in 0..ops {
         let b = blocks[rng.below(blocks.len() as u64) as usize];
         let c = model.get(&b).copied().unwrap_or(0);
-        match rng.below(10) {
-            0..=4 => {
+        match rng.below(20) {
+            // Between commits, so that "free now and at the last commit" is tested on
+            // committed entries held in core.
+            0 => {
+                let nb = sm.new_block(&mut tm).unwrap();
+                assert!(!model.contains_key(&nb), "data block {nb} handed out twice");
+                assert!(
+                    !committed.contains_key(&nb),
+                    "data block {nb} in use at the last commit"
+                );
+                model.insert(nb, 1);
+                blocks.push(nb);
+            }
+            1..=9 => {
                 sm.inc(&mut tm, b).unwrap();
                 model.insert(b, c + 1);
             }
-            5..=7 if c > 0 => {
+            10..=15 if c > 0 => {
                 sm.dec(&mut tm, b).unwrap();
                 if c == 1 {
                     model.remove(&b);
@@ -279,6 +292,7 @@ fn data_space_map_in_core_and_btree_entries_agree() {
         if i % 2000 == 1999 {
             sm.commit(&mut tm).unwrap();
             commit(&mut tm);
+            committed = model.clone();
             assert_eq!(sm.nr_free(), nr_data - model.len() as u64);
             let reopened = DiskSpaceMap::open(&tm, &sm.root().pack()).unwrap();
             for &b in &blocks {
@@ -286,11 +300,15 @@ fn data_space_map_in_core_and_btree_entries_agree() {
                 assert_eq!(sm.count(&tm, b).unwrap(), want, "data block {b}");
                 assert_eq!(reopened.count(&tm, b).unwrap(), want, "reopened, block {b}");
             }
-            // A new block is free now and was at the commit.
-            let nb = sm.new_block(&mut tm).unwrap();
-            assert!(!model.contains_key(&nb), "data block {nb} handed out twice");
-            model.insert(nb, 1);
-            blocks.push(nb);
+            let root = sm.root();
+            assert_counts_exact(
+                &tm,
+                &[
+                    (root.bitmap_root, IndexEntry::SIZE),
+                    (root.ref_count_root, 4),
+                ],
+                &bitmap_refs(&tm, root.bitmap_root),
+            );
         }
     }
     eprintln!(
