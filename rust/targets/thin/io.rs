@@ -330,7 +330,11 @@ impl PoolCore {
                 return Flow::Next;
             }
         };
-        st.dirty = true;
+        // Not `dirty` yet: an allocation alone needs no commit (lost in a crash, the block is
+        // free again), and C commits only once a mapping changed. Counting it made a periodic
+        // commit fall between the allocation and the insert; when that commit failed, the
+        // pool went read-only and the write failed where C's completes (debug kernel,
+        // `thin_failure`).
         let whole = offset == 0 && bio.sectors() == bs;
         let zero = st.features.zero_new_blocks;
         // An unmapped block of a thin device with an external origin starts as the
