@@ -35,6 +35,13 @@ iops() {
 		--ramp_time=1 --minimal $a | awk -F';' '{ print $8 + $49 }'
 }
 
+# warm MIB DEV...: writes the first MIB MiB of each brd device once, so that no measured run
+# pays for brd allocating and clearing its pages.
+warm() {
+	mib=$1
+	shift
+	for d; do dd if=/dev/zero of=$d bs=1M count=$mib oflag=direct 2>/dev/null; done
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 # median of the arguments, and their min-max.
@@ -158,21 +165,26 @@ snap_job() {
 # ram4. The data devices are written once before the first row, so that no row pays for brd
 # allocating its pages.
 # thin_up SIDE ZERO [MIB [VOLUMES]]: a fresh pool with one (or two) thin volumes of MIB
-# (default 64) MiB.
+# (default 64) MiB. THIN_DEVS="DATA META" and POOL_SECTORS put the pool elsewhere (both
+# sides on the same devices, one after the other).
 thin_up() {
-	side=$1 zero=$2 mib=${3:-64}
+	side=$1 zero=$2 mib=${3:-64} vols=${4:-1}
 	if [ "$side" = o ]; then
 		data=/dev/ram1 meta=/dev/ram3 pt=orion-thin-pool tt=orion-thin
 	else
 		data=/dev/ram0 meta=/dev/ram2 pt=thin-pool tt=thin
 	fi
+	if [ -n "${THIN_DEVS:-}" ]; then
+		set -- $THIN_DEVS
+		data=$1 meta=$2
+	fi
 	dd if=/dev/zero of=$meta bs=4k count=1 oflag=direct 2>/dev/null
 	feat=0
 	[ "$zero" = nozero ] && feat="1 skip_block_zeroing"
-	dmsetup create ${side}_pool --table "0 491520 $pt $meta $data 128 0 $feat"
+	dmsetup create ${side}_pool --table "0 ${POOL_SECTORS:-491520} $pt $meta $data 128 0 $feat"
 	dmsetup message ${side}_pool 0 "create_thin 0"
 	dmsetup create ${side}_thin --table "0 $((mib * 2048)) $tt /dev/mapper/${side}_pool 0"
-	if [ "${4:-1}" = 2 ]; then
+	if [ "$vols" = 2 ]; then
 		dmsetup message ${side}_pool 0 "create_thin 1"
 		dmsetup create ${side}_thin1 --table "0 $((mib * 2048)) $tt /dev/mapper/${side}_pool 1"
 	fi
@@ -255,7 +267,7 @@ steady_job() {
 STEADY_RUNS=${ORION_BENCH_STEADY_RUNS:-9}
 STEADY_RUNTIME=${ORION_BENCH_STEADY_RUNTIME:-2}
 if want thin; then
-	for r in 0 1 4; do dd if=/dev/zero of=/dev/ram$r bs=1M count=256 oflag=direct 2>/dev/null; done
+	warm 256 /dev/ram0 /dev/ram1 /dev/ram4
 	dmsetup create ref_lin --table "0 131072 linear /dev/ram4 0"
 	dd if=/dev/urandom of=/dev/mapper/ref_lin bs=1M count=64 oflag=direct 2>/dev/null
 	echo
@@ -297,7 +309,7 @@ if want thin; then
 	echo "(goal for overwrite and read: orion / C linear at least 0.9)."
 fi
 if want snap; then
-	for r in 0 1 2 3; do dd if=/dev/zero of=/dev/ram$r bs=1M count=256 oflag=direct 2>/dev/null; done
+	warm 256 /dev/ram0 /dev/ram1 /dev/ram2 /dev/ram3
 	echo
 	echo "### snapshots (brd)"
 	echo
@@ -401,8 +413,8 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 	# A data device large enough for a first-write run of a few seconds.
 	rmmod brd
 	modprobe brd rd_nr=4 rd_size=786432 max_part=0
-	dd if=/dev/zero of=/dev/ram0 bs=1M count=768 oflag=direct 2>/dev/null
-	for r in 1 2 3; do dd if=/dev/zero of=/dev/ram$r bs=1M count=128 oflag=direct 2>/dev/null; done
+	warm 768 /dev/ram0
+	warm 128 /dev/ram1 /dev/ram2 /dev/ram3
 	# sample NAME CMD...: runs CMD in the background and records a second of its middle.
 	sample() {
 		name=$1
@@ -418,18 +430,12 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 	# thin first writes: one 4 KiB write at each block start of a 736 MiB volume, QD32.
 	prof_thin() {
 		side=$1 zero=$2
-		if [ "$side" = o ]; then pt=orion-thin-pool tt=orion-thin; else pt=thin-pool tt=thin; fi
-		dd if=/dev/zero of=/dev/ram1 bs=4k count=1 oflag=direct 2>/dev/null
-		feat=0
-		[ "$zero" = nozero ] && feat="1 skip_block_zeroing"
-		dmsetup create ${side}_pool --table "0 1572864 $pt /dev/ram1 /dev/ram0 128 0 $feat"
-		dmsetup message ${side}_pool 0 "create_thin 0"
-		dmsetup create ${side}_thin --table "0 1507328 $tt /dev/mapper/${side}_pool 0"
+		THIN_DEVS="/dev/ram0 /dev/ram1" POOL_SECTORS=1572864 thin_up $side $zero 736
 		first_iolog /dev/mapper/${side}_thin /tmp/first.iolog 736
 		sample "thin-first-qd32-$zero $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_thin \
 			--direct=1 --read_iolog=/tmp/first.iolog --replay_no_stall=1 --ioengine=libaio \
 			--iodepth=32 --minimal | awk -F';' '{ print \$8 + \$49 }'"
-		dmsetup remove ${side}_thin ${side}_pool
+		thin_down $side
 	}
 	for z in zero nozero; do
 		for side in c o; do prof_thin $side $z; done

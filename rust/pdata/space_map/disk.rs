@@ -167,13 +167,26 @@ impl<I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> DiskSpaceMap<I> {
         tm: &TransactionManager<B>,
         i: u64,
     ) -> Result<IndexEntry> {
-        let e = self.peek(tm, i)?;
-        if let Some(slot) =
-            Self::slot(&self.cur_index, i).and_then(|s| self.cur_index.as_mut().get_mut(s))
-        {
-            *slot = e;
+        Self::load(&mut self.cur_index, tm, &self.cur, i)
+    }
+
+    /// The entry of bitmap `i` in `index` (the in-core entries of the map at `root`), read
+    /// from the btree and kept there if it was not loaded yet.
+    fn load<B: BlockManager>(
+        index: &mut I,
+        tm: &TransactionManager<B>,
+        root: &SmRoot,
+        i: u64,
+    ) -> Result<IndexEntry> {
+        let slot = Self::slot(index, i).and_then(|s| index.as_mut().get_mut(s));
+        match slot {
+            Some(e) if e.blocknr != 0 => Ok(*e),
+            Some(e) => {
+                *e = Self::entry(tm, root, i)?;
+                Ok(*e)
+            }
+            None => Self::entry(tm, root, i),
         }
-        Ok(e)
     }
 
     /// Records `e` as the new entry of bitmap `i` (which was `before`): in core if it has a
@@ -212,25 +225,6 @@ impl<I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> DiskSpaceMap<I> {
         self.cur.bitmap_root =
             btree::insert(tm, &mut Plain::<16>, self.cur.bitmap_root, i, &e.pack())?;
         Ok(())
-    }
-
-    /// The bitmap block of bitmap `i` in the last committed map.
-    fn old_bitmap<B: BlockManager>(
-        &mut self,
-        tm: &TransactionManager<B>,
-        i: u64,
-    ) -> Result<BlockNr> {
-        let slot = Self::slot(&self.old_index, i);
-        if let Some(e) = slot.and_then(|s| self.old_index.as_ref().get(s)) {
-            if e.blocknr != 0 {
-                return Ok(e.blocknr);
-            }
-        }
-        let e = Self::entry(tm, &self.old, i)?;
-        if let Some(o) = slot.and_then(|s| self.old_index.as_mut().get_mut(s)) {
-            *o = e;
-        }
-        Ok(e.blocknr)
     }
 
     /// The reference count of data block `b`.
@@ -362,7 +356,7 @@ impl<I: AsRef<[IndexEntry]> + AsMut<[IndexEntry]>> DiskSpaceMap<I> {
             if e.nr_free > 0 {
                 let from = (b - start).max(e.none_free_before as u64) as u32;
                 let old = if start < self.old.nr_blocks {
-                    Some(self.old_bitmap(tm, i)?)
+                    Some(Self::load(&mut self.old_index, tm, &self.old, i)?.blocknr)
                 } else {
                     None
                 };

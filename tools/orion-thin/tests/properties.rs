@@ -11,7 +11,7 @@ use common::{assert_counts_exact, bitmap_refs, scaled, Rng};
 use orion_pdata::block::{BlockNr, Kind};
 use orion_pdata::btree::{self, Plain, Visit};
 use orion_pdata::space_map::disk::DiskSpaceMap;
-use orion_pdata::space_map::IndexEntry;
+use orion_pdata::space_map::{IndexEntry, SmRoot};
 use orion_pdata::tm::TransactionManager;
 use orion_thin::cache::{CachedBm, MemStore};
 use std::collections::{BTreeMap, HashMap};
@@ -166,6 +166,19 @@ fn metadata_space_map_matches_a_count_model() {
     eprintln!("{ops} metadata space map operations");
 }
 
+/// Recounts the metadata blocks of committed data space map `root` (its index and overflow
+/// trees and bitmaps) against the metadata space map.
+fn assert_data_sm_refs_exact(tm: &Tm, root: SmRoot) {
+    assert_counts_exact(
+        tm,
+        &[
+            (root.bitmap_root, IndexEntry::SIZE),
+            (root.ref_count_root, 4),
+        ],
+        &bitmap_refs(tm, root.bitmap_root),
+    );
+}
+
 #[test]
 fn data_space_map_matches_a_count_model() {
     let mut tm = new_tm();
@@ -226,15 +239,7 @@ fn data_space_map_matches_a_count_model() {
                     "data block {b}"
                 );
             }
-            let root = sm.root();
-            assert_counts_exact(
-                &tm,
-                &[
-                    (root.bitmap_root, IndexEntry::SIZE),
-                    (root.ref_count_root, 4),
-                ],
-                &bitmap_refs(&tm, root.bitmap_root),
-            );
+            assert_data_sm_refs_exact(&tm, sm.root());
         }
     }
     eprintln!("{ops} data space map operations");
@@ -300,15 +305,7 @@ fn data_space_map_in_core_and_btree_entries_agree() {
                 assert_eq!(sm.count(&tm, b).unwrap(), want, "data block {b}");
                 assert_eq!(reopened.count(&tm, b).unwrap(), want, "reopened, block {b}");
             }
-            let root = sm.root();
-            assert_counts_exact(
-                &tm,
-                &[
-                    (root.bitmap_root, IndexEntry::SIZE),
-                    (root.ref_count_root, 4),
-                ],
-                &bitmap_refs(&tm, root.bitmap_root),
-            );
+            assert_data_sm_refs_exact(&tm, sm.root());
         }
     }
     eprintln!(
