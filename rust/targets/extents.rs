@@ -10,6 +10,11 @@
 //! only see the old or the new state (a run grows or shrinks at its end, a new run is
 //! appended into spare room), and otherwise publishes a new bucket and frees the old one
 //! after a grace period.
+//!
+//! A group filled in random order (exceptions of random writes, blocks provisioned by random
+//! writes) holds up to 256 runs of one key: a bucket keeps the runs it was published with in
+//! key order (a binary search finds a key among them) and scans only the few appended since,
+//! and is published again, sorted, once that tail is full.
 
 use crate::dm::rcu::{RcuSlots, ReadGuard, Writer};
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -19,6 +24,8 @@ use kernel::{alloc::Flags, prelude::*};
 const GROUP_SHIFT: u32 = 8;
 /// Runs a new bucket has room for.
 const MIN_ROOM: usize = 4;
+/// Runs appended to a bucket (and scanned by lookups) before it is published again sorted.
+const MAX_TAIL: usize = 16;
 
 /// Keys `key..key + len` map to `val..val + len`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,18 +66,26 @@ impl Entry {
     }
 }
 
-/// The runs of one group: `count` entries in use out of a fixed room.
+/// The runs of one bucket: `count` entries in use out of a fixed room, the first `sorted` in
+/// key order (runs never overlap), the others appended since in any order.
 struct Bucket {
     entries: KVec<Entry>,
+    sorted: usize,
     count: AtomicUsize,
 }
 
 impl Bucket {
-    /// A bucket holding `runs` with room for at least `room` runs.
-    fn new(runs: impl Iterator<Item = Run>, room: usize, flags: Flags) -> Result<Self> {
-        let mut entries = KVec::with_capacity(room.max(MIN_ROOM), flags)?;
-        let mut count = 0;
-        for r in runs {
+    /// A bucket holding `runs` (in key order) with room to append a tail of runs.
+    fn new(runs: &[Run], flags: Flags) -> Result<Self> {
+        let tail = runs.len().clamp(MIN_ROOM - 1, MAX_TAIL);
+        let mut entries = KVec::with_capacity(runs.len() + tail, flags)?;
+        let blank = Run {
+            key: 0,
+            val: 0,
+            len: 0,
+        };
+        for i in 0..runs.len() + tail {
+            let r = runs.get(i).unwrap_or(&blank);
             entries.push(
                 Entry {
                     key: AtomicU64::new(r.key),
@@ -79,21 +94,11 @@ impl Bucket {
                 },
                 flags,
             )?;
-            count += 1;
-        }
-        while entries.len() < entries.capacity() {
-            entries.push(
-                Entry {
-                    key: AtomicU64::new(0),
-                    val: AtomicU64::new(0),
-                    len: AtomicU64::new(0),
-                },
-                flags,
-            )?;
         }
         Ok(Bucket {
             entries,
-            count: AtomicUsize::new(count),
+            sorted: runs.len(),
+            count: AtomicUsize::new(runs.len()),
         })
     }
 
@@ -101,11 +106,51 @@ impl Bucket {
         self.entries.iter().take(self.count.load(Ordering::Acquire))
     }
 
+    /// The sorted live run with the greatest first key below `key`, if any. Runs emptied at
+    /// their end keep their place, and a run before one may since have grown past its key:
+    /// they are skipped.
+    fn sorted_below(&self, key: u64) -> Option<&Entry> {
+        let sorted = self.entries.get(..self.sorted)?;
+        let i = sorted.partition_point(|e| e.key.load(Ordering::Relaxed) < key);
+        sorted
+            .get(..i)?
+            .iter()
+            .rev()
+            .find(|e| e.len.load(Ordering::Acquire) > 0)
+    }
+
+    /// The run covering `key`, if any.
+    fn covering(&self, key: u64) -> Option<Run> {
+        let covers = |r: &Run| key >= r.key && key - r.key < r.len;
+        // The last sorted run starting at or before `key` is the only sorted one that can
+        // cover it.
+        let candidate = self.sorted_below(key.saturating_add(1)).map(Entry::run);
+        if let Some(r) = candidate.filter(covers) {
+            return Some(r);
+        }
+        let count = self.count.load(Ordering::Acquire);
+        self.entries
+            .get(self.sorted..count)?
+            .iter()
+            .map(Entry::run)
+            .find(covers)
+    }
+
     fn lookup(&self, key: u64) -> Option<u64> {
-        self.live().find_map(|e| {
+        self.covering(key).map(|r| r.val + (key - r.key))
+    }
+
+    /// The live run ending just before `key`, if any.
+    fn ending_at(&self, key: u64) -> Option<&Entry> {
+        let ends = |e: &&Entry| {
             let r = e.run();
-            (key >= r.key && key - r.key < r.len).then(|| r.val + (key - r.key))
-        })
+            r.len > 0 && r.key + r.len == key
+        };
+        if let Some(e) = self.sorted_below(key).filter(ends) {
+            return Some(e);
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        self.entries.get(self.sorted..count)?.iter().find(ends)
     }
 }
 
@@ -181,13 +226,13 @@ impl ExtentWriter<'_> {
         self.bucket(bucket_of(self.mask, key))?.lookup(key)
     }
 
-    /// Publishes a new bucket `b` holding `runs` (none: empty).
+    /// Publishes a new bucket `b` holding `runs` (in key order; none: empty).
     fn publish(&mut self, b: usize, runs: &[Run], flags: Flags) -> Result {
         let old = self.bucket(b).map_or(0, |k| k.entries.len());
         let next = if runs.is_empty() {
             None
         } else {
-            Some(Bucket::new(runs.iter().copied(), runs.len() * 2, flags)?)
+            Some(Bucket::new(runs, flags)?)
         };
         let new = next.as_ref().map_or(0, |k| k.entries.len());
         self.w.replace(b, next, flags)?;
@@ -196,17 +241,52 @@ impl ExtentWriter<'_> {
         Ok(())
     }
 
-    /// The live runs of bucket `b` in a new list with room for `extra` more.
-    fn runs_with(&self, b: usize, extra: usize, flags: Flags) -> Result<KVec<Run>> {
-        let mut v = KVec::new();
-        if let Some(k) = self.bucket(b) {
-            v = KVec::with_capacity(k.count.load(Ordering::Relaxed) + extra, flags)?;
-            for e in k.live() {
-                let r = e.run();
-                if r.len > 0 {
-                    v.push(r, flags)?;
-                }
+    /// The live runs of bucket `b` and `extra`, in key order, in a new list: the bucket's
+    /// tail (and `extra`) sorted apart, then merged with its sorted runs.
+    fn runs_with(&self, b: usize, extra: Option<Run>, flags: Flags) -> Result<KVec<Run>> {
+        let empty = Run {
+            key: 0,
+            val: 0,
+            len: 0,
+        };
+        let mut tail = [empty; MAX_TAIL + 1];
+        let mut t = 0;
+        let k = self.bucket(b);
+        let (sorted, appended) = match k {
+            Some(k) => {
+                let count = k.count.load(Ordering::Relaxed);
+                (
+                    k.entries.get(..k.sorted).unwrap_or(&[]),
+                    k.entries.get(k.sorted..count).unwrap_or(&[]),
+                )
             }
+            None => (&[][..], &[][..]),
+        };
+        for r in Iterator::chain(appended.iter().map(Entry::run), extra) {
+            if r.len == 0 {
+                continue;
+            }
+            // A bucket's tail has room for at most MAX_TAIL runs.
+            let slot = tail.get_mut(t).ok_or(EINVAL)?;
+            *slot = r;
+            t += 1;
+            // Insertion sort: at most MAX_TAIL + 1 runs.
+            let mut j = t - 1;
+            while j > 0 && tail[j - 1].key > tail[j].key {
+                tail.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        let mut v = KVec::with_capacity(sorted.len() + t, flags)?;
+        let mut rest = tail.iter().take(t).peekable();
+        for r in sorted.iter().map(Entry::run).filter(|r| r.len > 0) {
+            while let Some(x) = rest.next_if(|x| x.key < r.key) {
+                v.push(*x, flags)?;
+            }
+            v.push(r, flags)?;
+        }
+        for x in rest {
+            v.push(*x, flags)?;
         }
         Ok(v)
     }
@@ -215,13 +295,9 @@ impl ExtentWriter<'_> {
     pub fn insert(&mut self, key: u64, val: u64, flags: Flags) -> Result {
         let b = bucket_of(self.mask, key);
         if let Some(k) = self.bucket(b) {
-            for e in k.live() {
+            if let Some(e) = k.ending_at(key) {
                 let r = e.run();
-                if r.len > 0
-                    && r.key + r.len == key
-                    && r.val + r.len == val
-                    && same_group(r.key, key)
-                {
+                if r.val + r.len == val && same_group(r.key, key) {
                     e.len.store(r.len + 1, Ordering::Release);
                     return Ok(());
                 }
@@ -235,8 +311,7 @@ impl ExtentWriter<'_> {
                 return Ok(());
             }
         }
-        let mut runs = self.runs_with(b, 1, flags)?;
-        runs.push(Run { key, val, len: 1 }, flags)?;
+        let runs = self.runs_with(b, Some(Run { key, val, len: 1 }), flags)?;
         self.publish(b, &runs, flags)
     }
 
@@ -244,14 +319,12 @@ impl ExtentWriter<'_> {
     pub fn remove(&mut self, key: u64, flags: Flags) -> Result<(), RemoveError> {
         let b = bucket_of(self.mask, key);
         let k = self.bucket(b).ok_or(RemoveError::Missing)?;
-        let (e, r) = k
-            .live()
-            .map(|e| (e, e.run()))
-            .find(|(_, r)| key >= r.key && key - r.key < r.len)
-            .ok_or(RemoveError::Missing)?;
+        let r = k.covering(key).ok_or(RemoveError::Missing)?;
         if key == r.key + r.len - 1 {
             // Shrinking at the end: a reader sees the run with or without the key.
-            e.len.store(r.len - 1, Ordering::Release);
+            if let Some(e) = k.ending_at(key + 1) {
+                e.len.store(r.len - 1, Ordering::Release);
+            }
             return Ok(());
         }
         if key != r.key {
@@ -277,7 +350,7 @@ impl ExtentWriter<'_> {
                 })
             });
             if hit {
-                let old = self.runs_with(b, 2, flags)?;
+                let old = self.runs_with(b, None, flags)?;
                 let mut runs = KVec::with_capacity(old.len() + 2, flags)?;
                 for r in old.iter() {
                     let r_end = r.key + r.len;

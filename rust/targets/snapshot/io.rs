@@ -474,7 +474,7 @@ impl OriginCore {
             let cow = snap.cow.clone();
             // The run of ready exceptions that follow in sequence (the start order holds
             // each store's exceptions in sequence).
-            let mut batch = KVec::new();
+            let mut batch = SlotList::new();
             let mut seq = cow.complete_seq.load(Ordering::Relaxed);
             for slot in st.used.iter() {
                 let Some(p) = st.pes.get(slot).and_then(|p| p.as_ref()) else {
@@ -483,17 +483,18 @@ impl OriginCore {
                 if p.zero.is_some() || !core::ptr::eq(&*p.snap.cow, &*cow) || p.seq < seq {
                     continue;
                 }
-                if p.seq != seq || !p.ready() || batch.push(slot, GFP_KERNEL).is_err() {
+                if p.seq != seq || !p.ready() || batch.len() == PE_SLOTS {
                     break;
                 }
+                batch.push(slot);
                 seq += 1;
             }
-            if batch.is_empty() {
+            if batch.len() == 0 {
                 return st;
             }
             let mut exceptions = KVec::with_capacity(batch.len(), GFP_KERNEL).ok();
             let mut all_ok = exceptions.is_some();
-            for &slot in batch.iter() {
+            for slot in batch.iter() {
                 if let Some(pe) = st.pe(slot) {
                     pe.committing = true;
                     all_ok &= pe.copied == Some(true);
@@ -519,7 +520,7 @@ impl OriginCore {
             }
             st = self.state.lock();
             let mut writer = if ok { cow.table.writer().ok() } else { None };
-            for &slot in batch.iter() {
+            for slot in batch.iter() {
                 let Some(pe) = st.pe(slot) else { continue };
                 let mut done = ok;
                 if done {
