@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 """Summarises the guest profiles of `ORION_BENCH=profile make bench`: for each workload
-(samples between "#### PROFILE name" and "#### END", `perf script -F comm,ip,sym` with call
-chains), the functions by inclusive share of all samples (self share beside), idle and the
-frames every kernel thread has left out, then the direct callees of each orion_dm function
-above 3%. Usage: perf-fold.py tap.log"""
+(samples between "#### PROFILE name" and "#### END", `perf script -F comm,cpu,ip,sym` with
+call chains), the share of each CPU's samples by task (where the work ran), the functions by
+inclusive share of all samples (self share beside), idle and the frames every kernel thread
+has left out, then the direct callees of each orion_dm function above 3%.
+Usage: perf-fold.py tap.log"""
 
 import collections
 import re
@@ -46,17 +47,22 @@ def short(sym):
     return ("orion_dm::" + "::".join(names))[:110]
 
 
+# A sample's first line: the task's name (which may hold spaces) and "[cpu]".
+HEADER = re.compile(r"^\s*(.*?)\s+\[(\d+)\]\s*$")
+
+
 def profiles(path):
-    """{workload: [stack, ...]}, each stack a list of symbols, innermost first."""
+    """{workload: ([stack, ...], [(task, cpu), ...])}, each stack a list of symbols,
+    innermost first."""
     out, name, stack = {}, None, None
     for line in open(path, encoding="utf-8", errors="replace"):
         line = line.rstrip("\r\n")
         if line.startswith("#### PROFILE "):
             name, stack = line[len("#### PROFILE "):], None
-            out[name] = []
+            out[name] = ([], [])
         elif line.startswith("#### END"):
-            if name and stack:
-                out[name].append(stack)
+            if name and stack is not None:
+                out[name][0].append(stack)
             name, stack = None, None
         elif name is None:
             continue
@@ -65,13 +71,31 @@ def profiles(path):
             if stack is not None and len(parts) == 2:
                 stack.append(parts[1])
         elif line.strip():
-            if stack:
-                out[name].append(stack)
+            if stack is not None:
+                out[name][0].append(stack)
             stack = []
+            m = HEADER.match(line)
+            out[name][1].append((m.group(1), m.group(2)) if m else (line.strip(), "?"))
     return out
 
 
-def report(name, stacks):
+def task_kind(task):
+    """A kernel worker's name without its number (kworker/1:2H-name -> kworker/1:H-name)."""
+    return re.sub(r"^(kworker/[u\d]+):\d+", r"\1", task)
+
+
+def per_cpu(heads):
+    """Each CPU's share of the samples, by task kind."""
+    n = len(heads) or 1
+    cpus = collections.defaultdict(collections.Counter)
+    for task, cpu in heads:
+        cpus[cpu][task_kind(task)] += 1
+    for cpu in sorted(cpus):
+        tasks = ", ".join(f"{t} {c * 100 / n:.1f}%" for t, c in cpus[cpu].most_common(5))
+        print(f"  cpu{cpu}: {sum(cpus[cpu].values()) * 100 / n:.1f}% of samples: {tasks}")
+
+
+def report(name, stacks, heads):
     n = len(stacks) or 1
     incl, self_ = collections.Counter(), collections.Counter()
     for st in stacks:
@@ -80,6 +104,7 @@ def report(name, stacks):
         for f in set(st):
             incl[f] += 1
     print(f"== {name}: {len(stacks)} samples")
+    per_cpu(heads)
     for f, c in incl.most_common():
         if c * 100 / n < 1.5:
             break
@@ -104,8 +129,8 @@ def report(name, stacks):
 
 
 def main():
-    for name, stacks in profiles(sys.argv[1]).items():
-        report(name, stacks)
+    for name, (stacks, heads) in profiles(sys.argv[1]).items():
+        report(name, stacks, heads)
 
 
 if __name__ == "__main__":

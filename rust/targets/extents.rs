@@ -12,7 +12,7 @@
 //! after a grace period.
 //!
 //! A group filled in random order (exceptions of random writes, blocks provisioned by random
-//! writes) holds up to 256 runs of one key: a bucket keeps the runs it was published with in
+//! writes) holds up to 256 runs of one key each: a bucket keeps the runs it was published with in
 //! key order (a binary search finds a key among them) and scans only the few appended since,
 //! and is published again, sorted, once that tail is full.
 
@@ -22,7 +22,7 @@ use kernel::{alloc::Flags, prelude::*};
 
 /// Keys of one group hash to one bucket; runs never cross a group.
 const GROUP_SHIFT: u32 = 8;
-/// Runs a new bucket has room for.
+/// Runs a new bucket has room for, at least (one more than its least room to append).
 const MIN_ROOM: usize = 4;
 /// Runs appended to a bucket (and scanned by lookups) before it is published again sorted.
 const MAX_TAIL: usize = 16;
@@ -119,25 +119,27 @@ impl Bucket {
             .find(|e| e.len.load(Ordering::Acquire) > 0)
     }
 
-    /// The run covering `key`, if any.
-    fn covering(&self, key: u64) -> Option<Run> {
-        let covers = |r: &Run| key >= r.key && key - r.key < r.len;
+    /// The entry of the run covering `key`, and that run, if any.
+    fn covering(&self, key: u64) -> Option<(&Entry, Run)> {
+        let covers = |(_, r): &(&Entry, Run)| key >= r.key && key - r.key < r.len;
         // The last sorted run starting at or before `key` is the only sorted one that can
         // cover it.
-        let candidate = self.sorted_below(key.saturating_add(1)).map(Entry::run);
-        if let Some(r) = candidate.filter(covers) {
-            return Some(r);
+        let candidate = self
+            .sorted_below(key.saturating_add(1))
+            .map(|e| (e, e.run()));
+        if let Some(hit) = candidate.filter(covers) {
+            return Some(hit);
         }
         let count = self.count.load(Ordering::Acquire);
         self.entries
             .get(self.sorted..count)?
             .iter()
-            .map(Entry::run)
+            .map(|e| (e, e.run()))
             .find(covers)
     }
 
     fn lookup(&self, key: u64) -> Option<u64> {
-        self.covering(key).map(|r| r.val + (key - r.key))
+        self.covering(key).map(|(_, r)| r.val + (key - r.key))
     }
 
     /// The live run ending just before `key`, if any.
@@ -149,7 +151,7 @@ impl Bucket {
         if let Some(e) = self.sorted_below(key).filter(ends) {
             return Some(e);
         }
-        let count = self.count.load(Ordering::Relaxed);
+        let count = self.count.load(Ordering::Acquire);
         self.entries.get(self.sorted..count)?.iter().find(ends)
     }
 }
@@ -319,12 +321,10 @@ impl ExtentWriter<'_> {
     pub fn remove(&mut self, key: u64, flags: Flags) -> Result<(), RemoveError> {
         let b = bucket_of(self.mask, key);
         let k = self.bucket(b).ok_or(RemoveError::Missing)?;
-        let r = k.covering(key).ok_or(RemoveError::Missing)?;
+        let (e, r) = k.covering(key).ok_or(RemoveError::Missing)?;
         if key == r.key + r.len - 1 {
             // Shrinking at the end: a reader sees the run with or without the key.
-            if let Some(e) = k.ending_at(key + 1) {
-                e.len.store(r.len - 1, Ordering::Release);
-            }
+            e.len.store(r.len - 1, Ordering::Release);
             return Ok(());
         }
         if key != r.key {

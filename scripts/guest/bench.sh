@@ -428,7 +428,7 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 		perf record -q -a -g -F 2000 -e cpu-clock -o /tmp/perf.data -- sleep 1
 		wait
 		echo "#### PROFILE $name: $(cat /tmp/sample.out) IOPS"
-		perf script -i /tmp/perf.data -F comm,ip,sym 2>/dev/null
+		perf script -i /tmp/perf.data -F comm,cpu,ip,sym 2>/dev/null
 		echo "#### END"
 	}
 	# thin first writes: one 4 KiB write at each block start of a 736 MiB volume, QD32.
@@ -456,7 +456,7 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 	for side in c o; do
 		snap_up $side 1
 		sample "snap-first-qd1 $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_org \
-			--direct=1 --rw=randwrite --bs=4k --size=44M --ioengine=psync \
+			--direct=1 --rw=randwrite --bs=4k --size=44M --ioengine=psync $PIN \
 			--minimal | awk -F';' '{ print \$49 }'"
 		snap_down $side
 	done
