@@ -38,6 +38,15 @@ pub struct Run {
     pub len: u64,
 }
 
+impl Run {
+    /// No keys (a blank entry, a run emptied at its end).
+    const EMPTY: Run = Run {
+        key: 0,
+        val: 0,
+        len: 0,
+    };
+}
+
 /// Why a key could not be removed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RemoveError {
@@ -79,13 +88,8 @@ impl Bucket {
     fn new(runs: &[Run], flags: Flags) -> Result<Self> {
         let tail = runs.len().clamp(MIN_ROOM - 1, MAX_TAIL);
         let mut entries = KVec::with_capacity(runs.len() + tail, flags)?;
-        let blank = Run {
-            key: 0,
-            val: 0,
-            len: 0,
-        };
         for i in 0..runs.len() + tail {
-            let r = runs.get(i).unwrap_or(&blank);
+            let r = runs.get(i).unwrap_or(&Run::EMPTY);
             entries.push(
                 Entry {
                     key: AtomicU64::new(r.key),
@@ -106,53 +110,53 @@ impl Bucket {
         self.entries.iter().take(self.count.load(Ordering::Acquire))
     }
 
-    /// The sorted live run with the greatest first key below `key`, if any. Runs emptied at
-    /// their end keep their place, and a run before one may since have grown past its key:
-    /// they are skipped.
-    fn sorted_below(&self, key: u64) -> Option<&Entry> {
-        let sorted = self.entries.get(..self.sorted)?;
-        let i = sorted.partition_point(|e| e.key.load(Ordering::Relaxed) < key);
-        sorted
+    /// The published runs, in key order.
+    fn sorted(&self) -> &[Entry] {
+        self.entries.get(..self.sorted).unwrap_or(&[])
+    }
+
+    /// The runs appended since, in any order.
+    fn appended(&self) -> &[Entry] {
+        let count = self.count.load(Ordering::Acquire);
+        self.entries.get(self.sorted..count).unwrap_or(&[])
+    }
+
+    /// The run that `pred` holds for, and its entry: among the sorted runs only the live one
+    /// with the greatest first key below `below` can be it (runs never overlap; runs emptied
+    /// at their end keep their place, and a run before one may since have grown past its
+    /// key, so they are skipped), else one of the appended runs.
+    fn find(&self, below: u64, pred: impl Fn(&Run) -> bool) -> Option<(&Entry, Run)> {
+        let sorted = self.sorted();
+        let i = sorted.partition_point(|e| e.key.load(Ordering::Relaxed) < below);
+        let candidate = sorted
             .get(..i)?
             .iter()
             .rev()
             .find(|e| e.len.load(Ordering::Acquire) > 0)
-    }
-
-    /// The entry of the run covering `key`, and that run, if any.
-    fn covering(&self, key: u64) -> Option<(&Entry, Run)> {
-        let covers = |(_, r): &(&Entry, Run)| key >= r.key && key - r.key < r.len;
-        // The last sorted run starting at or before `key` is the only sorted one that can
-        // cover it.
-        let candidate = self
-            .sorted_below(key.saturating_add(1))
             .map(|e| (e, e.run()));
-        if let Some(hit) = candidate.filter(covers) {
+        if let Some(hit) = candidate.filter(|(_, r)| pred(r)) {
             return Some(hit);
         }
-        let count = self.count.load(Ordering::Acquire);
-        self.entries
-            .get(self.sorted..count)?
+        self.appended()
             .iter()
             .map(|e| (e, e.run()))
-            .find(covers)
+            .find(|(_, r)| pred(r))
+    }
+
+    /// The run covering `key`, and its entry.
+    fn covering(&self, key: u64) -> Option<(&Entry, Run)> {
+        self.find(key.saturating_add(1), |r| {
+            key >= r.key && key - r.key < r.len
+        })
     }
 
     fn lookup(&self, key: u64) -> Option<u64> {
         self.covering(key).map(|(_, r)| r.val + (key - r.key))
     }
 
-    /// The live run ending just before `key`, if any.
-    fn ending_at(&self, key: u64) -> Option<&Entry> {
-        let ends = |e: &&Entry| {
-            let r = e.run();
-            r.len > 0 && r.key + r.len == key
-        };
-        if let Some(e) = self.sorted_below(key).filter(ends) {
-            return Some(e);
-        }
-        let count = self.count.load(Ordering::Acquire);
-        self.entries.get(self.sorted..count)?.iter().find(ends)
+    /// The live run ending just before `key`, and its entry.
+    fn ending_at(&self, key: u64) -> Option<(&Entry, Run)> {
+        self.find(key, |r| r.len > 0 && r.key + r.len == key)
     }
 }
 
@@ -246,24 +250,11 @@ impl ExtentWriter<'_> {
     /// The live runs of bucket `b` and `extra`, in key order, in a new list: the bucket's
     /// tail (and `extra`) sorted apart, then merged with its sorted runs.
     fn runs_with(&self, b: usize, extra: Option<Run>, flags: Flags) -> Result<KVec<Run>> {
-        let empty = Run {
-            key: 0,
-            val: 0,
-            len: 0,
-        };
-        let mut tail = [empty; MAX_TAIL + 1];
+        let mut tail = [Run::EMPTY; MAX_TAIL + 1];
         let mut t = 0;
-        let k = self.bucket(b);
-        let (sorted, appended) = match k {
-            Some(k) => {
-                let count = k.count.load(Ordering::Relaxed);
-                (
-                    k.entries.get(..k.sorted).unwrap_or(&[]),
-                    k.entries.get(k.sorted..count).unwrap_or(&[]),
-                )
-            }
-            None => (&[][..], &[][..]),
-        };
+        let (sorted, appended) = self
+            .bucket(b)
+            .map_or((&[][..], &[][..]), |k| (k.sorted(), k.appended()));
         for r in Iterator::chain(appended.iter().map(Entry::run), extra) {
             if r.len == 0 {
                 continue;
@@ -297,8 +288,7 @@ impl ExtentWriter<'_> {
     pub fn insert(&mut self, key: u64, val: u64, flags: Flags) -> Result {
         let b = bucket_of(self.mask, key);
         if let Some(k) = self.bucket(b) {
-            if let Some(e) = k.ending_at(key) {
-                let r = e.run();
+            if let Some((e, r)) = k.ending_at(key) {
                 if r.val + r.len == val && same_group(r.key, key) {
                     e.len.store(r.len + 1, Ordering::Release);
                     return Ok(());
