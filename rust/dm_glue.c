@@ -262,6 +262,12 @@ struct orion_worker {
 	struct work_struct after_work;
 	/* A run on the waker's CPU (copy_wq), for a lone submitter. */
 	struct work_struct local_work;
+	/*
+	 * A write of the copy work's own run ended in that run's task (brd, or any device that
+	 * completes in the submitter): the run calls the after hook itself once its writes are
+	 * out. Only the copy work's run touches it, and a work item never runs twice at once.
+	 */
+	bool after_in_run;
 	/* Runs of work, dwork and local_work never overlap. */
 	struct mutex run_lock;
 	bool prefer_local;
@@ -358,6 +364,10 @@ static void orion_worker_write_local(struct work_struct *work)
 	unsigned int noio = memalloc_noio_save();
 
 	orion_worker_write_copies(&w->local_copies);
+	if (w->after_in_run) {
+		w->after_in_run = false;
+		w->after_fn(w->ctx);
+	}
 	memalloc_noio_restore(noio);
 }
 
@@ -373,6 +383,11 @@ static void orion_worker_after_run(struct work_struct *work)
 
 void orion_worker_after(struct orion_worker *w)
 {
+	/* Inside the copy work's run (not an interrupt that came in on its task): it calls it. */
+	if (in_task() && current_work() == &w->copy_work) {
+		w->after_in_run = true;
+		return;
+	}
 	queue_work(w->copy_wq, &w->after_work);
 }
 

@@ -46,7 +46,9 @@ def main():
     err = [[d[2] - d[3] for d in data], [d[4] - d[2] for d in data]]
     colors = []
     for _, _, m, lo, hi in data:
-        if lo >= 1.0:
+        if lo == hi == 1.0:
+            colors.append("tab:gray")
+        elif lo >= 1.0:
             colors.append("tab:green")
         elif hi < 1.0:
             colors.append("tab:red")

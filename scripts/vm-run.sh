@@ -59,7 +59,15 @@ machine=pc
 machine=${ORION_VM_MACHINE:-$machine}
 qemu=(qemu-system-x86_64 -machine "$machine" -accel tcg -cpu max -smp 2 -m 2G -no-reboot -display none
 	-monitor none -kernel "$kdir/arch/x86/boot/bzImage" -initrd "$out/initramfs.cpio"
-	-append "$append" "${drives[@]}")
+	"${drives[@]}")
+# ORION_ICOUNT=N: the guest's clock counts instructions (2^N ns each), not host time, so a
+# benchmark measures the instructions an I/O costs, free of this host's speed drift. The
+# vCPUs then take turns on one host thread: work spread over CPUs gains nothing.
+if [ -n "${ORION_ICOUNT:-}" ]; then
+	qemu+=(-icount "shift=$ORION_ICOUNT,sleep=off")
+	append+=" orion.icount=$ORION_ICOUNT"
+fi
+qemu+=(-append "$append")
 
 if [ "$mode" = shell ]; then
 	qemu+=(-serial mon:stdio -serial "file:$tap")

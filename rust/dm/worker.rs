@@ -59,9 +59,10 @@ pub trait Job: Send + Sync + Sized + 'static {
         false
     }
 
-    /// Runs on the copy queue when [`Self::wants_after_direct`] said so: process context, may
-    /// sleep (in a `memalloc_noio` scope); returns whether the worker must run. Same lock
-    /// rule as [`Self::after_copy`]. The default asks for a run.
+    /// Runs on the copy queue when [`Self::wants_after_direct`] said so (at the end of the
+    /// copy queue's run whose write ended in its own task, or as a queued item): process
+    /// context, may sleep (in a `memalloc_noio` scope); returns whether the worker must run.
+    /// Same lock rule as [`Self::after_copy`]. The default asks for a run.
     fn after_direct(&self, _worker: &Worker<Self>) -> bool {
         true
     }

@@ -9,13 +9,27 @@ RUNTIME=${ORION_BENCH_RUNTIME:-4}
 # in speed (an A/B with a job on each showed it), so a job the scheduler put on the other
 # vCPU than its partner's measured the vCPUs, not the targets.
 PIN="--cpus_allowed=${ORION_BENCH_CPU:-1}"
-# Sections to run (kernel command line orion.tests=a,b; default all): basic, thin, snap,
+# Sections to run (kernel command line orion.tests=a,b; default all): basic, thin, snap, noise,
 # mirror (mirror-slow: only its rows on queue-limited legs); profile runs only when named.
 sections=all
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in orion.tests=*) sections=$(echo "${arg#orion.tests=}" | tr , ' ') ;; esac
 done
 want() { case " $sections " in *" all "* | *" $1 "*) return 0 ;; esac; return 1; }
+for arg in $(cat /proc/cmdline); do
+	case "$arg" in
+	orion.icount=*)
+		echo
+		echo "Clock: instruction counting (QEMU -icount shift=${arg#orion.icount=}): a second is"
+		echo "a fixed number of guest instructions, so IOPS compare the instructions an I/O costs"
+		echo "on one vCPU at a time; work spread over both vCPUs gains nothing here."
+		# Runs repeat to the instruction: fewer and shorter ones say as much.
+		ORION_BENCH_RUNS=${ORION_BENCH_RUNS:-2}
+		ORION_BENCH_STEADY_RUNS=${ORION_BENCH_STEADY_RUNS:-2}
+		ORION_BENCH_STEADY_RUNTIME=${ORION_BENCH_STEADY_RUNTIME:-1}
+		;;
+	esac
+done
 
 modprobe dm-bufio
 modprobe dm-snapshot
@@ -75,7 +89,7 @@ row() {
 	lo=${lo%-*}
 	hi=${m##*-}
 	hi=${hi%)}
-	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
+	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l == 1 && h == 1) print "same"; else if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
 	ref=""
 	vsref=""
 	[ -n "${ROW_REF:-}" ] && ref=" $(med $refs | cut -d' ' -f1) |" && vsref=" $(med $rrs) |"
@@ -252,14 +266,14 @@ thin_two() {
 	thin_down "$side"
 }
 # steady_job SIDE JOB: one short run of an overwrite or read job on the standing volume of
-# SIDE (c, o, or ref: C linear).
+# SIDE (c, o, ref: C linear, or aa0/aa1: the noise rows' two C linears).
 steady_job() {
 	case "$2" in
 	*-qd1) e="--ioengine=psync" ;;
 	*) e="--ioengine=libaio --iodepth=32" ;;
 	esac
 	case "$2" in overwrite-*) rw=randwrite ;; *) rw=randread ;; esac
-	case "$1" in ref) t=/dev/mapper/ref_lin ;; *) t=/dev/mapper/$1_thin ;; esac
+	case "$1" in ref) t=/dev/mapper/ref_lin ;; aa*) t=/dev/mapper/$1 ;; *) t=/dev/mapper/$1_thin ;; esac
 	fio --name=b --filename=$t --direct=1 --rw=$rw --bs=4k --size=64M --time_based \
 		--runtime="$STEADY_RUNTIME" --ramp_time=500ms $PIN $e --minimal | awk -F';' '{ print $8 + $49 }'
 }
@@ -302,6 +316,23 @@ if want thin; then
 		row "$job" zero steady_job $job
 		ROW_REF=""
 	done
+	thin_down c
+	thin_down o
+	# The same on volumes provisioned in random order (a 4 KiB write at each block start,
+	# shuffled, as the first-write rows): every block is its own extent, scattered over the
+	# data device, as on a volume that grew by random writes.
+	for side in c o; do
+		thin_up $side zero
+		first_iolog /dev/mapper/${side}_thin /tmp/first.iolog 64
+		fio --name=p --filename=/dev/mapper/${side}_thin --direct=1 --read_iolog=/tmp/first.iolog \
+			--replay_no_stall=1 --ioengine=libaio --iodepth=32 >/dev/null
+		dd if=/dev/urandom of=/dev/mapper/${side}_thin bs=1M count=64 oflag=direct 2>/dev/null
+	done
+	for job in overwrite-qd1 read-qd1; do
+		ROW_REF="steady_job ref $job"
+		row "$job (random-provisioned)" zero steady_job $job
+		ROW_REF=""
+	done
 	RUNS=$runs
 	thin_down c
 	thin_down o
@@ -309,8 +340,9 @@ if want thin; then
 	echo
 	echo "Thin rows: IOPS; first writes and snapshot break: $RUNS runs per cell on fresh pools,"
 	echo "C and ours interleaved; overwrite and read: $STEADY_RUNS runs of ${STEADY_RUNTIME}s per cell on"
-	echo "standing volumes, the reference, C and ours in turn. Ratios are taken per run"
-	echo "(goal for overwrite and read: orion / C linear at least 0.9)."
+	echo "standing volumes (provisioned in order by a dd, or random-provisioned), the reference,"
+	echo "C and ours in turn. Ratios are taken per run (goal for overwrite and read: orion / C"
+	echo "linear at least 0.9)."
 fi
 if want snap; then
 	warm 256 /dev/ram0 /dev/ram1 /dev/ram2 /dev/ram3
@@ -407,6 +439,32 @@ if want mirror || want mirror-slow; then
 	echo "slow = null_blk legs completing each request after 1 ms with at most 8 in flight."
 fi
 
+# The method's own noise: C linear against C linear on two brd devices, by the same
+# interleaved runs as every row (ours is not involved). Their spread is what the host's
+# drift alone does to a ratio; under instruction counting (ORION_ICOUNT) it should vanish.
+aa_job() {
+	if [ "$1" = o ]; then steady_job aa1 "$2"; else steady_job aa0 "$2"; fi
+}
+if want noise; then
+	warm 256 /dev/ram0 /dev/ram1
+	dmsetup create aa0 --table "0 131072 linear /dev/ram0 0"
+	dmsetup create aa1 --table "0 131072 linear /dev/ram1 0"
+	echo
+	echo "### noise floor: C linear / C linear (brd)"
+	echo
+	echo "| job | runs | C linear A | C linear B | ratio B / A median (min-max) | verdict |"
+	echo "|-----|------|------------|------------|------------------------------|---------|"
+	runs=$RUNS
+	RUNS=$STEADY_RUNS
+	for job in read-qd1 overwrite-qd1 read-qd32; do
+		row "$job" $RUNS aa_job $job
+	done
+	RUNS=$runs
+	dmsetup remove aa0 aa1
+	echo
+	echo "Noise rows: $STEADY_RUNS runs of ${STEADY_RUNTIME}s per cell, A and B in turn, as the thin steady rows."
+fi
+
 # Profiles (ORION_BENCH=profile only; not part of "all"): where the CPU time goes, ours and
 # C's, on the workloads whose goals are missed. Each workload runs alone and `perf record`
 # samples every CPU for a second in its middle (fio's start-up under TCG is a large part of
@@ -443,6 +501,14 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 	}
 	for z in zero nozero; do
 		for side in c o; do prof_thin $side $z; done
+	done
+	# thin first writes of whole blocks: 64 KiB sequential, QD1 (the seq64k rows).
+	for side in c o; do
+		THIN_DEVS="/dev/ram0 /dev/ram1" POOL_SECTORS=1572864 thin_up $side nozero 736
+		sample "thin-first-seq64k-nozero $side" sh -c "fio --name=b \
+			--filename=/dev/mapper/${side}_thin --direct=1 --rw=write --bs=64k --size=736M \
+			--ioengine=psync $PIN --minimal | awk -F';' '{ print \$49 }'"
+		thin_down $side
 	done
 	# snapshot origin first writes, one snapshot, QD32 and QD1 (44 MiB: a QD1 run lasts past
 	# the sampled second and its exceptions fit the 48 MiB COW device).
