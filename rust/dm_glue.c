@@ -364,7 +364,8 @@ static void orion_worker_write_local(struct work_struct *work)
 	unsigned int noio = memalloc_noio_save();
 
 	orion_worker_write_copies(&w->local_copies);
-	if (w->after_in_run) {
+	/* The hook can start a copy whose end (a failed start, say) comes back here at once. */
+	while (w->after_in_run) {
 		w->after_in_run = false;
 		w->after_fn(w->ctx);
 	}
@@ -383,8 +384,11 @@ static void orion_worker_after_run(struct work_struct *work)
 
 void orion_worker_after(struct orion_worker *w)
 {
-	/* Inside the copy work's run (not an interrupt that came in on its task): it calls it. */
-	if (in_task() && current_work() == &w->copy_work) {
+	/*
+	 * Inside the copy work's run, it calls it (current_work() is NULL in an interrupt, even
+	 * one that came in on that run's task).
+	 */
+	if (current_work() == &w->copy_work) {
 		w->after_in_run = true;
 		return;
 	}

@@ -62,7 +62,7 @@ def main():
     ax.set_yticklabels(labels, fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("orion / C (median of interleaved runs, bars: min-max)")
-    ax.set_title("orion_dm vs the C targets: green faster, red slower, gray inconclusive")
+    ax.set_title("orion_dm vs the C targets: green faster, red slower, gray inconclusive or same")
     fig.tight_layout()
     fig.savefig(dst, dpi=110)
 

@@ -18,7 +18,8 @@ if [ -z "$sections" ]; then
 fi
 # The profile section needs perf in the guest.
 case ",$sections," in *,profile,*) export ORION_PERF=1 ;; esac
-bash "$ORION_ROOT/scripts/vm-run.sh" bench ${sections//,/ }
+# Every section in one boot takes longer than a test run's watchdog allows.
+ORION_VM_TIMEOUT=${ORION_VM_TIMEOUT:-7200} bash "$ORION_ROOT/scripts/vm-run.sh" bench ${sections//,/ }
 {
 	cat "$out/thin-tools.md"
 	# Without the raw profile samples (folded into profile.txt below).

@@ -64,9 +64,15 @@ qemu=(qemu-system-x86_64 -machine "$machine" -accel tcg -cpu max -smp 2 -m 2G -n
 # benchmark measures the instructions an I/O costs, free of this host's speed drift. The
 # vCPUs then take turns on one host thread: work spread over CPUs gains nothing.
 if [ -n "${ORION_ICOUNT:-}" ]; then
+	[[ "$ORION_ICOUNT" =~ ^[0-9]+$ ]] || { orion_log "ORION_ICOUNT must be a shift (a number), not '$ORION_ICOUNT'"; exit 2; }
 	qemu+=(-icount "shift=$ORION_ICOUNT,sleep=off")
 	append+=" orion.icount=$ORION_ICOUNT"
 fi
+# The benchmark's settings (ORION_BENCH_RUNS=5 ...) as orion.bench_runs=5 ...
+for v in $(compgen -v ORION_BENCH_); do
+	name=${v#ORION_}
+	append+=" orion.${name,,}=${!v}"
+done
 qemu+=(-append "$append")
 
 if [ "$mode" = shell ]; then

@@ -4,13 +4,9 @@
 # markdown table of IOPS and the ratio ours / C. Under TCG only the ratios mean anything.
 set -e
 export DM_DISABLE_UDEV=1
-RUNTIME=${ORION_BENCH_RUNTIME:-4}
-# Single-submitter jobs run on one vCPU, the same for every side: under TCG the vCPUs differ
-# in speed (an A/B with a job on each showed it), so a job the scheduler put on the other
-# vCPU than its partner's measured the vCPUs, not the targets.
-PIN="--cpus_allowed=${ORION_BENCH_CPU:-1}"
-# Sections to run (kernel command line orion.tests=a,b; default all): basic, thin, snap, noise,
-# mirror (mirror-slow: only its rows on queue-limited legs); profile runs only when named.
+# Sections to run (kernel command line orion.tests=a,b; default all): basic, thin, snap,
+# mirror (mirror-slow: only its rows on queue-limited legs), noise; profile runs only when
+# named.
 sections=all
 for arg in $(cat /proc/cmdline); do
 	case "$arg" in orion.tests=*) sections=$(echo "${arg#orion.tests=}" | tr , ' ') ;; esac
@@ -24,12 +20,21 @@ for arg in $(cat /proc/cmdline); do
 		echo "a fixed number of guest instructions, so IOPS compare the instructions an I/O costs"
 		echo "on one vCPU at a time; work spread over both vCPUs gains nothing here."
 		# Runs repeat to the instruction: fewer and shorter ones say as much.
-		ORION_BENCH_RUNS=${ORION_BENCH_RUNS:-2}
-		ORION_BENCH_STEADY_RUNS=${ORION_BENCH_STEADY_RUNS:-2}
+		ORION_BENCH_STEADY_RUNS=${ORION_BENCH_STEADY_RUNS:-3}
 		ORION_BENCH_STEADY_RUNTIME=${ORION_BENCH_STEADY_RUNTIME:-1}
+		;;
+	orion.bench_*=*)
+		# ORION_BENCH_* settings of the host (scripts/vm-run.sh passes them on).
+		v=${arg#orion.}
+		eval "ORION_$(echo "${v%%=*}" | tr a-z A-Z)=\${v#*=}"
 		;;
 	esac
 done
+RUNTIME=${ORION_BENCH_RUNTIME:-4}
+# Single-submitter jobs run on one vCPU, the same for every side: under TCG the vCPUs differ
+# in speed (an A/B with a job on each showed it), so a job the scheduler put on the other
+# vCPU than its partner's measured the vCPUs, not the targets.
+PIN="--cpus_allowed=${ORION_BENCH_CPU:-1}"
 
 modprobe dm-bufio
 modprobe dm-snapshot
