@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! Synchronous reads and writes of whole areas through dm-io, for on-disk formats that are
-//! read and written a chunk at a time (the snapshot exception store).
+//! Synchronous reads and writes of areas (or sectors of them) through dm-io, for on-disk
+//! formats that are read and written a chunk at a time (the snapshot exception store).
 //!
 //! The caller must run in process context and not in a bio submission path of the device it
 //! writes to (dm-io waits for completion; a target's worker is the right place).
@@ -133,13 +133,40 @@ impl IoClient {
         buf: &SectorBuf,
         mode: WriteMode,
     ) -> Result {
+        self.write_part(bdev, sector, buf, 0..buf.sectors(), mode)
+    }
+
+    /// Writes sectors `part` of `buf`, the image of `bdev` from `sector` on, to their place
+    /// (`sector + part.start` on). `EINVAL` when `part` is empty or not within `buf`.
+    pub fn write_part(
+        &self,
+        bdev: BlockDevice<'_>,
+        sector: u64,
+        buf: &SectorBuf,
+        part: core::ops::Range<u64>,
+        mode: WriteMode,
+    ) -> Result {
+        if part.start >= part.end || part.end > buf.sectors() {
+            return Err(EINVAL);
+        }
         let op = match mode {
             WriteMode::Plain => bindings::ORION_SYNC_WRITE,
             WriteMode::FlushFua => bindings::ORION_SYNC_WRITE_FLUSH_FUA,
         };
         // dm-io only reads the buffer for a write.
-        let p = buf.0.as_ptr().cast_mut();
-        self.io(bdev, sector, p, buf.sectors(), op)
+        let p = buf
+            .0
+            .get((part.start as usize) * 512..)
+            .ok_or(EINVAL)?
+            .as_ptr()
+            .cast_mut();
+        self.io(
+            bdev,
+            sector.checked_add(part.start).ok_or(EINVAL)?,
+            p,
+            part.end - part.start,
+            op,
+        )
     }
 }
 

@@ -68,6 +68,9 @@ pub struct Persistent {
     current_area: u64,
     /// Exceptions in `area`.
     committed: u32,
+    /// The current area on disk holds the bytes of `area` (false after a failed read or
+    /// write of it left the two apart: the next commit writes the area whole).
+    area_on_disk: bool,
 }
 
 /// A transient store (`N`).
@@ -200,6 +203,28 @@ impl Persistent {
         self.io.write(cow, at, &self.area, WriteMode::FlushFua)
     }
 
+    /// Writes the part of the current area that holds entries `from..to`, in whole logical
+    /// blocks of `cow`. With `area_on_disk`, the rest of the area on disk already equals the
+    /// area in memory (read from there, or zeroed on both, and every change written since),
+    /// so the disk ends up with the bytes a write of the whole area (dm-snap's) would leave.
+    fn write_area_entries(&self, cow: BlockDevice<'_>, from: u32, to: u32) -> Result {
+        let unit = u64::from((cow.logical_block_size() >> 9).max(1));
+        let chunk = u64::from(self.chunk);
+        let first = (u64::from(from) * EXCEPTION_BYTES as u64 / 512) / unit * unit;
+        let end = (u64::from(to) * EXCEPTION_BYTES as u64)
+            .div_ceil(512)
+            .div_ceil(unit)
+            * unit;
+        let at = self.sector(area_location(self.per_area, self.current_area));
+        self.io.write_part(
+            cow,
+            at,
+            &self.area,
+            first.min(chunk)..end.min(chunk),
+            WriteMode::FlushFua,
+        )
+    }
+
     fn zero_area(&self, cow: BlockDevice<'_>, area: u64) -> Result {
         let zero = SectorBuf::zeroed(self.chunk)?;
         let at = self.sector(area_location(self.per_area, area));
@@ -247,6 +272,7 @@ impl Persistent {
             area: SectorBuf::zeroed(chunk)?,
             current_area: 0,
             committed: 0,
+            area_on_disk: true,
         };
         let first_free = HEADER_CHUNKS + 1;
         let new = magic == 0;
@@ -344,7 +370,21 @@ impl Persistent {
     /// Records `exceptions` durably (their data is already written). On failure the store is
     /// no longer valid.
     pub fn commit(&mut self, cow: BlockDevice<'_>, exceptions: &[(u64, u64)]) -> Result {
+        if self.committed >= self.per_area && !exceptions.is_empty() && self.valid {
+            // A merge stepped back into this full area and stopped before merging from it:
+            // the area after it (merged empty) takes the new pairs.
+            if self.zero_area(cow, self.current_area + 1).is_err() {
+                self.valid = false;
+                return Err(EIO);
+            }
+            self.committed = 0;
+            self.current_area += 1;
+            self.area.clear();
+            self.area_on_disk = true;
+        }
         let mut dirty = false;
+        // The first entry this commit writes in the current area.
+        let mut from = self.committed;
         for &(old, new) in exceptions {
             let off = self.committed as usize * EXCEPTION_BYTES;
             put_u64(self.area.bytes_mut(), off, old);
@@ -362,11 +402,21 @@ impl Persistent {
                 self.committed = 0;
                 self.current_area += 1;
                 self.area.clear();
+                self.area_on_disk = true;
                 dirty = false;
+                from = 0;
             }
         }
-        if dirty && self.valid && self.write_area(cow).is_err() {
-            self.valid = false;
+        if dirty && self.valid {
+            let written = if self.area_on_disk {
+                self.write_area_entries(cow, from, self.committed)
+            } else {
+                self.write_area(cow)
+            };
+            match written {
+                Ok(()) => self.area_on_disk = true,
+                Err(_) => self.valid = false,
+            }
         }
         if self.valid {
             Ok(())
@@ -392,7 +442,10 @@ impl Persistent {
             }
             self.current_area -= 1;
             let at = self.sector(area_location(self.per_area, self.current_area));
+            // Until the read succeeds, `area` is not what that area holds on disk.
+            self.area_on_disk = false;
             self.io.read(cow, at, &mut self.area)?;
+            self.area_on_disk = true;
             self.committed = self.per_area;
         }
         let at = |i: u32| {
@@ -421,7 +474,10 @@ impl Persistent {
             put_u64(self.area.bytes_mut(), off, 0);
             put_u64(self.area.bytes_mut(), off + 8, 0);
         }
+        // The pairs are cleared in memory: the disk matches again once this write succeeds.
+        self.area_on_disk = false;
         self.write_area(cow)?;
+        self.area_on_disk = true;
         self.committed -= n;
         // What next_free would be had every exception been committed in order (dm-snap
         // keeps it for the status only).
