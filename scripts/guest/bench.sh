@@ -9,11 +9,8 @@ export DM_DISABLE_UDEV=1
 # named.
 sections=all
 for arg in $(cat /proc/cmdline); do
-	case "$arg" in orion.tests=*) sections=$(echo "${arg#orion.tests=}" | tr , ' ') ;; esac
-done
-want() { case " $sections " in *" all "* | *" $1 "*) return 0 ;; esac; return 1; }
-for arg in $(cat /proc/cmdline); do
 	case "$arg" in
+	orion.tests=*) sections=$(echo "${arg#orion.tests=}" | tr , ' ') ;;
 	orion.icount=*)
 		echo
 		echo "Clock: instruction counting (QEMU -icount shift=${arg#orion.icount=}): a second is"
@@ -30,6 +27,7 @@ for arg in $(cat /proc/cmdline); do
 		;;
 	esac
 done
+want() { case " $sections " in *" all "* | *" $1 "*) return 0 ;; esac; return 1; }
 RUNTIME=${ORION_BENCH_RUNTIME:-4}
 # Single-submitter jobs run on one vCPU, the same for every side: under TCG the vCPUs differ
 # in speed (an A/B with a job on each showed it), so a job the scheduler put on the other
@@ -287,6 +285,22 @@ steady_job() {
 # drifts by a third within seconds (C linear alone on brd: 40k-83k IOPS at QD1 in
 # consecutive 2 s runs), so the closer in time the runs of a triple, the more their ratio
 # says about the targets.
+# steady_up [random]: the standing 64 MiB volumes of C and ours, provisioned in full and
+# filled with random bytes; with "random", provisioned first in random order (a 4 KiB write
+# at each block start, shuffled, as the first-write rows): every block is its own extent,
+# scattered over the data device, as on a volume that grew by random writes.
+steady_up() {
+	for side in c o; do
+		thin_up $side zero
+		if [ "${1:-}" = random ]; then
+			first_iolog /dev/mapper/${side}_thin /tmp/first.iolog 64
+			fio --name=p --filename=/dev/mapper/${side}_thin --direct=1 \
+				--read_iolog=/tmp/first.iolog --replay_no_stall=1 --ioengine=libaio \
+				--iodepth=32 >/dev/null
+		fi
+		dd if=/dev/urandom of=/dev/mapper/${side}_thin bs=1M count=64 oflag=direct 2>/dev/null
+	done
+}
 STEADY_RUNS=${ORION_BENCH_STEADY_RUNS:-9}
 STEADY_RUNTIME=${ORION_BENCH_STEADY_RUNTIME:-2}
 if want thin; then
@@ -310,10 +324,7 @@ if want thin; then
 	echo
 	echo "| job | zeroing | C linear (reference) | C dm-thin | orion | orion / C linear median (min-max) | ratio median (min-max) | verdict |"
 	echo "|-----|---------|----------------------|-----------|-------|-----------------------------------|------------------------|---------|"
-	for side in c o; do
-		thin_up $side zero
-		dd if=/dev/urandom of=/dev/mapper/${side}_thin bs=1M count=64 oflag=direct 2>/dev/null
-	done
+	steady_up
 	runs=$RUNS
 	RUNS=$STEADY_RUNS
 	for job in overwrite-qd1 overwrite-qd32 read-qd1 read-qd32; do
@@ -323,16 +334,7 @@ if want thin; then
 	done
 	thin_down c
 	thin_down o
-	# The same on volumes provisioned in random order (a 4 KiB write at each block start,
-	# shuffled, as the first-write rows): every block is its own extent, scattered over the
-	# data device, as on a volume that grew by random writes.
-	for side in c o; do
-		thin_up $side zero
-		first_iolog /dev/mapper/${side}_thin /tmp/first.iolog 64
-		fio --name=p --filename=/dev/mapper/${side}_thin --direct=1 --read_iolog=/tmp/first.iolog \
-			--replay_no_stall=1 --ioengine=libaio --iodepth=32 >/dev/null
-		dd if=/dev/urandom of=/dev/mapper/${side}_thin bs=1M count=64 oflag=direct 2>/dev/null
-	done
+	steady_up random
 	for job in overwrite-qd1 read-qd1; do
 		ROW_REF="steady_job ref $job"
 		row "$job (random-provisioned)" zero steady_job $job

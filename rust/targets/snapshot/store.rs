@@ -225,6 +225,14 @@ impl Persistent {
         )
     }
 
+    /// Moves to the next area, already zeroed on disk.
+    fn next_area(&mut self) {
+        self.committed = 0;
+        self.current_area += 1;
+        self.area.clear();
+        self.area_on_disk = true;
+    }
+
     fn zero_area(&self, cow: BlockDevice<'_>, area: u64) -> Result {
         let zero = SectorBuf::zeroed(self.chunk)?;
         let at = self.sector(area_location(self.per_area, area));
@@ -377,10 +385,7 @@ impl Persistent {
                 self.valid = false;
                 return Err(EIO);
             }
-            self.committed = 0;
-            self.current_area += 1;
-            self.area.clear();
-            self.area_on_disk = true;
+            self.next_area();
         }
         let mut dirty = false;
         // The first entry this commit writes in the current area.
@@ -399,10 +404,7 @@ impl Persistent {
                 if self.valid && self.write_area(cow).is_err() {
                     self.valid = false;
                 }
-                self.committed = 0;
-                self.current_area += 1;
-                self.area.clear();
-                self.area_on_disk = true;
+                self.next_area();
                 dirty = false;
                 from = 0;
             }
