@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-2.0 OR MIT
 """Summarises the guest profiles of `ORION_BENCH=profile make bench`: for each workload
-(samples between "#### PROFILE name" and "#### END", `perf script -F comm,cpu,ip,sym` with
+(samples between "#### PROFILE name: result" and "#### END", `perf script -F comm,cpu,ip,sym` with
 call chains), the share of each CPU's samples by task (where the work ran), the functions by
 inclusive share of all samples (self share beside), idle and the frames every kernel thread
 has left out, then the direct callees of each orion_dm function above 3%.
@@ -52,14 +52,16 @@ HEADER = re.compile(r"^\s*(.*?)\s+\[(\d+)\]\s*$")
 
 
 def profiles(path):
-    """{workload: ([stack, ...], [(task, cpu), ...])}, each stack a list of symbols,
-    innermost first."""
+    """{workload: ([stack, ...], [(task, cpu), ...], [result, ...])}, each stack a list of
+    symbols, innermost first; repeated runs of a workload ("#### PROFILE name: result")
+    pool their samples."""
     out, name, stack = {}, None, None
     for line in open(path, encoding="utf-8", errors="replace"):
         line = line.rstrip("\r\n")
         if line.startswith("#### PROFILE "):
-            name, stack = line[len("#### PROFILE "):], None
-            out[name] = ([], [])
+            name, _, result = line[len("#### PROFILE "):].partition(": ")
+            stack = None
+            out.setdefault(name, ([], [], []))[2].append(result)
         elif line.startswith("#### END"):
             if name and stack is not None:
                 out[name][0].append(stack)
@@ -95,7 +97,7 @@ def per_cpu(heads):
         print(f"  cpu{cpu}: {sum(cpus[cpu].values()) * 100 / n:.1f}% of samples: {tasks}")
 
 
-def report(name, stacks, heads):
+def report(name, stacks, heads, results):
     n = len(stacks) or 1
     incl, self_ = collections.Counter(), collections.Counter()
     for st in stacks:
@@ -103,13 +105,15 @@ def report(name, stacks, heads):
             self_[st[0]] += 1
         for f in set(st):
             incl[f] += 1
-    print(f"== {name}: {len(stacks)} samples")
+    # Runs of equal work (the same job each time) make sample counts comparable between
+    # workloads: under instruction counting a count is instructions.
+    print(f"== {name}: {', '.join(results)} ({len(results)} runs): {len(stacks)} samples")
     per_cpu(heads)
     for f, c in incl.most_common():
         if c * 100 / n < 1.5:
             break
         if not NOISE.match(f):
-            print(f"  {c * 100 / n:5.1f}% {self_[f] * 100 / n:5.1f}%  {short(f)}")
+            print(f"  {c * 100 / n:5.1f}% {self_[f] * 100 / n:5.1f}% {c:6d}  {short(f)}")
     for f, c in incl.most_common():
         if c * 100 / n < 3:
             break
@@ -129,8 +133,8 @@ def report(name, stacks, heads):
 
 
 def main():
-    for name, (stacks, heads) in profiles(sys.argv[1]).items():
-        report(name, stacks, heads)
+    for name, (stacks, heads, results) in profiles(sys.argv[1]).items():
+        report(name, stacks, heads, results)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ for arg in $(cat /proc/cmdline); do
 		echo "Clock: instruction counting (QEMU -icount shift=${arg#orion.icount=}): a second is"
 		echo "a fixed number of guest instructions, so IOPS compare the instructions an I/O costs"
 		echo "on one vCPU at a time; work spread over both vCPUs gains nothing here."
+		ICOUNT=1
 		# Runs repeat to the instruction: fewer and shorter ones say as much.
 		ORION_BENCH_STEADY_RUNS=${ORION_BENCH_STEADY_RUNS:-3}
 		ORION_BENCH_STEADY_RUNTIME=${ORION_BENCH_STEADY_RUNTIME:-1}
@@ -67,6 +68,16 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 
 # median of the arguments, and their min-max.
 med() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { printf "%s (%s-%s)", v[int((NR + 1) / 2)], v[1], v[NR] }'; }
+# medci VALUES...: a 95% confidence interval of their median, "[lo-hi]": order statistics k
+# and n+1-k, k the largest with P(Binomial(n, 1/2) < k) <= 2.5% (no assumption about the
+# spread's shape). Unlike min-max it narrows as runs are added; none below 6 runs.
+medci() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END {
+		n = NR; p = 1; for (i = 0; i < n; i++) p /= 2
+		k = 0; cum = p; pk = p
+		while (cum <= 0.025) { k++; pk = pk * (n - k + 1) / k; cum += pk }
+		if (k > 0) printf "[%s-%s]", v[k], v[n + 1 - k] }'
+}
 RUNS=${ORION_BENCH_RUNS:-3}
 # row LABEL N FN ARGS...: RUNS runs of `FN c ARGS` and `FN o ARGS`, interleaved (C, ours,
 # C, ours...); the table row with the medians, the median ratio (per run pair) with its
@@ -95,8 +106,9 @@ row() {
 	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l == 1 && h == 1) print "same"; else if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
 	ref=""
 	vsref=""
-	[ -n "${ROW_REF:-}" ] && ref=" $(med $refs | cut -d' ' -f1) |" && vsref=" $(med $rrs) |"
-	echo "| $label | $n |$ref $(med $cs) | $(med $os) |$vsref $m | $verdict |"
+	[ -n "${ROW_REF:-}" ] && ref=" $(med $refs | cut -d' ' -f1) |" && vsref=" $(med $rrs) $(medci $rrs) |"
+	ci=$(medci $rs)
+	echo "| $label | $n |$ref $(med $cs) | $(med $os) |$vsref $m | $verdict${ci:+, median $ci} |"
 }
 
 # Linear and striped on null_blk (no memory: the target's own cost) and brd; the raw device
@@ -485,20 +497,36 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 	warm 768 /dev/ram0
 	warm 128 /dev/ram1 /dev/ram2 /dev/ram3
 	# sample NAME CMD...: runs CMD in the background and records a second of its middle.
+	# Under instruction counting a job's guest time is short (a QD1 snapshot job of 44 MiB
+	# lasts 0.33 s) and fio's start-up costs both sides alike: the whole job is recorded.
+	# The kernel has no high-resolution timers, so samples come at the tick (250 Hz)
+	# whatever -F says.
 	sample() {
 		name=$1
 		shift
-		"$@" >/tmp/sample.out &
-		sleep 0.6
-		perf record -q -a -g -F 2000 -e cpu-clock -o /tmp/perf.data -- sleep 1
-		wait
+		if [ -n "${ICOUNT:-}" ]; then
+			perf record -q -a -g -F 2000 -e cpu-clock -o /tmp/perf.data -- "$@" >/tmp/sample.out
+		else
+			"$@" >/tmp/sample.out &
+			sleep 0.6
+			perf record -q -a -g -F 2000 -e cpu-clock -o /tmp/perf.data -- sleep 1
+			wait
+		fi
 		echo "#### PROFILE $name: $(cat /tmp/sample.out) IOPS"
 		perf script -i /tmp/perf.data -F comm,cpu,ip,sym 2>/dev/null
 		echo "#### END"
 	}
+	# profiled NAME: whether NAME is wanted (ORION_BENCH_PROFILE=word keeps the profiles
+	# whose name has it).
+	profiled() { case "$1" in *"${ORION_BENCH_PROFILE:-}"*) return 0 ;; esac; return 1; }
+	# Each profile runs ORION_BENCH_PROFILE_RUNS times a side, C and ours in turn; the
+	# runs pool their samples (under instruction counting the tick, 250 Hz, takes a few
+	# hundred samples from a job).
+	sides=$(i=0; while [ $i -lt "${ORION_BENCH_PROFILE_RUNS:-1}" ]; do echo c o; i=$((i + 1)); done)
 	# thin first writes: one 4 KiB write at each block start of a 736 MiB volume, QD32.
 	prof_thin() {
 		side=$1 zero=$2
+		profiled "thin-first-qd32-$zero" || return 0
 		THIN_DEVS="/dev/ram0 /dev/ram1" POOL_SECTORS=1572864 thin_up $side $zero 736
 		first_iolog /dev/mapper/${side}_thin /tmp/first.iolog 736
 		sample "thin-first-qd32-$zero $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_thin \
@@ -507,10 +535,11 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 		thin_down $side
 	}
 	for z in zero nozero; do
-		for side in c o; do prof_thin $side $z; done
+		for side in $sides; do prof_thin $side $z; done
 	done
 	# thin first writes of whole blocks: 64 KiB sequential, QD1 (the seq64k rows).
-	for side in c o; do
+	for side in $sides; do
+		profiled thin-first-seq64k-nozero || break
 		THIN_DEVS="/dev/ram0 /dev/ram1" POOL_SECTORS=1572864 thin_up $side nozero 736
 		sample "thin-first-seq64k-nozero $side" sh -c "fio --name=b \
 			--filename=/dev/mapper/${side}_thin --direct=1 --rw=write --bs=64k --size=736M \
@@ -519,14 +548,16 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 	done
 	# snapshot origin first writes, one snapshot, QD32 and QD1 (44 MiB: a QD1 run lasts past
 	# the sampled second and its exceptions fit the 48 MiB COW device).
-	for side in c o; do
+	for side in $sides; do
+		profiled snap-first-qd32 || break
 		snap_up $side 1
 		sample "snap-first-qd32 $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_org \
 			--direct=1 --rw=randwrite --bs=4k --size=32M --ioengine=libaio --iodepth=32 \
 			--minimal | awk -F';' '{ print \$49 }'"
 		snap_down $side
 	done
-	for side in c o; do
+	for side in $sides; do
+		profiled snap-first-qd1 || break
 		snap_up $side 1
 		sample "snap-first-qd1 $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_org \
 			--direct=1 --rw=randwrite --bs=4k --size=44M --ioengine=psync $PIN \
