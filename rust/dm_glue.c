@@ -12,12 +12,14 @@
 #include <linux/err.h>
 #include <linux/file.h>
 #include <linux/fs.h>
+#include <linux/highmem.h>
 #include <linux/mutex.h>
 #include <linux/blkdev.h>
 #include <linux/moduleparam.h>
 #include <linux/rcupdate.h>
 #include <linux/sched/mm.h>
 #include <linux/slab.h>
+#include <linux/vmalloc.h>
 #include <linux/jiffies.h>
 #include <linux/llist.h>
 #include <linux/workqueue.h>
@@ -283,8 +285,9 @@ struct orion_worker {
 };
 
 /*
- * A copy through a buffer: read by dm-io, then written from the worker's thread (or the copy
- * queue of the CPU the read ended on). With no source device, zeroing of `to`.
+ * A copy through a buffer: read by its own bio, which is then reset and written from the
+ * worker's thread (or the copy queue of the CPU the read ended on). With no source device,
+ * zeroing of `to` (by dm-io).
  */
 struct orion_copy {
 	struct llist_node node;
@@ -292,10 +295,14 @@ struct orion_copy {
 	struct dm_io_client *client;
 	struct dm_io_region from;
 	struct dm_io_region to;
+	/* A copy's buffer (physically contiguous); NULL for zeroing. */
 	void *buf;
 	bool local;
 	orion_io_fn fn;
 	void *context;
+	/* A copy's bio and its one (multi-page) vector; unused by zeroing. */
+	struct bio bio;
+	struct bio_vec bvec;
 };
 
 /* One CPU's share of a worker's spread copies: started by a work item on that CPU. */
@@ -309,7 +316,10 @@ static void orion_copy_end(struct orion_copy *c, unsigned long error)
 	orion_io_fn fn = c->fn;
 	void *context = c->context;
 
-	kfree(c->buf);
+	if (c->buf) {
+		bio_uninit(&c->bio);
+		kfree(c->buf);
+	}
 	kfree(c);
 	fn(error ? 1 : 0, context);
 }
@@ -319,15 +329,29 @@ static void orion_copy_written(unsigned long error, void *context)
 	orion_copy_end(context, error);
 }
 
-static void orion_copy_read(unsigned long error, void *context)
+static void orion_copy_bio_written(struct bio *bio)
 {
-	struct orion_copy *c = context;
+	orion_copy_end(container_of(bio, struct orion_copy, bio), bio->bi_status != BLK_STS_OK);
+}
 
-	if (error) {
-		orion_copy_end(c, error);
+/* Points the copy's bio at its buffer, all of it in one (multi-page) vector. */
+static void orion_copy_bio_fill(struct orion_copy *c, const struct dm_io_region *where,
+				bio_end_io_t *end_io)
+{
+	c->bio.bi_iter.bi_sector = where->sector;
+	bio_add_virt_nofail(&c->bio, c->buf, where->count << SECTOR_SHIFT);
+	c->bio.bi_end_io = end_io;
+}
+
+static void orion_copy_bio_read(struct bio *bio)
+{
+	struct orion_copy *c = container_of(bio, struct orion_copy, bio);
+
+	if (bio->bi_status) {
+		orion_copy_end(c, 1);
 		return;
 	}
-	/* Starting an I/O allocates (GFP_NOIO): not here, maybe in interrupt context. */
+	/* Submitting can sleep (a request to allocate): not here, maybe in interrupt context. */
 	if (c->local) {
 		llist_add(&c->node, &c->w->local_copies);
 		queue_work(c->w->copy_wq, &c->w->copy_work);
@@ -337,24 +361,16 @@ static void orion_copy_read(unsigned long error, void *context)
 	}
 }
 
-/* Writes the copies of `copies` whose reads ended (process context, no I/O allocations). */
+/* Writes the copies of `copies` whose reads ended (process context: submitting may sleep). */
 static void orion_worker_write_copies(struct llist_head *copies)
 {
 	struct llist_node *list = llist_reverse_order(llist_del_all(copies));
 	struct orion_copy *c, *next;
 
 	llist_for_each_entry_safe(c, next, list, node) {
-		struct dm_io_request req = {
-			.bi_opf = REQ_OP_WRITE,
-			.mem.type = DM_IO_KMEM,
-			.mem.ptr.addr = c->buf,
-			.notify.fn = orion_copy_written,
-			.notify.context = c,
-			.client = c->client,
-		};
-
-		if (dm_io(&req, 1, &c->to, NULL, IOPRIO_DEFAULT))
-			orion_copy_end(c, 1);
+		bio_reset(&c->bio, c->to.bdev, REQ_OP_WRITE);
+		orion_copy_bio_fill(c, &c->to, orion_copy_bio_written);
+		submit_bio(&c->bio);
 	}
 }
 
@@ -398,23 +414,13 @@ void orion_worker_after(struct orion_worker *w)
 /* Starts copy `c` (its read) or zeroing from this CPU; a failure ends it with an error. */
 static void orion_copy_start(struct orion_copy *c)
 {
-	struct dm_io_request req = {
-		.bi_opf = REQ_OP_READ,
-		.mem.type = DM_IO_KMEM,
-		.mem.ptr.addr = c->buf,
-		.notify.fn = orion_copy_read,
-		.notify.context = c,
-		.client = c->client,
-	};
-
 	if (!c->from.bdev) {
 		if (orion_dm_io_zero(c->client, c->to.bdev, c->to.sector, c->to.count,
 				     orion_copy_written, c))
 			orion_copy_end(c, 1);
 		return;
 	}
-	if (dm_io(&req, 1, &c->from, NULL, IOPRIO_DEFAULT))
-		orion_copy_end(c, 1);
+	submit_bio(&c->bio);
 }
 
 /* On the copy queue of one CPU: starts the copies spread to it. */
@@ -467,7 +473,7 @@ int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 {
 	struct orion_copy *c;
 
-	if (count > ORION_DIRECT_COPY_MAX_SECTORS)
+	if (count > ORION_DIRECT_COPY_MAX_SECTORS || !count)
 		return -EINVAL;
 	c = kmalloc(sizeof(*c), GFP_NOIO | __GFP_NOWARN);
 	if (!c)
@@ -477,6 +483,7 @@ int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 		kfree(c);
 		return -ENOMEM;
 	}
+	bio_init(&c->bio, src, &c->bvec, 1, REQ_OP_READ);
 	c->w = w;
 	c->client = client;
 	c->from = (struct dm_io_region){ .bdev = src, .sector = src_sector, .count = count };
@@ -485,6 +492,7 @@ int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 	c->local = place != ORION_PLACE_HERE;
 	c->fn = fn;
 	c->context = context;
+	orion_copy_bio_fill(c, &c->from, orion_copy_bio_read);
 	if (place == ORION_PLACE_SPREAD)
 		orion_copy_spread(c);
 	else
@@ -555,23 +563,14 @@ struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn,
 	if (!w)
 		return NULL;
 	w->wq = alloc_ordered_workqueue("%s", WQ_MEM_RECLAIM, name);
-	if (!w->wq) {
-		kfree(w);
-		return NULL;
-	}
+	if (!w->wq)
+		goto fail_wq;
 	w->copy_wq = alloc_workqueue("%s-copy", WQ_MEM_RECLAIM, 0, name);
-	if (!w->copy_wq) {
-		destroy_workqueue(w->wq);
-		kfree(w);
-		return NULL;
-	}
+	if (!w->copy_wq)
+		goto fail_copy_wq;
 	w->spread = alloc_percpu(struct orion_spread);
-	if (!w->spread) {
-		destroy_workqueue(w->copy_wq);
-		destroy_workqueue(w->wq);
-		kfree(w);
-		return NULL;
-	}
+	if (!w->spread)
+		goto fail_spread;
 	for_each_possible_cpu(cpu) {
 		struct orion_spread *s = per_cpu_ptr(w->spread, cpu);
 
@@ -590,6 +589,14 @@ struct orion_worker *orion_worker_create(const char *name, orion_ctx_fn fn,
 	w->after_fn = after_fn;
 	w->ctx = ctx;
 	return w;
+
+fail_spread:
+	destroy_workqueue(w->copy_wq);
+fail_copy_wq:
+	destroy_workqueue(w->wq);
+fail_wq:
+	kfree(w);
+	return NULL;
 }
 
 /*
@@ -774,6 +781,45 @@ struct dm_io_client *orion_io_client_create(void)
 	return dm_io_client_create();
 }
 
+/* Transfers of at most this many pages go in one bio on the stack; larger ones through dm-io. */
+#define ORION_SYNC_BVECS 8
+
+/*
+ * One bio on the stack for a small transfer (a snapshot commit's area write): without dm-io's
+ * per-request allocations and region bookkeeping, which cost about as much as brd's copy of
+ * the data. The block layer splits it if the device's limits ask for it.
+ */
+static int orion_sync_bio(struct block_device *bdev, sector_t sector, sector_t count,
+			  void *vmem, blk_opf_t opf)
+{
+	struct bio_vec bvecs[ORION_SYNC_BVECS];
+	size_t len = count << SECTOR_SHIFT;
+	void *p = vmem;
+	struct bio bio;
+	int r;
+
+	bio_init(&bio, bdev, bvecs, ORION_SYNC_BVECS, opf);
+	bio.bi_iter.bi_sector = sector;
+	while (len) {
+		unsigned int off = offset_in_page(p);
+		unsigned int n = min_t(size_t, len, PAGE_SIZE - off);
+
+		if (bio_add_page(&bio, vmalloc_to_page(p), n, off) != n) {
+			bio_uninit(&bio);
+			return -EIO;
+		}
+		p += n;
+		len -= n;
+	}
+	/* As dm-io: no dirty line of the mapping may land over what a read brings in. */
+	flush_kernel_vmap_range(vmem, count << SECTOR_SHIFT);
+	r = submit_bio_wait(&bio);
+	if (!op_is_write(opf))
+		invalidate_kernel_vmap_range(vmem, count << SECTOR_SHIFT);
+	bio_uninit(&bio);
+	return r;
+}
+
 int orion_sync_io(struct dm_io_client *client, struct block_device *bdev, sector_t sector,
 		  sector_t count, void *vmem, int op)
 {
@@ -788,6 +834,8 @@ int orion_sync_io(struct dm_io_client *client, struct block_device *bdev, sector
 		.client = client,
 		.notify.fn = NULL,
 	};
+	/* The pages the buffer spans (it need not start on a page). */
+	size_t pages = DIV_ROUND_UP(offset_in_page(vmem) + (count << SECTOR_SHIFT), PAGE_SIZE);
 
 	switch (op) {
 	case ORION_SYNC_READ:
@@ -800,6 +848,8 @@ int orion_sync_io(struct dm_io_client *client, struct block_device *bdev, sector
 		req.bi_opf = REQ_OP_WRITE | REQ_PREFLUSH | REQ_FUA | REQ_SYNC;
 		break;
 	}
+	if (count && pages <= ORION_SYNC_BVECS)
+		return orion_sync_bio(bdev, sector, count, vmem, req.bi_opf);
 	return dm_io(&req, 1, &where, NULL, IOPRIO_DEFAULT);
 }
 

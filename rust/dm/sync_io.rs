@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0 OR MIT
 
-//! Synchronous reads and writes of areas (or sectors of them) through dm-io, for on-disk
-//! formats that are read and written a chunk at a time (the snapshot exception store).
+//! Synchronous reads and writes of areas (or sectors of them), for on-disk formats that are
+//! read and written a chunk at a time (the snapshot exception store, the mirror's disk log):
+//! a transfer of a few pages is one bio on the stack, a larger one goes through dm-io.
 //!
 //! The caller must run in process context and not in a bio submission path of the device it
 //! writes to (dm-io waits for completion; a target's worker is the right place).
