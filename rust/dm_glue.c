@@ -466,10 +466,9 @@ static void orion_copy_spread(struct orion_copy *c)
 	queue_work_on(cpu, c->w->copy_wq, &s->work);
 }
 
-int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
-		      struct block_device *src, sector_t src_sector, struct block_device *dst,
-		      sector_t dst_sector, sector_t count, unsigned int place, orion_io_fn fn,
-		      void *context)
+int orion_worker_copy(struct orion_worker *w, struct block_device *src, sector_t src_sector,
+		      struct block_device *dst, sector_t dst_sector, sector_t count,
+		      unsigned int place, orion_io_fn fn, void *context)
 {
 	struct orion_copy *c;
 
@@ -485,7 +484,8 @@ int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
 	}
 	bio_init(&c->bio, src, &c->bvec, 1, REQ_OP_READ);
 	c->w = w;
-	c->client = client;
+	/* Only zeroing uses dm-io. */
+	c->client = NULL;
 	c->from = (struct dm_io_region){ .bdev = src, .sector = src_sector, .count = count };
 	c->to = (struct dm_io_region){ .bdev = dst, .sector = dst_sector, .count = count };
 	/* A spread copy is written where its read ended: on the CPU it was spread to. */

@@ -163,10 +163,9 @@ int orion_dm_io_zero(struct dm_io_client *client, struct block_device *bdev, sec
  * Copies `count` sectors from `src` through a buffer, placed as `place` says; `fn` runs in I/O
  * completion context. 0, or an error before anything started (then `fn` never runs).
  */
-int orion_worker_copy(struct orion_worker *w, struct dm_io_client *client,
-		      struct block_device *src, sector_t src_sector, struct block_device *dst,
-		      sector_t dst_sector, sector_t count, unsigned int place, orion_io_fn fn,
-		      void *context);
+int orion_worker_copy(struct orion_worker *w, struct block_device *src, sector_t src_sector,
+		      struct block_device *dst, sector_t dst_sector, sector_t count,
+		      unsigned int place, orion_io_fn fn, void *context);
 /* Writes zeroes to `count` sectors from here, or from another CPU with ORION_PLACE_SPREAD. */
 int orion_worker_zero(struct orion_worker *w, struct dm_io_client *client,
 		      struct block_device *dst, sector_t sector, sector_t count,

@@ -435,7 +435,7 @@ impl<T: Job> Worker<T> {
     /// Past `ORION_DIRECT_COPY_MAX_SECTORS`, or without memory for the buffer, kcopyd copies
     /// (and [`Job::copied`] gets the end).
     pub fn copy_direct(&self, slot: usize, from: Area<'_>, to: Area<'_>, count: u64, place: Place) {
-        let (Some(io), Some(ctx)) = (self.io.as_ref(), self.ctx(slot)) else {
+        let Some(ctx) = self.ctx(slot) else {
             self.copy(slot, from, to, count);
             return;
         };
@@ -444,14 +444,13 @@ impl<T: Job> Worker<T> {
             return;
         }
         self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
-        // SAFETY: the C worker and the client are live; the context outlives the copy (the
-        // drop waits for `writes_in_flight` before destroying the C worker, whose runs and
-        // copy queue write the copies whose reads ended and start the spread ones); the
-        // owner keeps both devices open until the job's slot ends.
+        // SAFETY: the C worker is live; the context outlives the copy (the drop waits for
+        // `writes_in_flight` before destroying the C worker, whose runs and copy queue write
+        // the copies whose reads ended and start the spread ones); the owner keeps both
+        // devices open until the job's slot ends.
         let r = unsafe {
             bindings::orion_worker_copy(
                 self.cw.as_ptr(),
-                io.raw(),
                 from.dev.as_raw(),
                 from.sector,
                 to.dev.as_raw(),
