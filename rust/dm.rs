@@ -17,6 +17,7 @@ pub mod global;
 pub mod internal_suspend;
 pub mod kcopyd;
 pub mod limits;
+pub mod mutex;
 pub mod params;
 pub mod rcu;
 pub mod registration;

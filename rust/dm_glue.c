@@ -298,6 +298,8 @@ struct orion_copy {
 	/* A copy's buffer (physically contiguous); NULL for zeroing. */
 	void *buf;
 	bool local;
+	/* ORION_PLACE_INLINE: written at once when the read ends in a submitter's task. */
+	bool inline_write;
 	orion_io_fn fn;
 	void *context;
 	/* A copy's bio and its one (multi-page) vector; unused by zeroing. */
@@ -349,6 +351,13 @@ static void orion_copy_bio_read(struct bio *bio)
 
 	if (bio->bi_status) {
 		orion_copy_end(c, 1);
+		return;
+	}
+	/* In a submitter's task the write only joins its bio list: submit it now. */
+	if (c->inline_write && orion_in_submitter()) {
+		bio_reset(&c->bio, c->to.bdev, REQ_OP_WRITE);
+		orion_copy_bio_fill(c, &c->to, orion_copy_bio_written);
+		submit_bio(&c->bio);
 		return;
 	}
 	/* Submitting can sleep (a request to allocate): not here, maybe in interrupt context. */
@@ -490,6 +499,7 @@ int orion_worker_copy(struct orion_worker *w, struct block_device *src, sector_t
 	c->to = (struct dm_io_region){ .bdev = dst, .sector = dst_sector, .count = count };
 	/* A spread copy is written where its read ended: on the CPU it was spread to. */
 	c->local = place != ORION_PLACE_HERE;
+	c->inline_write = place == ORION_PLACE_INLINE;
 	c->fn = fn;
 	c->context = context;
 	orion_copy_bio_fill(c, &c->from, orion_copy_bio_read);
@@ -851,6 +861,69 @@ int orion_sync_io(struct dm_io_client *client, struct block_device *bdev, sector
 	if (count && pages <= ORION_SYNC_BVECS)
 		return orion_sync_bio(bdev, sector, count, vmem, req.bi_opf);
 	return dm_io(&req, 1, &where, NULL, IOPRIO_DEFAULT);
+}
+
+bool orion_in_submitter(void)
+{
+	/*
+	 * Not under a spinlock or RCU either, where the kernel counts those (a blk-mq driver may
+	 * complete a request inside its dispatch, under rcu_read_lock); where it does not (no
+	 * PREEMPT_COUNT), nothing done from here sleeps anyway: locks are tried and allocations
+	 * do not wait.
+	 */
+	return in_task() && current->bio_list && !in_atomic() && !irqs_disabled() &&
+	       !rcu_preempt_depth();
+}
+
+/* An asynchronous write of a copy of a few pages of data. */
+struct orion_async_write {
+	struct bio bio;
+	struct bio_vec bvec;
+	orion_io_fn fn;
+	void *context;
+	/* Its own kmalloc: sizes that are multiples of 512 come aligned to at least 512. */
+	void *data;
+};
+
+static void orion_async_written(struct bio *bio)
+{
+	struct orion_async_write *a = container_of(bio, struct orion_async_write, bio);
+	orion_io_fn fn = a->fn;
+	void *context = a->context;
+	unsigned long error = bio->bi_status != BLK_STS_OK;
+
+	kfree(a->data);
+	kfree(a);
+	fn(error, context);
+}
+
+int orion_async_write(struct block_device *bdev, sector_t sector, sector_t count,
+		      const void *data, bool flush_fua, orion_io_fn fn, void *context)
+{
+	blk_opf_t opf = REQ_OP_WRITE | REQ_SYNC | (flush_fua ? REQ_PREFLUSH | REQ_FUA : 0);
+	size_t len = count << SECTOR_SHIFT;
+	struct orion_async_write *a;
+
+	if (!count || count > ORION_ASYNC_WRITE_MAX_SECTORS)
+		return -EINVAL;
+	a = kmalloc(sizeof(*a), GFP_NOWAIT | __GFP_NOWARN);
+	if (!a)
+		return -ENOMEM;
+	/* Physically contiguous: one (multi-page) vector. */
+	a->data = kmalloc(len, GFP_NOWAIT | __GFP_NOWARN);
+	if (!a->data) {
+		kfree(a);
+		return -ENOMEM;
+	}
+	memcpy(a->data, data, len);
+	bio_init(&a->bio, bdev, &a->bvec, 1, opf);
+	a->bio.bi_iter.bi_sector = sector;
+	a->bio.bi_end_io = orion_async_written;
+	a->fn = fn;
+	a->context = context;
+	bio_add_virt_nofail(&a->bio, a->data, len);
+	submit_bio(&a->bio);
+	return 0;
 }
 
 unsigned int orion_bdev_logical_block_size(struct block_device *bdev)

@@ -160,6 +160,11 @@ int orion_dm_io_zero(struct dm_io_client *client, struct block_device *bdev, sec
 /* Read and written from the copy queue of another CPU: a busy worker's data work beside it. */
 #define ORION_PLACE_SPREAD 2
 /*
+ * As ORION_PLACE_LOCAL, but when the read ends in a submitter's task (a device that completes
+ * bios as they are submitted, such as brd), the write is submitted there at once.
+ */
+#define ORION_PLACE_INLINE 3
+/*
  * Copies `count` sectors from `src` through a buffer, placed as `place` says; `fn` runs in I/O
  * completion context. 0, or an error before anything started (then `fn` never runs).
  */
@@ -170,5 +175,24 @@ int orion_worker_copy(struct orion_worker *w, struct block_device *src, sector_t
 int orion_worker_zero(struct orion_worker *w, struct dm_io_client *client,
 		      struct block_device *dst, sector_t sector, sector_t count,
 		      unsigned int place, orion_io_fn fn, void *context);
+
+/*
+ * Whether this is a task running a bio submission loop (current->bio_list set, not in an
+ * interrupt nor, where the kernel can tell, atomic): a bio submitted here only joins the
+ * loop's list, so submitting never sleeps.
+ * A completion that runs in such a task (a device that completes bios as they are submitted)
+ * may go on with the next I/O of its work at once instead of handing it to a worker.
+ */
+bool orion_in_submitter(void);
+
+/* The largest write orion_async_write takes. */
+#define ORION_ASYNC_WRITE_MAX_SECTORS 64
+/*
+ * Writes a copy of `count` sectors of `data` asynchronously, with REQ_PREFLUSH | REQ_FUA when
+ * `flush_fua`; `fn` runs in I/O completion context. Allocates without sleeping: on -ENOMEM
+ * (or another error) nothing started and `fn` never runs.
+ */
+int orion_async_write(struct block_device *bdev, sector_t sector, sector_t count,
+		      const void *data, bool flush_fua, orion_io_fn fn, void *context);
 
 #endif /* ORION_DM_GLUE_H */

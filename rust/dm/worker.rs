@@ -26,6 +26,9 @@ use core::{
 };
 use kernel::{ffi::c_void, prelude::*, sync::Arc};
 
+/// The largest write [`Worker::write_async`] takes, in sectors.
+pub const ASYNC_WRITE_MAX_SECTORS: u64 = bindings::ORION_ASYNC_WRITE_MAX_SECTORS as u64;
+
 /// What a [`Worker`] runs.
 pub trait Job: Send + Sync + Sized + 'static {
     /// Does the queued work, in process context; never runs twice at once. Allocations in
@@ -66,6 +69,20 @@ pub trait Job: Send + Sync + Sized + 'static {
     fn after_direct(&self, _worker: &Worker<Self>) -> bool {
         true
     }
+
+    /// Where [`Self::after_direct`] would be queued but the I/O ended in a submitter's task
+    /// (a device that completes bios as they are submitted): does that work at once, without
+    /// sleeping (locks tried, allocations that do not wait; a bio submitted there only joins
+    /// the task's list). Returns whether it did all of it; if not, `after_direct` is queued
+    /// as usual. The default: it does nothing here.
+    fn after_direct_now(&self, _worker: &Worker<Self>) -> bool {
+        false
+    }
+
+    /// Reports the end of a [`Worker::write_async`] for `slot`, in I/O completion context
+    /// (same rules as [`Self::direct_done`]); then the after-copy work follows as for a
+    /// direct copy of that slot. The default does nothing.
+    fn async_written(&self, _slot: usize, _ok: bool) {}
 
     /// Reports the end of the zeroing or copy started by [`Worker::zero_direct`] or
     /// [`Worker::copy_direct`] for `slot`. Runs in I/O completion context (possibly a hard
@@ -128,6 +145,9 @@ pub enum Place {
     /// Started and written from the copy queue of another CPU: a busy worker's data work
     /// runs beside it rather than in it.
     Spread,
+    /// As `Local`, but a read that ends in a submitter's task has its write submitted there
+    /// at once, and the after-copy work is tried there ([`Job::after_direct_now`]).
+    Inline,
 }
 
 impl Place {
@@ -136,6 +156,7 @@ impl Place {
             Place::Here => bindings::ORION_PLACE_HERE,
             Place::Local => bindings::ORION_PLACE_LOCAL,
             Place::Spread => bindings::ORION_PLACE_SPREAD,
+            Place::Inline => bindings::ORION_PLACE_INLINE,
         }
     }
 }
@@ -267,6 +288,68 @@ impl<T: Job> Worker<T> {
         }
         // SAFETY: as in `wake`; after `stopping` is set nothing re-arms the delayed run.
         unsafe { bindings::orion_worker_wake_after(self.cw.as_ptr(), ms) };
+    }
+
+    /// After a direct copy's or an asynchronous write's end for `slot` (completion
+    /// context): the job's after-copy work, at once in a submitter's task if the job can,
+    /// else queued on the copy queue, or a run of the worker.
+    fn after_io(&self, slot: usize) {
+        if self.job.wants_after_direct(slot) {
+            if in_submitter() && self.job.after_direct_now(self) {
+                return;
+            }
+            // SAFETY: the C worker is live while `self` is (type invariant); its destruction
+            // drains the queued call.
+            unsafe { bindings::orion_worker_after(self.cw.as_ptr()) };
+        } else {
+            self.wake();
+        }
+    }
+
+    /// Writes a copy of sectors `part` of `buf` (the image of `bdev` from `sector` on) to
+    /// their place, flushing the device's cache first and with FUA when `durable`;
+    /// [`Job::async_written`] gets `slot` when it ends, then the after-copy work follows as
+    /// for a direct copy. Does not sleep. `Err` when it could not start (no memory, or more
+    /// than [`ASYNC_WRITE_MAX_SECTORS`]): then nothing is reported.
+    pub fn write_async(
+        &self,
+        slot: usize,
+        bdev: BlockDevice<'_>,
+        sector: u64,
+        buf: &[u8],
+        part: core::ops::Range<u64>,
+        durable: bool,
+    ) -> Result {
+        let ctx = self.ctx(slot).ok_or(EINVAL)?;
+        let bytes = buf
+            .get((part.start as usize).checked_mul(512).ok_or(EINVAL)?..)
+            .ok_or(EINVAL)?;
+        let count = part.end.checked_sub(part.start).ok_or(EINVAL)?;
+        let len = count.checked_mul(512).ok_or(EINVAL)?;
+        if count == 0 || (bytes.len() as u64) < len {
+            return Err(EINVAL);
+        }
+        let at = sector.checked_add(part.start).ok_or(EINVAL)?;
+        self.writes_in_flight.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: `bdev` is open for the borrow and its owner keeps it open while the job's
+        // slot is busy; the C side copies `count` sectors of `bytes` (checked above) before
+        // returning; the context outlives the write (the drop waits for `writes_in_flight`).
+        let r = unsafe {
+            bindings::orion_async_write(
+                bdev.as_raw(),
+                at,
+                count,
+                bytes.as_ptr().cast(),
+                durable,
+                Some(async_fn::<T>),
+                ctx,
+            )
+        };
+        if r < 0 {
+            self.writes_in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::from_errno(r));
+        }
+        Ok(())
     }
 
     fn ctx(&self, slot: usize) -> Option<*mut c_void> {
@@ -494,15 +577,32 @@ unsafe extern "C" fn direct_fn<T: Job>(error_bits: usize, ctx: *mut c_void) {
     // decrement below (its drop waits for it).
     let w = unsafe { &*c.worker.cast::<Worker<T>>() };
     w.job.direct_done(c.slot, error_bits == 0);
-    if w.job.wants_after_direct(c.slot) {
-        // SAFETY: the C worker is live while `w` is (type invariant); its destruction drains
-        // the queued call.
-        unsafe { bindings::orion_worker_after(w.cw.as_ptr()) };
-    } else {
-        w.wake();
-    }
+    w.after_io(c.slot);
     // Last access to the worker.
     w.writes_in_flight.fetch_sub(1, Ordering::Release);
+}
+
+/// # Safety
+///
+/// - `ctx` is a `CopyCtx` of a live `Worker<T>` that started an asynchronous write for its
+///   slot; the worker's drop waits for `writes_in_flight` to reach zero.
+unsafe extern "C" fn async_fn<T: Job>(error_bits: usize, ctx: *mut c_void) {
+    // SAFETY: per this function's contract.
+    let c = unsafe { &*ctx.cast::<CopyCtx>() };
+    // SAFETY: `c.worker` is the live worker that owns `c`; it stays alive until the
+    // decrement below (its drop waits for it).
+    let w = unsafe { &*c.worker.cast::<Worker<T>>() };
+    w.job.async_written(c.slot, error_bits == 0);
+    w.after_io(c.slot);
+    // Last access to the worker.
+    w.writes_in_flight.fetch_sub(1, Ordering::Release);
+}
+
+/// Whether this task runs a bio submission loop and is not atomic (as far as the kernel
+/// counts): a bio submitted here only joins the loop's list.
+fn in_submitter() -> bool {
+    // SAFETY: reads the current task's state; callable in any context.
+    unsafe { bindings::orion_in_submitter() }
 }
 
 /// Owns a [`Worker`]: dropping it stops the worker (waits for copies, cancels the delayed

@@ -15,19 +15,14 @@ use super::origin::{CowState, OriginCore, Snapshot, MERGE_SLOT, PE_SLOTS};
 use crate::dm::{
     bio::{BioList, IoStatus, OwnedBio},
     kcopyd::Area,
-    worker::{Job, Place, Worker},
+    mutex::TryMutexGuard,
+    worker::{Job, Place, Worker, ASYNC_WRITE_MAX_SECTORS},
 };
 use core::sync::atomic::Ordering;
-use kernel::{
-    prelude::*,
-    sync::{
-        lock::{mutex::MutexBackend, Guard},
-        Arc,
-    },
-};
+use kernel::{alloc::Flags, prelude::*, sync::Arc};
 
 /// The origin's state, locked.
-type StateGuard<'a> = Guard<'a, WorkState, MutexBackend>;
+type StateGuard<'a> = TryMutexGuard<'a, WorkState>;
 
 /// Tag of a bio counted in its COW state's `tracked` slot (the slot is in the low bits).
 pub const TAG_TRACKED: u64 = 1 << 62;
@@ -47,8 +42,12 @@ struct Pending {
     seq: u64,
     /// The copy ended (successfully or not).
     copied: Option<bool>,
-    /// Its store is writing it (the state lock is dropped meanwhile).
+    /// Its store is writing it (the state lock is dropped meanwhile, or the write is
+    /// asynchronous).
     committing: bool,
+    /// An asynchronous area write of its batch ended (with this result): it is to be
+    /// published.
+    area_written: Option<bool>,
     /// Committed (and published) or failed; waiting for tracked reads, then released.
     committed: Option<bool>,
     /// Counted in its COW state's `draining` until released.
@@ -71,6 +70,7 @@ impl Pending {
             seq,
             copied: None,
             committing: false,
+            area_written: None,
             committed: None,
             draining: false,
             full_expected: false,
@@ -225,10 +225,11 @@ impl Starts {
                         w.copy(slot, c, o, count);
                     } else {
                         // A lone writer's copy is written and committed on the CPU its read
-                        // ends on (no wake-up of another CPU); in a burst the unbound worker
+                        // ends on (no wake-up of another CPU), at once in the submitter's task
+                        // when the devices complete there; in a burst the unbound worker
                         // writes the copies on another CPU while the submitter goes on, and
                         // commits many per area write.
-                        let place = if lone { Place::Local } else { Place::Here };
+                        let place = if lone { Place::Inline } else { Place::Here };
                         w.copy_direct(slot, o, c, count, place);
                     }
                 }
@@ -454,57 +455,106 @@ impl OriginCore {
         }
     }
 
+    /// The next run of ready exceptions to commit: one store's, following in sequence from
+    /// its next one to commit, when no commit of that store is under way (the start order
+    /// holds each store's exceptions in sequence). Also the sequence number after the run.
+    fn next_batch(st: &WorkState) -> Option<(Arc<Snapshot>, SlotList, u64)> {
+        let first = st.used.iter().find(|&slot| {
+            st.pes.get(slot).and_then(|p| p.as_ref()).is_some_and(|p| {
+                let cow = &p.snap.cow;
+                p.ready()
+                    && p.seq == cow.complete_seq.load(Ordering::Relaxed)
+                    && !cow.committing.load(Ordering::Acquire)
+            })
+        })?;
+        let snap = st.pes.get(first)?.as_ref()?.snap.clone();
+        let cow = &snap.cow;
+        let mut batch = SlotList::new();
+        let mut seq = cow.complete_seq.load(Ordering::Relaxed);
+        for slot in st.used.iter() {
+            let Some(p) = st.pes.get(slot).and_then(|p| p.as_ref()) else {
+                continue;
+            };
+            if p.zero.is_some() || !core::ptr::eq(&*p.snap.cow, &**cow) || p.seq < seq {
+                continue;
+            }
+            if p.seq != seq || !p.ready() || batch.len() == PE_SLOTS {
+                break;
+            }
+            batch.push(slot);
+            seq += 1;
+        }
+        if batch.len() == 0 {
+            return None;
+        }
+        Some((snap, batch, seq))
+    }
+
+    /// Marks `batch` as being committed, the store's next commit starting after it.
+    fn begin_commit(st: &mut WorkState, cow: &CowState, batch: &SlotList, seq: u64) {
+        for slot in batch.iter() {
+            if let Some(pe) = st.pe(slot) {
+                pe.committing = true;
+            }
+        }
+        cow.committing.store(true, Ordering::Release);
+        cow.complete_seq.store(seq, Ordering::Relaxed);
+    }
+
+    /// Publishes the exception of `pe`, whose commit ended (`ok`: it is on disk): counted
+    /// as draining, then put in the table. `Err` when the table had no memory and `flags`
+    /// may not wait: nothing is lost, it is tried again later.
+    fn publish(
+        pe: &mut Pending,
+        writer: Option<&mut crate::targets::extents::ExtentWriter<'_>>,
+        ok: bool,
+        flags: Flags,
+        wait: bool,
+    ) -> Result<(), ()> {
+        let mut done = ok;
+        if done {
+            if !pe.draining {
+                // Counted before it is published: an origin write that finds the exception
+                // also sees that it is not released yet.
+                let d = &pe.snap.cow.draining[super::origin::track_slot(pe.old)];
+                d.fetch_add(1, Ordering::AcqRel);
+                pe.draining = true;
+            }
+            done = match writer {
+                Some(w) => w.insert(pe.old, pe.new, flags).is_ok(),
+                None => false,
+            };
+            if !done {
+                if !wait {
+                    return Err(());
+                }
+                pe.snap.invalidate(ENOMEM);
+            }
+        }
+        pe.committed = Some(done && pe.snap.cow.valid.load(Ordering::Acquire));
+        Ok(())
+    }
+
     /// Commits ready exceptions, each COW device's in start order. The store's area write
     /// runs with the state lock dropped (the map path takes it), so the guard is given
     /// back; the exceptions being written are marked so that no other pass takes them.
     fn commit_ready<'a>(&'a self, mut st: StateGuard<'a>) -> StateGuard<'a> {
         loop {
-            let first = st.used.iter().find(|&slot| {
-                st.pes.get(slot).and_then(|p| p.as_ref()).is_some_and(|p| {
-                    let cow = &p.snap.cow;
-                    p.ready()
-                        && p.seq == cow.complete_seq.load(Ordering::Relaxed)
-                        && !cow.committing.load(Ordering::Acquire)
-                })
-            });
-            let Some(first) = first else { return st };
-            let Some(snap) = st.pe(first).map(|p| p.snap.clone()) else {
+            let Some((snap, batch, seq)) = Self::next_batch(&st) else {
                 return st;
             };
             let cow = snap.cow.clone();
-            // The run of ready exceptions that follow in sequence (the start order holds
-            // each store's exceptions in sequence).
-            let mut batch = SlotList::new();
-            let mut seq = cow.complete_seq.load(Ordering::Relaxed);
-            for slot in st.used.iter() {
-                let Some(p) = st.pes.get(slot).and_then(|p| p.as_ref()) else {
-                    continue;
-                };
-                if p.zero.is_some() || !core::ptr::eq(&*p.snap.cow, &*cow) || p.seq < seq {
-                    continue;
-                }
-                if p.seq != seq || !p.ready() || batch.len() == PE_SLOTS {
-                    break;
-                }
-                batch.push(slot);
-                seq += 1;
-            }
-            if batch.len() == 0 {
-                return st;
-            }
             let mut exceptions = KVec::with_capacity(batch.len(), GFP_KERNEL).ok();
             let mut all_ok = exceptions.is_some();
             for slot in batch.iter() {
                 if let Some(pe) = st.pe(slot) {
-                    pe.committing = true;
                     all_ok &= pe.copied == Some(true);
                     if let Some(ex) = exceptions.as_mut() {
                         let _ = ex.push((pe.old, pe.new), GFP_KERNEL);
                     }
                 }
             }
-            cow.committing.store(true, Ordering::Release);
-            cow.complete_seq.store(seq, Ordering::Relaxed);
+            Self::begin_commit(&mut st, &cow, &batch, seq);
             // The batch's slots stay theirs meanwhile: only a release (after the commit) or
             // a finished zeroing frees a slot.
             drop(st);
@@ -521,27 +571,169 @@ impl OriginCore {
             st = self.state.lock();
             let mut writer = if ok { cow.table.writer().ok() } else { None };
             for slot in batch.iter() {
-                let Some(pe) = st.pe(slot) else { continue };
-                let mut done = ok;
-                if done {
-                    // Counted before it is published: an origin write that finds the
-                    // exception also sees that it is not released yet.
-                    let d = &cow.draining[super::origin::track_slot(pe.old)];
-                    d.fetch_add(1, Ordering::AcqRel);
-                    pe.draining = true;
-                    done = match writer.as_mut() {
-                        Some(w) => w.insert(pe.old, pe.new, GFP_KERNEL).is_ok(),
-                        None => false,
-                    };
-                    if !done {
-                        pe.snap.invalidate(ENOMEM);
-                    }
+                if let Some(pe) = st.pe(slot) {
+                    let _ = Self::publish(pe, writer.as_mut(), ok, GFP_KERNEL, true);
                 }
-                pe.committed = Some(done && pe.snap.cow.valid.load(Ordering::Acquire));
             }
             drop(writer);
             cow.committing.store(false, Ordering::Release);
         }
+    }
+
+    /// Starts the commit of each ready batch with an asynchronous area write, where nothing
+    /// may sleep (a submitter's task); a transient store's batch is ready to publish at once.
+    /// Returns false when a batch is left that the worker must commit (a failed copy, an
+    /// area that fills, a store lock held, no memory).
+    fn commit_async(&self, st: &mut WorkState, w: &Worker<Self>) -> bool {
+        while let Some((snap, batch, seq)) = Self::next_batch(st) {
+            let cow = &snap.cow;
+            let copied = batch
+                .iter()
+                .all(|slot| st.pe(slot).is_some_and(|p| p.copied == Some(true)));
+            if !copied || !cow.valid.load(Ordering::Acquire) {
+                return false;
+            }
+            let Some(mut store) = cow.store.try_lock() else {
+                return false;
+            };
+            let Some(first) = batch.get(0) else {
+                return true;
+            };
+            let Some(p) = store.persistent() else {
+                // Nothing to write: published by the pass that follows.
+                Self::begin_commit(st, cow, &batch, seq);
+                for slot in batch.iter() {
+                    if let Some(pe) = st.pe(slot) {
+                        pe.area_written = Some(true);
+                    }
+                }
+                continue;
+            };
+            let n = batch.len() as u32;
+            let pairs = batch
+                .iter()
+                .filter_map(|slot| st.pes.get(slot).and_then(|p| p.as_ref()))
+                .map(|pe| (pe.old, pe.new));
+            let Some((at, part)) = p.stage(cow.cow.bdev(), pairs, n, ASYNC_WRITE_MAX_SECTORS)
+            else {
+                return false;
+            };
+            let prev = cow.complete_seq.load(Ordering::Relaxed);
+            Self::begin_commit(st, cow, &batch, seq);
+            // The area is not touched again before this write ends: the store's next commit
+            // waits for `committing`, and a merge for every exception to be published.
+            if w
+                .write_async(first, cow.cow.bdev(), at, p.area_bytes(), part, true)
+                .is_err()
+            {
+                p.unstage(n);
+                for slot in batch.iter() {
+                    if let Some(pe) = st.pe(slot) {
+                        pe.committing = false;
+                    }
+                }
+                cow.complete_seq.store(prev, Ordering::Relaxed);
+                cow.committing.store(false, Ordering::Release);
+                return false;
+            }
+        }
+        true
+    }
+
+    /// Takes the results of asynchronous area writes and publishes their batches. With
+    /// `now` (where nothing may sleep) returns false when something is left for the worker:
+    /// a failed write (the snapshot is invalidated on disk), a store lock held, or no memory
+    /// for the table.
+    fn finish_async(&self, st: &mut WorkState, now: bool) -> bool {
+        let mut all = true;
+        let mut i = 0;
+        while let Some(first) = st.used_at(i) {
+            i += 1;
+            let Some(flag) = self.area_done.get(first) else {
+                continue;
+            };
+            let r = flag.load(Ordering::Acquire);
+            if r == 0 {
+                continue;
+            }
+            let ok = r == 1;
+            let Some(snap) = st.pe(first).map(|p| p.snap.clone()) else {
+                continue;
+            };
+            if now && !ok {
+                all = false;
+                continue;
+            }
+            let store = if now {
+                snap.cow.store.try_lock()
+            } else {
+                Some(snap.cow.store.lock())
+            };
+            let Some(mut store) = store else {
+                all = false;
+                continue;
+            };
+            if let Some(p) = store.persistent() {
+                p.staged(ok);
+            }
+            drop(store);
+            flag.store(0, Ordering::Release);
+            let mut j = 0;
+            while let Some(slot) = st.used_at(j) {
+                j += 1;
+                if let Some(pe) = st.pe(slot) {
+                    if pe.committing
+                        && pe.committed.is_none()
+                        && pe.area_written.is_none()
+                        && core::ptr::eq(&*pe.snap.cow, &*snap.cow)
+                    {
+                        pe.area_written = Some(ok);
+                    }
+                }
+            }
+            if !ok {
+                snap.invalidate(EIO);
+            }
+        }
+        all & self.publish_written(st, now)
+    }
+
+    /// Publishes the exceptions whose asynchronous commit ended; a store whose batch is all
+    /// published may commit again.
+    fn publish_written(&self, st: &mut WorkState, now: bool) -> bool {
+        let mut all = true;
+        let flags = if now { GFP_NOWAIT } else { GFP_KERNEL };
+        let mut i = 0;
+        while let Some(slot) = st.used_at(i) {
+            i += 1;
+            let Some(pe) = st.pe(slot) else { continue };
+            let Some(ok) = pe.area_written.filter(|_| pe.committed.is_none()) else {
+                continue;
+            };
+            let cow = pe.snap.cow.clone();
+            let mut writer = if ok { cow.table.writer().ok() } else { None };
+            if ok && writer.is_none() && now {
+                all = false;
+                continue;
+            }
+            if Self::publish(pe, writer.as_mut(), ok, flags, !now).is_err() {
+                all = false;
+                continue;
+            }
+            drop(writer);
+            pe.area_written = None;
+            let rest = st.used.iter().any(|s| {
+                st.pes.get(s).and_then(|p| p.as_ref()).is_some_and(|p| {
+                    p.area_written.is_some()
+                        && p.committed.is_none()
+                        && core::ptr::eq(&*p.snap.cow, &*cow)
+                })
+            });
+            if !rest {
+                cow.committing.store(false, Ordering::Release);
+            }
+        }
+        all
     }
 
     /// Releases committed exceptions whose chunk has no tracked read in flight; returns
@@ -581,6 +773,33 @@ impl OriginCore {
             st.retry.append(&mut pe.origin_bios);
         }
         waiting
+    }
+
+    /// Sends on the released origin writes that no snapshot needs a copy for (every
+    /// snapshot has the chunk, none is making it), without starting anything; returns
+    /// whether some are left for the worker.
+    fn retry_now(&self, st: &mut WorkState) -> bool {
+        let mut list = core::mem::take(&mut st.retry);
+        let mut left = BioList::new();
+        while let Some(bio) = list.pop() {
+            let sector = bio.sector();
+            let clear = st.snaps.iter().all(|s| {
+                s.merge || !s.active.load(Ordering::Acquire) || !s.is_valid() || sector >= s.end || {
+                    let chunk = sector >> s.cow.shift;
+                    s.cow.table.find(chunk).is_some()
+                        && !s.cow.is_draining(chunk)
+                        && st.pending(&s.cow, chunk).is_none()
+                }
+            });
+            if clear {
+                bio.remap_to(self.bdev.bdev(), sector);
+                bio.submit();
+            } else {
+                left.push(bio);
+            }
+        }
+        st.retry = left;
+        !st.retry.is_empty()
     }
 
     /// Starts the copy of origin chunk `chunk` into a new exception of `s`. `Ok(None)`: the
@@ -1071,6 +1290,7 @@ impl Job for OriginCore {
             let mut starts = Starts::new();
             let mut st = self.state.lock();
             self.harvest(&mut st);
+            self.finish_async(&mut st, false);
             st = self.commit_ready(st);
             let mut poll = self.release(&mut st);
             self.origin_bios(&mut st, &mut starts);
@@ -1129,6 +1349,38 @@ impl Job for OriginCore {
     fn after_direct(&self, w: &Worker<Self>) -> bool {
         self.commit_here(w)
     }
+
+    /// A lone writer's COW goes on in the submitter's task where its I/O ends there: the
+    /// commit's area write is asynchronous, and the origin writes it releases go straight to
+    /// the origin.
+    fn after_direct_now(&self, w: &Worker<Self>) -> bool {
+        let Some(mut st) = self.state.try_lock() else {
+            return false;
+        };
+        self.harvest(&mut st);
+        let mut done = self.finish_async(&mut st, true);
+        done &= self.commit_async(&mut st, w);
+        // A transient store's batch is published at once.
+        done &= self.publish_written(&mut st, true);
+        let poll = self.release(&mut st);
+        let left = self.retry_now(&mut st);
+        let wake = poll || left || self.work_left(&st);
+        drop(st);
+        if !done {
+            // The copy queue's pass finishes it (and runs the worker if need be).
+            return false;
+        }
+        if wake {
+            w.wake();
+        }
+        true
+    }
+
+    fn async_written(&self, slot: usize, ok: bool) {
+        if let Some(d) = self.area_done.get(slot) {
+            d.store(if ok { 1 } else { 2 }, Ordering::Release);
+        }
+    }
 }
 
 impl OriginCore {
@@ -1138,6 +1390,7 @@ impl OriginCore {
         let mut starts = Starts::new();
         let mut st = self.state.lock();
         self.harvest(&mut st);
+        self.finish_async(&mut st, false);
         st = self.commit_ready(st);
         let poll = self.release(&mut st);
         self.origin_bios(&mut st, &mut starts);

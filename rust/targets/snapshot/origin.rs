@@ -17,16 +17,18 @@ use crate::dm::{
     dev::OpenBdev,
     event::TableEvent,
     global::Global,
+    mutex::TryMutex,
     rcu::{self, RcuSlots},
     time,
     worker::{LoneStreak, WorkerBox},
 };
+use crate::new_try_mutex;
 use crate::targets::extents::ExtentTable;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use kernel::{
-    c_str, new_mutex, new_spinlock,
+    c_str, new_spinlock,
     prelude::*,
-    sync::{Arc, Mutex, SpinLock},
+    sync::{Arc, SpinLock},
 };
 
 /// Hash slots counting bios in flight that a COW or merge of their chunk must wait for.
@@ -54,10 +56,10 @@ pub struct CowState {
     pub shift: u32,
     /// Completed exceptions, read under RCU on the I/O path.
     pub table: ExtentTable,
-    /// The store; locked by commits (across their area write), merges and status, never
-    /// by the map path.
+    /// The store; locked by commits (across a synchronous area write), merges and status,
+    /// never by the map path (a commit done where nothing may sleep only tries it).
     #[pin]
-    pub store: Mutex<Store>,
+    pub store: TryMutex<Store>,
     /// Free chunks, handed out without the store's lock.
     pub alloc: ChunkAlloc,
     /// `PO`: a full store reports overflow instead of invalidating the snapshot.
@@ -103,7 +105,7 @@ impl CowState {
                 chunk,
                 shift: chunk.trailing_zeros(),
                 table,
-                store <- new_mutex!(store),
+                store <- new_try_mutex!(store, "CowState::store"),
                 alloc,
                 overflow_allowed,
                 committing: AtomicBool::new(false),
@@ -267,9 +269,12 @@ pub struct OriginCore {
     pub copies: AtomicUsize,
     /// Copies ended since the last pass that committed.
     pub ended: AtomicUsize,
-    /// The worker's state.
+    /// By slot: the result of an asynchronous area write whose batch starts at that slot
+    /// (0 none, 1 written, 2 failed), until a pass publishes the batch.
+    pub area_done: [AtomicU8; PE_SLOTS + 1],
+    /// The worker's state (tried, never waited for, where nothing may sleep).
     #[pin]
-    pub state: Mutex<WorkState>,
+    pub state: TryMutex<WorkState>,
 }
 
 /// An origin device with snapshots or a `snapshot-origin` table, and its worker.
@@ -324,7 +329,8 @@ impl Origin {
                     merge_busy: AtomicBool::new(false),
                     copies: AtomicUsize::new(0),
                     ended: AtomicUsize::new(0),
-                    state <- new_mutex!(work),
+                    area_done: [const { AtomicU8::new(0) }; PE_SLOTS + 1],
+                    state <- new_try_mutex!(work, "OriginCore::state"),
                 }),
                 GFP_KERNEL,
             )?;

@@ -208,6 +208,14 @@ impl Persistent {
     /// area in memory (read from there, or zeroed on both, and every change written since),
     /// so the disk ends up with the bytes a write of the whole area (dm-snap's) would leave.
     fn write_area_entries(&self, cow: BlockDevice<'_>, from: u32, to: u32) -> Result {
+        let at = self.sector(area_location(self.per_area, self.current_area));
+        let part = self.entries_part(cow, from, to);
+        self.io.write_part(cow, at, &self.area, part, WriteMode::FlushFua)
+    }
+
+    /// The sectors of the current area that hold entries `from..to`, in whole logical blocks
+    /// of `cow`.
+    fn entries_part(&self, cow: BlockDevice<'_>, from: u32, to: u32) -> core::ops::Range<u64> {
         let unit = u64::from((cow.logical_block_size() >> 9).max(1));
         let chunk = u64::from(self.chunk);
         let first = (u64::from(from) * EXCEPTION_BYTES as u64 / 512) / unit * unit;
@@ -215,14 +223,64 @@ impl Persistent {
             .div_ceil(512)
             .div_ceil(unit)
             * unit;
-        let at = self.sector(area_location(self.per_area, self.current_area));
-        self.io.write_part(
-            cow,
-            at,
-            &self.area,
-            first.min(chunk)..end.min(chunk),
-            WriteMode::FlushFua,
-        )
+        first.min(chunk)..end.min(chunk)
+    }
+
+    /// Puts `exceptions` (`n` of them) in the current area without writing it, for a commit
+    /// whose area write is asynchronous; returns where the area starts on `cow` and which of
+    /// its sectors to write durably (at most `max`), after which [`Self::staged`] must be
+    /// told the write's result (or [`Self::unstage`] called if it could not start). `None`,
+    /// with nothing changed, when the synchronous [`Self::commit`] must do it: the area would
+    /// fill (the next one is zeroed first), the area on disk differs from memory, or the store
+    /// is invalid.
+    pub fn stage(
+        &mut self,
+        cow: BlockDevice<'_>,
+        exceptions: impl Iterator<Item = (u64, u64)>,
+        n: u32,
+        max: u64,
+    ) -> Option<(u64, core::ops::Range<u64>)> {
+        let to = self.committed.checked_add(n)?;
+        if !self.valid || !self.area_on_disk || n == 0 || to >= self.per_area {
+            return None;
+        }
+        let part = self.entries_part(cow, self.committed, to);
+        if part.is_empty() || part.end - part.start > max {
+            return None;
+        }
+        for (old, new) in exceptions.take(n as usize) {
+            let off = self.committed as usize * EXCEPTION_BYTES;
+            put_u64(self.area.bytes_mut(), off, old);
+            put_u64(self.area.bytes_mut(), off + 8, new);
+            self.committed += 1;
+        }
+        Some((self.sector(area_location(self.per_area, self.current_area)), part))
+    }
+
+    /// The current area's bytes (the image an asynchronous commit writes part of).
+    pub fn area_bytes(&self) -> &[u8] {
+        self.area.bytes()
+    }
+
+    /// Takes back the last `n` exceptions staged by [`Self::stage`], whose write did not
+    /// start.
+    pub fn unstage(&mut self, n: u32) {
+        let n = n.min(self.committed);
+        for _ in 0..n {
+            self.committed -= 1;
+            let off = self.committed as usize * EXCEPTION_BYTES;
+            put_u64(self.area.bytes_mut(), off, 0);
+            put_u64(self.area.bytes_mut(), off + 8, 0);
+        }
+    }
+
+    /// The result of a staged commit's write: on failure the store is invalid (as when
+    /// [`Self::commit`] fails), and the area on disk no longer matches memory.
+    pub fn staged(&mut self, ok: bool) {
+        if !ok {
+            self.valid = false;
+            self.area_on_disk = false;
+        }
     }
 
     /// Moves to the next area, already zeroed on disk.
@@ -516,6 +574,14 @@ impl Store {
         match self {
             Store::Persistent(p) => p.commit(cow, exceptions),
             Store::Transient(_) => Ok(()),
+        }
+    }
+
+    /// The persistent store, for asynchronous commits (a transient one commits nothing).
+    pub fn persistent(&mut self) -> Option<&mut Persistent> {
+        match self {
+            Store::Persistent(p) => Some(p),
+            Store::Transient(_) => None,
         }
     }
 
