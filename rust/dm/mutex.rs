@@ -49,7 +49,9 @@ impl<T> TryMutex<T> {
     /// A mutex holding `data`, named `name` with lockdep class `key` (see [`new_try_mutex!`]).
     pub fn new(data: T, name: &'static CStr, key: &'static LockClassKey) -> impl PinInit<Self> {
         // `LockClassKey` is a transparent wrapper of the C key.
-        let key = core::ptr::from_ref(key).cast_mut().cast::<bindings::lock_class_key>();
+        let key = core::ptr::from_ref(key)
+            .cast_mut()
+            .cast::<bindings::lock_class_key>();
         pin_init!(Self {
             data: UnsafeCell::new(data),
             // SAFETY: `slot` is valid for writing a mutex; name and key are static.

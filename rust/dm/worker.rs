@@ -131,6 +131,18 @@ impl LoneStreak {
     pub fn is_lone(&self) -> bool {
         self.0.load(Ordering::Acquire) >= Self::AFTER
     }
+
+    /// Lone events in a row between probes (see [`Self::is_probe`]).
+    pub const PROBE_EVERY: usize = 64;
+
+    /// Whether the last event, taken as lone, should be handed off rather than finished in
+    /// the submitter's task: where every request completes as it is submitted, an
+    /// asynchronous submitter (libaio at QD32) looks as lone as one that waits; handed off,
+    /// its next request finds this one in flight and ends the streak.
+    pub fn is_probe(&self) -> bool {
+        let n = self.0.load(Ordering::Acquire);
+        n >= Self::AFTER && n % Self::PROBE_EVERY == 0
+    }
 }
 
 /// Where a direct copy or zeroing ([`Worker::copy_direct`], [`Worker::zero_direct`]) does its

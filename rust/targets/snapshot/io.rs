@@ -226,10 +226,15 @@ impl Starts {
                     } else {
                         // A lone writer's copy is written and committed on the CPU its read
                         // ends on (no wake-up of another CPU), at once in the submitter's task
-                        // when the devices complete there; in a burst the unbound worker
+                        // when the devices complete there (but for a probe now and then: a
+                        // submitter that does not wait shows itself); in a burst the unbound worker
                         // writes the copies on another CPU while the submitter goes on, and
                         // commits many per area write.
-                        let place = if lone { Place::Inline } else { Place::Here };
+                        let place = match lone {
+                            true if core.solo_streak.is_probe() => Place::Local,
+                            true => Place::Inline,
+                            false => Place::Here,
+                        };
                         w.copy_direct(slot, o, c, count, place);
                     }
                 }
@@ -622,8 +627,7 @@ impl OriginCore {
             Self::begin_commit(st, cow, &batch, seq);
             // The area is not touched again before this write ends: the store's next commit
             // waits for `committing`, and a merge for every exception to be published.
-            if w
-                .write_async(first, cow.cow.bdev(), at, p.area_bytes(), part, true)
+            if w.write_async(first, cow.cow.bdev(), at, p.area_bytes(), part, true)
                 .is_err()
             {
                 p.unstage(n);
@@ -784,12 +788,16 @@ impl OriginCore {
         while let Some(bio) = list.pop() {
             let sector = bio.sector();
             let clear = st.snaps.iter().all(|s| {
-                s.merge || !s.active.load(Ordering::Acquire) || !s.is_valid() || sector >= s.end || {
-                    let chunk = sector >> s.cow.shift;
-                    s.cow.table.find(chunk).is_some()
-                        && !s.cow.is_draining(chunk)
-                        && st.pending(&s.cow, chunk).is_none()
-                }
+                s.merge
+                    || !s.active.load(Ordering::Acquire)
+                    || !s.is_valid()
+                    || sector >= s.end
+                    || {
+                        let chunk = sector >> s.cow.shift;
+                        s.cow.table.find(chunk).is_some()
+                            && !s.cow.is_draining(chunk)
+                            && st.pending(&s.cow, chunk).is_none()
+                    }
             });
             if clear {
                 bio.remap_to(self.bdev.bdev(), sector);

@@ -210,7 +210,8 @@ impl Persistent {
     fn write_area_entries(&self, cow: BlockDevice<'_>, from: u32, to: u32) -> Result {
         let at = self.sector(area_location(self.per_area, self.current_area));
         let part = self.entries_part(cow, from, to);
-        self.io.write_part(cow, at, &self.area, part, WriteMode::FlushFua)
+        self.io
+            .write_part(cow, at, &self.area, part, WriteMode::FlushFua)
     }
 
     /// The sectors of the current area that hold entries `from..to`, in whole logical blocks
@@ -254,7 +255,10 @@ impl Persistent {
             put_u64(self.area.bytes_mut(), off + 8, new);
             self.committed += 1;
         }
-        Some((self.sector(area_location(self.per_area, self.current_area)), part))
+        Some((
+            self.sector(area_location(self.per_area, self.current_area)),
+            part,
+        ))
     }
 
     /// The current area's bytes (the image an asynchronous commit writes part of).
