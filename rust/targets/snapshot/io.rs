@@ -231,7 +231,10 @@ impl Starts {
                         // writes the copies on another CPU while the submitter goes on, and
                         // commits many per area write.
                         let place = match lone {
-                            true if core.solo_streak.is_probe() => Place::Local,
+                            // Handed to the unbound worker, which another CPU can run while
+                            // the submitter goes on (the local copy queue's worker would run
+                            // first on the submitter's CPU as it returns to user space).
+                            true if core.solo_streak.is_probe() => Place::Here,
                             true => Place::Inline,
                             false => Place::Here,
                         };
