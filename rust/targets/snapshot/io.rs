@@ -10,6 +10,10 @@
 //! snapshot reads of that chunk that went to the origin have ended.
 //!
 //! The worker runs in a `memalloc_noio` scope, so its `GFP_KERNEL` allocations do no I/O.
+//!
+//! A lone writer's COW whose I/O completes in the submitting task (brd) is finished there
+//! (`after_direct_now`): the commit's area write is asynchronous and nothing sleeps; what
+//! would have to is left to the worker's passes.
 
 use super::origin::{CowState, OriginCore, Snapshot, MERGE_SLOT, PE_SLOTS};
 use crate::dm::{
@@ -227,9 +231,9 @@ impl Starts {
                         // A lone writer's copy is written and committed on the CPU its read
                         // ends on (no wake-up of another CPU), at once in the submitter's task
                         // when the devices complete there (but for a probe now and then: a
-                        // submitter that does not wait shows itself); in a burst the unbound worker
-                        // writes the copies on another CPU while the submitter goes on, and
-                        // commits many per area write.
+                        // submitter that does not wait shows itself); in a burst the unbound
+                        // worker writes the copies on another CPU while the submitter goes
+                        // on, and commits many per area write.
                         let place = match lone {
                             // Handed to the unbound worker, which another CPU can run while
                             // the submitter goes on (the local copy queue's worker would run
