@@ -304,18 +304,17 @@ impl<T: Job> Worker<T> {
 
     /// After a direct copy's or an asynchronous write's end for `slot` (completion
     /// context): the job's after-copy work, at once in a submitter's task if the job can,
-    /// else queued on the copy queue, or a run of the worker.
-    fn after_io(&self, slot: usize) {
-        if self.job.wants_after_direct(slot) {
-            if in_submitter() && self.job.after_direct_now(self) {
-                return;
-            }
+    /// else queued on the copy queue, or a run of the worker. Then gives up the I/O's count
+    /// (the last access to the worker).
+    fn io_ended(&self, slot: usize) {
+        if !self.job.wants_after_direct(slot) {
+            self.wake();
+        } else if !(in_submitter() && self.job.after_direct_now(self)) {
             // SAFETY: the C worker is live while `self` is (type invariant); its destruction
             // drains the queued call.
             unsafe { bindings::orion_worker_after(self.cw.as_ptr()) };
-        } else {
-            self.wake();
         }
+        self.writes_in_flight.fetch_sub(1, Ordering::Release);
     }
 
     /// Writes a copy of sectors `part` of `buf` (the image of `bdev` from `sector` on) to
@@ -584,30 +583,36 @@ impl<T: Job> Worker<T> {
 /// `ctx` is a `CopyCtx` of a live `Worker<T>` whose `writes_in_flight` counts this write.
 unsafe extern "C" fn direct_fn<T: Job>(error_bits: usize, ctx: *mut c_void) {
     // SAFETY: per this function's contract.
-    let c = unsafe { &*ctx.cast::<CopyCtx>() };
-    // SAFETY: `c.worker` is the live worker that owns `c`; it stays alive until the
-    // decrement below (its drop waits for it).
-    let w = unsafe { &*c.worker.cast::<Worker<T>>() };
-    w.job.direct_done(c.slot, error_bits == 0);
-    w.after_io(c.slot);
-    // Last access to the worker.
-    w.writes_in_flight.fetch_sub(1, Ordering::Release);
+    let (w, slot) = unsafe { io_ctx::<T>(ctx) };
+    w.job.direct_done(slot, error_bits == 0);
+    w.io_ended(slot);
 }
 
+/// The end of a [`Worker::write_async`].
+///
 /// # Safety
 ///
-/// - `ctx` is a `CopyCtx` of a live `Worker<T>` that started an asynchronous write for its
-///   slot; the worker's drop waits for `writes_in_flight` to reach zero.
+/// `ctx` is a `CopyCtx` of a live `Worker<T>` whose `writes_in_flight` counts this write.
 unsafe extern "C" fn async_fn<T: Job>(error_bits: usize, ctx: *mut c_void) {
     // SAFETY: per this function's contract.
+    let (w, slot) = unsafe { io_ctx::<T>(ctx) };
+    w.job.async_written(slot, error_bits == 0);
+    w.io_ended(slot);
+}
+
+/// The worker and slot of a completion's context; the worker stays valid until
+/// [`Worker::io_ended`] gives up the count of the I/O.
+///
+/// # Safety
+///
+/// `ctx` is a `CopyCtx` of a live `Worker<T>` whose `writes_in_flight` counts the I/O that
+/// ends (the worker's drop waits for that count to reach zero).
+unsafe fn io_ctx<'a, T: Job>(ctx: *mut c_void) -> (&'a Worker<T>, usize) {
+    // SAFETY: per this function's contract.
     let c = unsafe { &*ctx.cast::<CopyCtx>() };
-    // SAFETY: `c.worker` is the live worker that owns `c`; it stays alive until the
-    // decrement below (its drop waits for it).
+    // SAFETY: `c.worker` is the live worker that owns `c`, kept alive by the count.
     let w = unsafe { &*c.worker.cast::<Worker<T>>() };
-    w.job.async_written(c.slot, error_bits == 0);
-    w.after_io(c.slot);
-    // Last access to the worker.
-    w.writes_in_flight.fetch_sub(1, Ordering::Release);
+    (w, c.slot)
 }
 
 /// Whether this task runs a bio submission loop and is not atomic (as far as the kernel

@@ -794,18 +794,11 @@ impl OriginCore {
         let mut left = BioList::new();
         while let Some(bio) = list.pop() {
             let sector = bio.sector();
-            let clear = st.snaps.iter().all(|s| {
-                s.merge
-                    || !s.active.load(Ordering::Acquire)
-                    || !s.is_valid()
-                    || sector >= s.end
-                    || {
-                        let chunk = sector >> s.cow.shift;
-                        s.cow.table.find(chunk).is_some()
-                            && !s.cow.is_draining(chunk)
-                            && st.pending(&s.cow, chunk).is_none()
-                    }
-            });
+            // As `map`'s test: an exception published and released has no pending one.
+            let clear = {
+                let g = crate::dm::rcu::read_lock();
+                st.snaps.iter().all(|s| s.write_needs_no_cow(sector, &g))
+            };
             if clear {
                 bio.remap_to(self.bdev.bdev(), sector);
                 bio.submit();

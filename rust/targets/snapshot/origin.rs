@@ -215,6 +215,20 @@ impl Snapshot {
         !self.retired.load(Ordering::Acquire) && self.cow.valid.load(Ordering::Acquire)
     }
 
+    /// Whether an origin write at `sector` needs no copy into this snapshot: it is not
+    /// concerned, or the chunk's exception is published and released (no tracked read of
+    /// it runs, so no exception of it is still being made either).
+    pub fn write_needs_no_cow(&self, sector: u64, g: &rcu::ReadGuard) -> bool {
+        self.merge
+            || !self.active.load(Ordering::Acquire)
+            || !self.is_valid()
+            || sector >= self.end
+            || {
+                let chunk = sector >> self.cow.shift;
+                self.cow.table.lookup(chunk, g).is_some() && !self.cow.is_draining(chunk)
+            }
+    }
+
     /// Raises the target's table event.
     pub fn event(&self) {
         if let Some(e) = self.event.lock().as_ref() {
@@ -525,11 +539,6 @@ impl Origin {
         let Some(snaps) = self.core.snaps.get(0, &g) else {
             return true;
         };
-        snaps.iter().all(|s| {
-            s.merge || !s.active.load(Ordering::Acquire) || !s.is_valid() || sector >= s.end || {
-                let chunk = sector >> s.cow.shift;
-                s.cow.table.lookup(chunk, &g).is_some() && !s.cow.is_draining(chunk)
-            }
-        })
+        snaps.iter().all(|s| s.write_needs_no_cow(sector, &g))
     }
 }

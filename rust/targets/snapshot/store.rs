@@ -250,15 +250,20 @@ impl Persistent {
             return None;
         }
         for (old, new) in exceptions.take(n as usize) {
-            let off = self.committed as usize * EXCEPTION_BYTES;
-            put_u64(self.area.bytes_mut(), off, old);
-            put_u64(self.area.bytes_mut(), off + 8, new);
-            self.committed += 1;
+            self.append(old, new);
         }
         Some((
             self.sector(area_location(self.per_area, self.current_area)),
             part,
         ))
+    }
+
+    /// Puts the pair `(old, new)` after the current area's last entry (in memory).
+    fn append(&mut self, old: u64, new: u64) {
+        let off = self.committed as usize * EXCEPTION_BYTES;
+        put_u64(self.area.bytes_mut(), off, old);
+        put_u64(self.area.bytes_mut(), off + 8, new);
+        self.committed += 1;
     }
 
     /// The current area's bytes (the image an asynchronous commit writes part of).
@@ -453,10 +458,7 @@ impl Persistent {
         // The first entry this commit writes in the current area.
         let mut from = self.committed;
         for &(old, new) in exceptions {
-            let off = self.committed as usize * EXCEPTION_BYTES;
-            put_u64(self.area.bytes_mut(), off, old);
-            put_u64(self.area.bytes_mut(), off + 8, new);
-            self.committed += 1;
+            self.append(old, new);
             dirty = true;
             if self.committed == self.per_area {
                 // The next area is zeroed first, so the list ends there after a crash.
