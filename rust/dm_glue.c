@@ -691,11 +691,6 @@ u64 orion_now_ms(void)
 	return jiffies64_to_msecs(get_jiffies_64());
 }
 
-u64 *orion_bio_tag(struct bio *bio)
-{
-	return dm_per_bio_data(bio, sizeof(u64));
-}
-
 /*
  * What a bio looked like when `map` saw it, so that a failed read can be sent again
  * (dm-bio-record.h's role; that header is private to drivers/md). It sits in the per-bio

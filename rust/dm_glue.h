@@ -89,8 +89,6 @@ void orion_call_on_fresh_stack(orion_ctx_fn fn, void *ctx);
 /* Milliseconds since boot (jiffies). */
 u64 orion_now_ms(void);
 
-/* The 8-byte per-bio data of a target that reserved it (per_io_data_size >= 8). */
-u64 *orion_bio_tag(struct bio *bio);
 unsigned int orion_bio_record_bytes(void);
 void orion_bio_record(struct bio *bio);
 void orion_bio_restore(struct bio *bio);

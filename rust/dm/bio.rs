@@ -300,6 +300,17 @@ pub struct OwnedBio(NonNull<bindings::bio>);
 // SAFETY: a bio may be submitted or ended from any thread.
 unsafe impl Send for OwnedBio {}
 
+/// The 8-byte tag at the end of `bio`'s per-bio data (where `orion_bio_record_of` in
+/// dm_glue.c expects it).
+///
+/// # Safety
+///
+/// `bio` is a bio of a target that reserved at least 8 bytes of per-bio data.
+pub(crate) unsafe fn tag_ptr(bio: *mut bindings::bio) -> *mut u64 {
+    // SAFETY: per the function's contract; `dm_per_bio_data` only computes an address.
+    unsafe { bindings::dm_per_bio_data(bio, 8).cast() }
+}
+
 impl OwnedBio {
     /// # Safety
     ///
@@ -327,7 +338,7 @@ impl OwnedBio {
     pub fn tag(&self) -> &AtomicU64 {
         // SAFETY: the bio is ours and has 8 bytes of per-bio data (type invariant), aligned
         // as dm core aligns per-bio data; it lives as long as the bio.
-        unsafe { AtomicU64::from_ptr(bindings::orion_bio_tag(self.0.as_ptr())) }
+        unsafe { AtomicU64::from_ptr(tag_ptr(self.0.as_ptr())) }
     }
 
     /// Sends the bio to `sector` of `bdev`.

@@ -117,9 +117,12 @@ impl Eq for BlockDevice<'_> {}
 ///
 /// # Invariants
 ///
-/// `file` is an open block device file that this value owns.
+/// `file` is an open block device file that this value owns; `bdev` is its block device.
 pub struct OpenBdev {
     file: NonNull<bindings::file>,
+    /// The file's block device (fixed while the file is open), kept so that the I/O path
+    /// makes no call for it.
+    bdev: NonNull<bindings::block_device>,
 }
 
 // SAFETY: an open file may be used and released from any thread.
@@ -137,18 +140,22 @@ impl OpenBdev {
         if err != 0 {
             return Err(Error::from_errno(err as i32));
         }
-        // INVARIANT: an open file, owned from here.
-        Ok(OpenBdev {
-            file: NonNull::new(file).ok_or(ENODEV)?,
-        })
+        let file = NonNull::new(file).ok_or(ENODEV)?;
+        // SAFETY: the file is an open block device file; an open one always has its device.
+        let bdev = unsafe { bindings::orion_file_bdev(file.as_ptr()) };
+        let Some(bdev) = NonNull::new(bdev) else {
+            // SAFETY: the file is ours, released once here.
+            unsafe { bindings::orion_bdev_close(file.as_ptr()) };
+            return Err(ENODEV);
+        };
+        // INVARIANT: an open file, owned from here, and its block device.
+        Ok(OpenBdev { file, bdev })
     }
 
     /// The block device.
     pub fn bdev(&self) -> BlockDevice<'_> {
-        // SAFETY: the file is open (type invariant).
-        let bdev = unsafe { bindings::orion_file_bdev(self.file.as_ptr()) };
-        // INVARIANT: open while `self` lives.
-        BlockDevice(bdev, PhantomData)
+        // INVARIANT: the block device of the file, open while `self` lives.
+        BlockDevice(self.bdev.as_ptr(), PhantomData)
     }
 }
 

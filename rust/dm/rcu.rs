@@ -9,7 +9,7 @@
 use super::bindings;
 use core::{
     marker::PhantomData,
-    sync::atomic::{AtomicBool, AtomicPtr, Ordering},
+    sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, Ordering},
 };
 use kernel::{alloc::Flags, prelude::*};
 
@@ -18,17 +18,36 @@ use kernel::{alloc::Flags, prelude::*};
 /// The guard is neither `Send` nor `Sync`: the section must end on the CPU that began it.
 pub struct ReadGuard(PhantomData<*mut ()>);
 
+/// Whether this kernel's `rcu_read_lock`/`rcu_read_unlock` are only compiler barriers:
+/// RCU is not preemptible and there is no preempt count (so `preempt_disable` is
+/// `barrier()`), no lockdep map to acquire and no strict grace periods (rcupdate.h,
+/// preempt.h). The I/O path then makes no call for them.
+const BARRIER_ONLY: bool = !cfg!(any(
+    CONFIG_PREEMPT_RCU,
+    CONFIG_PREEMPT_COUNT,
+    CONFIG_DEBUG_LOCK_ALLOC,
+    CONFIG_RCU_STRICT_GRACE_PERIOD
+));
+
 /// Enters an RCU read-side critical section. The section must not sleep.
 pub fn read_lock() -> ReadGuard {
-    // SAFETY: `rcu_read_lock` may be called in any context; the guard unlocks it.
-    unsafe { bindings::orion_rcu_read_lock() };
+    if BARRIER_ONLY {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        // SAFETY: `rcu_read_lock` may be called in any context; the guard unlocks it.
+        unsafe { bindings::orion_rcu_read_lock() };
+    }
     ReadGuard(PhantomData)
 }
 
 impl Drop for ReadGuard {
     fn drop(&mut self) {
-        // SAFETY: the guard was created by `read_lock`, so a section is open on this CPU.
-        unsafe { bindings::orion_rcu_read_unlock() };
+        if BARRIER_ONLY {
+            compiler_fence(Ordering::SeqCst);
+        } else {
+            // SAFETY: the guard was created by `read_lock`, so a section is open on this CPU.
+            unsafe { bindings::orion_rcu_read_unlock() };
+        }
     }
 }
 

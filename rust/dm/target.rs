@@ -502,7 +502,7 @@ impl TargetRef {
         }
         // SAFETY: a bio of this target has `per_io_data_size` >= 8 bytes of per-bio data,
         // aligned by dm core, alive as long as the bio.
-        Some(unsafe { AtomicU64::from_ptr(bindings::orion_bio_tag(bio.as_raw())) })
+        Some(unsafe { AtomicU64::from_ptr(super::bio::tag_ptr(bio.as_raw())) })
     }
 
     /// Puts `bio`, a completed bio of this target, back as `map` saw it (device, sector,
@@ -654,7 +654,7 @@ impl<T: Target> TargetVtable<T> {
         if T::HAS_DEFER {
             // SAFETY: targets that defer reserved 8 bytes of per-bio data in `ctr`; dm core
             // does not initialise it.
-            unsafe { *bindings::orion_bio_tag(bio) = 0 };
+            unsafe { *super::bio::tag_ptr(bio) = 0 };
             if T::RECORDS_BIOS {
                 // SAFETY: the target reserved room for the record before the tag in `ctr`.
                 unsafe { bindings::orion_bio_record(bio) };

@@ -78,8 +78,7 @@ impl Thin {
             return false;
         };
         let bs = core.block_sectors;
-        let v = bio.sector().wrapping_sub(q.begin);
-        let (Some(vblock), Some(offset)) = (v.checked_div(bs), v.checked_rem(bs)) else {
+        let Some((vblock, offset)) = core.split(bio.sector().wrapping_sub(q.begin)) else {
             return false;
         };
         // Counted before the lookup: a discard unpublishes its blocks before it closes the

@@ -5,7 +5,7 @@
 set -e
 export DM_DISABLE_UDEV=1
 # Sections to run (kernel command line orion.tests=a,b; default all): basic, thin, snap,
-# mirror (mirror-slow: only its rows on queue-limited legs), noise; profile runs only when
+# mirror (mirror-slow: only its rows on queue-limited legs), noise, paired; profile runs only when
 # named.
 sections=all
 for arg in $(cat /proc/cmdline); do
@@ -78,6 +78,13 @@ medci() {
 		while (cum <= 0.025) { k++; pk = pk * (n - k + 1) / k; cum += pk }
 		if (k > 0) printf "[%s-%s]", v[k], v[n + 1 - k] }'
 }
+# verdict "MEDIAN (MIN-MAX)": faster or slower when the whole spread is on one side of 1.0,
+# same when every run gave 1.00, else inconclusive.
+verdict() {
+	awk -v l="${2#(}" 'BEGIN { split(l, r, "-"); l = r[1] + 0; h = r[2]; sub(/\)/, "", h); h += 0
+		if (l == 1 && h == 1) print "same"; else if (l >= 1) print "faster"
+		else if (h < 1) print "slower"; else print "inconclusive" }'
+}
 RUNS=${ORION_BENCH_RUNS:-3}
 # row LABEL N FN ARGS...: RUNS runs of `FN c ARGS` and `FN o ARGS`, interleaved (C, ours,
 # C, ours...); the table row with the medians, the median ratio (per run pair) with its
@@ -99,11 +106,7 @@ row() {
 		k=$((k + 1))
 	done
 	m=$(med $rs)
-	lo=${m#*(}
-	lo=${lo%-*}
-	hi=${m##*-}
-	hi=${hi%)}
-	verdict=$(awk -v l="$lo" -v h="$hi" 'BEGIN { if (l == 1 && h == 1) print "same"; else if (l >= 1) print "faster"; else if (h < 1) print "slower"; else print "inconclusive" }')
+	verdict=$(verdict $m)
 	ref=""
 	vsref=""
 	[ -n "${ROW_REF:-}" ] && ref=" $(med $refs | cut -d' ' -f1) |" && vsref=" $(med $rrs) $(medci $rrs) |"
@@ -157,7 +160,8 @@ snap_up() {
 	dmsetup create ${side}_org --table "0 262144 $ot $org"
 	i=0
 	while [ $i -lt "$n" ]; do
-		dmsetup create ${side}_cow$i --table "0 98304 linear $cowd $((i * 98304))"
+		cs=${SNAP_COW_SECTORS:-98304}
+		dmsetup create ${side}_cow$i --table "0 $cs linear $cowd $((i * cs))"
 		dd if=/dev/zero of=/dev/mapper/${side}_cow$i bs=4k count=1 oflag=direct 2>/dev/null
 		dmsetup suspend ${side}_org
 		dmsetup create ${side}_snap$i --table "0 262144 $st $org /dev/mapper/${side}_cow$i P 8"
@@ -484,6 +488,106 @@ if want noise; then
 	echo "Noise rows: $STEADY_RUNS runs of ${STEADY_RUNTIME}s per cell, A and B in turn, as the thin steady rows."
 fi
 
+# Paired runs (ORION_BENCH=paired): the two sides at the same time, both fio jobs pinned to
+# the same vCPU, so the scheduler gives them turns of a few milliseconds and whatever the
+# host's speed does within a run, it does to both. Where each job keeps its vCPU busy (brd
+# completes every I/O in the submitter: the overwrite and read rows), each gets half of its
+# time and the IOPS ratio is the inverse ratio of the CPU time an I/O costs, measured in real
+# time. A side whose writes wait for kworkers (C's snapshot copies and commits) gets more
+# than half: the kworkers are scheduled beside both fio jobs.
+# fio_pair ORDER FIO-ARGS -- A B: one fio run with a job on A and one on B (ORDER ab or ba:
+# which is started first), the other arguments common; prints "IOPS_A IOPS_B".
+fio_pair() {
+	order=$1
+	shift
+	common=""
+	while [ "$1" != -- ]; do
+		common="$common $1"
+		shift
+	done
+	a=$2 b=$3
+	if [ "$order" = ab ]; then first=$a second=$b; else first=$b second=$a; fi
+	set -- $(fio $common $PIN --minimal --name=a --filename="$first" --name=b --filename="$second" |
+		awk -F';' '{ printf "%s ", $8 + $49 }')
+	if [ "$order" = ab ]; then echo "$1 $2"; else echo "$2 $1"; fi
+}
+# pair_steady JOB A B ORDER: a steady job (as steady_job's) on standing devices
+# /dev/mapper/A and B.
+pair_steady() {
+	case "$1" in *-qd1) e="--ioengine=psync" ;; *) e="--ioengine=libaio --iodepth=32" ;; esac
+	case "$1" in overwrite-*) rw=randwrite ;; *) rw=randread ;; esac
+	fio_pair "$4" --direct=1 --rw=$rw --bs=4k --size=64M --time_based \
+		--runtime="$STEADY_RUNTIME" --ramp_time=500ms $e -- /dev/mapper/$2 /dev/mapper/$3
+}
+# pair_snap JOB ORDER: first writes to the origins (C's, ours) of fresh one-snapshot stacks
+# with COW devices of 96 MiB, for 1 s (at most about 10000 writes: each lands on a chunk
+# not yet copied and fits the COW device), or reads of the snapshots.
+pair_snap() {
+	SNAP_COW_SECTORS=196608 snap_up c 1
+	SNAP_COW_SECTORS=196608 snap_up o 1
+	case "$1" in
+	write-qd1) a="--rw=randwrite --ioengine=psync --runtime=1" ;;
+	read-qd32)
+		dd if=/dev/urandom of=/dev/mapper/c_org bs=1M count=16 oflag=direct 2>/dev/null
+		dd if=/dev/urandom of=/dev/mapper/o_org bs=1M count=16 oflag=direct 2>/dev/null
+		a="--rw=randread --ioengine=libaio --iodepth=32 --runtime=$STEADY_RUNTIME --ramp_time=500ms"
+		;;
+	esac
+	case "$1" in write-*) d=org ;; *) d=snap0 ;; esac
+	fio_pair "$2" --direct=1 --bs=4k --size=128M --time_based $a -- /dev/mapper/c_$d /dev/mapper/o_$d
+	snap_down c
+	snap_down o
+}
+# pair_row LABEL FN ARGS...: STEADY_RUNS runs of `FN ARGS ORDER` (ORDER ab, ba, ab ...);
+# B / A per run.
+pair_row() {
+	label=$1
+	shift
+	as="" bs="" rs=""
+	k=0
+	while [ $k -lt "$STEADY_RUNS" ]; do
+		if [ $((k % 2)) = 0 ]; then order=ab; else order=ba; fi
+		r=$("$@" $order)
+		x=${r% *} y=${r#* }
+		as="$as $x" bs="$bs $y" rs="$rs $(ratio "$y" "$x")"
+		k=$((k + 1))
+	done
+	m=$(med $rs)
+	ci=$(medci $rs)
+	echo "| $label | $STEADY_RUNS | $(med $as) | $(med $bs) | $m | $(verdict $m)${ci:+, median $ci} |"
+}
+if want paired; then
+	warm 256 /dev/ram0 /dev/ram1 /dev/ram2 /dev/ram3 /dev/ram4
+	dmsetup create aa0 --table "0 131072 linear /dev/ram4 0"
+	dmsetup create aa1 --table "0 131072 linear /dev/ram4 131072"
+	dmsetup create o_lin --table "0 131072 orion-linear /dev/ram4 262144"
+	dd if=/dev/urandom of=/dev/mapper/aa0 bs=1M count=64 oflag=direct 2>/dev/null
+	dd if=/dev/urandom of=/dev/mapper/aa1 bs=1M count=64 oflag=direct 2>/dev/null
+	dd if=/dev/urandom of=/dev/mapper/o_lin bs=1M count=64 oflag=direct 2>/dev/null
+	steady_up
+	echo
+	echo "### paired on one vCPU (brd)"
+	echo
+	echo "| job: B / A | runs | A | B | B / A median (min-max) | verdict |"
+	echo "|------------|------|---|---|-------------------------|---------|"
+	for job in read-qd1 overwrite-qd1 read-qd32 overwrite-qd32; do
+		pair_row "$job: C linear / C linear (noise)" pair_steady $job aa0 aa1
+		pair_row "$job: orion linear / C linear" pair_steady $job aa0 o_lin
+		pair_row "$job: orion thin / C linear" pair_steady $job aa1 o_thin
+		pair_row "$job: orion thin / C dm-thin" pair_steady $job c_thin o_thin
+	done
+	thin_down c
+	thin_down o
+	dmsetup remove aa0 aa1 o_lin
+	pair_row "snapshot read-qd32: orion / C" pair_snap read-qd32
+	pair_row "snapshot first write-qd1: orion / C" pair_snap write-qd1
+	echo
+	echo "Paired rows: $STEADY_RUNS runs of ${STEADY_RUNTIME}s (first writes: 1 s on fresh stacks), A"
+	echo "and B at once on one vCPU, the first-started side swapped each run; thin volumes"
+	echo "provisioned in full beforehand. Goal for thin / C linear: at least 0.9. In the snapshot"
+	echo "write row C's copies and commits run in kworkers beside both jobs (ours run in its job)."
+fi
+
 # Profiles (ORION_BENCH=profile only; not part of "all"): where the CPU time goes, ours and
 # C's, on the workloads whose goals are missed. Each workload runs alone and `perf record`
 # samples every CPU for a second in its middle (fio's start-up under TCG is a large part of
@@ -545,6 +649,23 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 			--filename=/dev/mapper/${side}_thin --direct=1 --rw=write --bs=64k --size=736M \
 			--ioengine=psync $PIN --minimal | awk -F';' '{ print \$49 }'"
 		thin_down $side
+	done
+	# thin's map fast path beside C linear (its goal's reference): 4 KiB random reads, QD1,
+	# of a 64 MiB thin volume provisioned in full (side c is C linear, not dm-thin).
+	for side in $sides; do
+		profiled steady-read-qd1 || break
+		if [ "$side" = o ]; then
+			THIN_DEVS="/dev/ram0 /dev/ram1" thin_up o zero
+			t=/dev/mapper/o_thin
+		else
+			dmsetup create ref_lin --table "0 131072 linear /dev/ram0 0"
+			t=/dev/mapper/ref_lin
+		fi
+		dd if=/dev/urandom of=$t bs=1M count=64 oflag=direct 2>/dev/null
+		sample "steady-read-qd1 $side" sh -c "fio --name=b --filename=$t --direct=1 \
+			--rw=randread --bs=4k --size=64M --time_based --runtime=3 --ioengine=psync $PIN \
+			--minimal | awk -F';' '{ print \$8 }'"
+		if [ "$side" = o ]; then thin_down o; else dmsetup remove ref_lin; fi
 	done
 	# snapshot origin first writes, one snapshot, QD32 and QD1 (44 MiB: a QD1 run lasts past
 	# the sampled second and its exceptions fit the 48 MiB COW device).

@@ -246,10 +246,7 @@ impl PoolCore {
         }
         let bs = self.block_sectors;
         let v = bio.sector().wrapping_sub(q.begin);
-        let (vblock, offset) = (
-            v.checked_div(bs).unwrap_or(0),
-            v.checked_rem(bs).unwrap_or(0),
-        );
+        let (vblock, offset) = self.split(v).unwrap_or((0, 0));
         // Data sectors cannot overflow: data blocks are below the pool length over `bs`.
         let at = |blk: u64| blk.wrapping_mul(bs);
         if let Some(waiting) = st.prison.waiting_list(q.dev, vblock) {

@@ -344,11 +344,28 @@ impl Completions {
     }
 }
 
+impl PoolCore {
+    /// The block of sector `v` of a thin device and the offset in it; `None` only for a
+    /// zero block size, which the constructor refuses.
+    pub fn split(&self, v: u64) -> Option<(u64, u64)> {
+        match self.block_shift {
+            Some(s) => Some((v >> s, v & (self.block_sectors - 1))),
+            None => Some((
+                v.checked_div(self.block_sectors)?,
+                v.checked_rem(self.block_sectors)?,
+            )),
+        }
+    }
+}
+
 /// The shared core of a pool: what the worker runs on.
 #[pin_data]
 pub struct PoolCore {
     /// Sectors per data block.
     pub block_sectors: u64,
+    /// log2 of `block_sectors` when it is a power of two (the block of a sector is then a
+    /// shift, not a division, as dm-thin's `sectors_per_block_shift`).
+    block_shift: Option<u32>,
     #[pin]
     pub(super) state: Mutex<PoolState>,
     #[pin]
@@ -536,6 +553,9 @@ impl Pool {
         let core = Arc::pin_init(
             pin_init!(PoolCore {
                 block_sectors,
+                block_shift: block_sectors
+                    .is_power_of_two()
+                    .then(|| block_sectors.trailing_zeros()),
                 state <- new_mutex!(PoolState {
                     md,
                     mode,
