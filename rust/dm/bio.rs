@@ -307,7 +307,8 @@ unsafe impl Send for OwnedBio {}
 ///
 /// `bio` is a bio of a target that reserved at least 8 bytes of per-bio data.
 pub(crate) unsafe fn tag_ptr(bio: *mut bindings::bio) -> *mut u64 {
-    // SAFETY: per the function's contract; `dm_per_bio_data` only computes an address.
+    // SAFETY: per the function's contract: dm core made the bio, so its target-io header
+    // (which `dm_per_bio_data` reads to find the data) is there.
     unsafe { bindings::dm_per_bio_data(bio, 8).cast() }
 }
 

@@ -509,7 +509,10 @@ fio_pair() {
 	if [ "$order" = ab ]; then first=$a second=$b; else first=$b second=$a; fi
 	set -- $(fio $common $PIN --minimal --name=a --filename="$first" --name=b --filename="$second" |
 		awk -F';' '{ printf "%s ", $8 + $49 }')
-	if [ "$order" = ab ]; then echo "$1 $2"; else echo "$2 $1"; fi
+	# A failed fio gives no ratio ("-" in the row), not a made-up one.
+	if [ $# != 2 ]; then
+		echo "0 0"
+	elif [ "$order" = ab ]; then echo "$1 $2"; else echo "$2 $1"; fi
 }
 # pair_steady JOB A B ORDER: a steady job (as steady_job's) on standing devices
 # /dev/mapper/A and B.
@@ -520,11 +523,12 @@ pair_steady() {
 		--runtime="$STEADY_RUNTIME" --ramp_time=500ms $e -- /dev/mapper/$2 /dev/mapper/$3
 }
 # pair_snap JOB ORDER: first writes to the origins (C's, ours) of fresh one-snapshot stacks
-# with COW devices of 96 MiB, for 1 s (at most about 10000 writes: each lands on a chunk
-# not yet copied and fits the COW device), or reads of the snapshots.
+# for 1 s (fio's random map: each write lands on a chunk not yet copied), or reads of the
+# snapshots. The COW devices (130 MiB) hold an exception for every chunk of the origin, so
+# no run can fill one; a snapshot found invalid all the same voids the run.
 pair_snap() {
-	SNAP_COW_SECTORS=196608 snap_up c 1
-	SNAP_COW_SECTORS=196608 snap_up o 1
+	SNAP_COW_SECTORS=266240 snap_up c 1
+	SNAP_COW_SECTORS=266240 snap_up o 1
 	case "$1" in
 	write-qd1) a="--rw=randwrite --ioengine=psync --runtime=1" ;;
 	read-qd32)
@@ -534,18 +538,20 @@ pair_snap() {
 		;;
 	esac
 	case "$1" in write-*) d=org ;; *) d=snap0 ;; esac
-	fio_pair "$2" --direct=1 --bs=4k --size=128M --time_based $a -- /dev/mapper/c_$d /dev/mapper/o_$d
+	r=$(fio_pair "$2" --direct=1 --bs=4k --size=128M --time_based $a -- /dev/mapper/c_$d /dev/mapper/o_$d)
+	if dmsetup status c_snap0 o_snap0 | grep -q Invalid; then echo "0 0"; else echo "$r"; fi
 	snap_down c
 	snap_down o
 }
-# pair_row LABEL FN ARGS...: STEADY_RUNS runs of `FN ARGS ORDER` (ORDER ab, ba, ab ...);
-# B / A per run.
+# pair_row LABEL FN ARGS...: STEADY_RUNS runs (rounded up to even) of `FN ARGS ORDER`
+# (ORDER ab, ba, ab ...: each side starts first as often); B / A per run.
 pair_row() {
 	label=$1
 	shift
 	as="" bs="" rs=""
+	n=$(((STEADY_RUNS + 1) / 2 * 2))
 	k=0
-	while [ $k -lt "$STEADY_RUNS" ]; do
+	while [ $k -lt "$n" ]; do
 		if [ $((k % 2)) = 0 ]; then order=ab; else order=ba; fi
 		r=$("$@" $order)
 		x=${r% *} y=${r#* }
@@ -554,7 +560,7 @@ pair_row() {
 	done
 	m=$(med $rs)
 	ci=$(medci $rs)
-	echo "| $label | $STEADY_RUNS | $(med $as) | $(med $bs) | $m | $(verdict $m)${ci:+, median $ci} |"
+	echo "| $label | $n | $(med $as) | $(med $bs) | $m | $(verdict $m)${ci:+, median $ci} |"
 }
 if want paired; then
 	warm 256 /dev/ram0 /dev/ram1 /dev/ram2 /dev/ram3 /dev/ram4
@@ -582,7 +588,7 @@ if want paired; then
 	pair_row "snapshot read-qd32: orion / C" pair_snap read-qd32
 	pair_row "snapshot first write-qd1: orion / C" pair_snap write-qd1
 	echo
-	echo "Paired rows: $STEADY_RUNS runs of ${STEADY_RUNTIME}s (first writes: 1 s on fresh stacks), A"
+	echo "Paired rows: $(((STEADY_RUNS + 1) / 2 * 2)) runs of ${STEADY_RUNTIME}s (first writes: 1 s on fresh stacks), A"
 	echo "and B at once on one vCPU, the first-started side swapped each run; thin volumes"
 	echo "provisioned in full beforehand. Goal for thin / C linear: at least 0.9. In the snapshot"
 	echo "write row C's copies and commits run in kworkers beside both jobs (ours run in its job)."
