@@ -585,6 +585,16 @@ if want paired; then
 	thin_down c
 	thin_down o
 	dmsetup remove aa0 aa1 o_lin
+	# Striped over four brd devices, 64 KiB chunks: C's at the start of each, ours 64 MiB on.
+	for side in c o; do
+		if [ $side = o ]; then off=131072 t=orion-striped; else off=0 t=striped; fi
+		dmsetup create ${side}_str --table "0 262144 $t 4 128 /dev/ram0 $off /dev/ram1 $off /dev/ram2 $off /dev/ram3 $off"
+		dd if=/dev/urandom of=/dev/mapper/${side}_str bs=1M count=64 oflag=direct 2>/dev/null
+	done
+	for job in read-qd1 overwrite-qd1 read-qd32 overwrite-qd32; do
+		pair_row "$job: orion striped / C striped" pair_steady $job c_str o_str
+	done
+	dmsetup remove c_str o_str
 	pair_row "snapshot read-qd32: orion / C" pair_snap read-qd32
 	pair_row "snapshot first write-qd1: orion / C" pair_snap write-qd1
 	echo
