@@ -284,17 +284,17 @@ thin_two() {
 		--minimal | awk -F';' '/^3;/ { print $8 + $49 }'
 	thin_down "$side"
 }
+# steady_args JOB: fio's arguments for an overwrite or read job (4 KiB random, short runs).
+steady_args() {
+	case "$1" in *-qd1) e="--ioengine=psync" ;; *) e="--ioengine=libaio --iodepth=32" ;; esac
+	case "$1" in overwrite-*) rw=randwrite ;; *) rw=randread ;; esac
+	echo "--direct=1 --rw=$rw --bs=4k --size=64M --time_based --runtime=$STEADY_RUNTIME --ramp_time=500ms $e"
+}
 # steady_job SIDE JOB: one short run of an overwrite or read job on the standing volume of
 # SIDE (c, o, ref: C linear, or aa0/aa1: the noise rows' two C linears).
 steady_job() {
-	case "$2" in
-	*-qd1) e="--ioengine=psync" ;;
-	*) e="--ioengine=libaio --iodepth=32" ;;
-	esac
-	case "$2" in overwrite-*) rw=randwrite ;; *) rw=randread ;; esac
 	case "$1" in ref) t=/dev/mapper/ref_lin ;; aa*) t=/dev/mapper/$1 ;; *) t=/dev/mapper/$1_thin ;; esac
-	fio --name=b --filename=$t --direct=1 --rw=$rw --bs=4k --size=64M --time_based \
-		--runtime="$STEADY_RUNTIME" --ramp_time=500ms $PIN $e --minimal | awk -F';' '{ print $8 + $49 }'
+	fio --name=b --filename=$t $(steady_args "$2") $PIN --minimal | awk -F';' '{ print $8 + $49 }'
 }
 # Overwrite and read rows run on volumes set up once and provisioned in full (ours, C's, and
 # the reference), with short runs in turn (reference, C, ours, ...): this host's speed
@@ -517,10 +517,7 @@ fio_pair() {
 # pair_steady JOB A B ORDER: a steady job (as steady_job's) on standing devices
 # /dev/mapper/A and B.
 pair_steady() {
-	case "$1" in *-qd1) e="--ioengine=psync" ;; *) e="--ioengine=libaio --iodepth=32" ;; esac
-	case "$1" in overwrite-*) rw=randwrite ;; *) rw=randread ;; esac
-	fio_pair "$4" --direct=1 --rw=$rw --bs=4k --size=64M --time_based \
-		--runtime="$STEADY_RUNTIME" --ramp_time=500ms $e -- /dev/mapper/$2 /dev/mapper/$3
+	fio_pair "$4" $(steady_args "$1") -- /dev/mapper/$2 /dev/mapper/$3
 }
 # pair_snap JOB ORDER: first writes to the origins (C's, ours) of fresh one-snapshot stacks
 # for 1 s (fio's random map: each write lands on a chunk not yet copied), or reads of the

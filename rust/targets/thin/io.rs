@@ -524,7 +524,9 @@ impl PoolCore {
             } else {
                 let begin = queue.as_ref().map_or(0, |q| q.begin);
                 let bs = self.block_sectors;
-                let off = h.sector().wrapping_sub(begin).checked_rem(bs).unwrap_or(0);
+                let off = self
+                    .split(h.sector().wrapping_sub(begin))
+                    .map_or(0, |(_, o)| o);
                 self.remap(&h, data.bdev(), block.wrapping_mul(bs).wrapping_add(off), 0);
                 if commit_first {
                     b.after_commit.push(h);

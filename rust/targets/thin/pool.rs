@@ -344,20 +344,6 @@ impl Completions {
     }
 }
 
-impl PoolCore {
-    /// The block of sector `v` of a thin device and the offset in it; `None` only for a
-    /// zero block size, which the constructor refuses.
-    pub fn split(&self, v: u64) -> Option<(u64, u64)> {
-        match self.block_shift {
-            Some(s) => Some((v >> s, v & (self.block_sectors - 1))),
-            None => Some((
-                v.checked_div(self.block_sectors)?,
-                v.checked_rem(self.block_sectors)?,
-            )),
-        }
-    }
-}
-
 /// The shared core of a pool: what the worker runs on.
 #[pin_data]
 pub struct PoolCore {
@@ -389,6 +375,20 @@ pub struct PoolCore {
     /// Length of the bound pool target, in sectors; read without the mutex by
     /// `iterate_devices`, which must not sleep.
     pool_len: AtomicU64,
+}
+
+impl PoolCore {
+    /// The block of sector `v` of a thin device and the offset in it; `None` only for a
+    /// zero block size, which the constructor refuses.
+    pub fn split(&self, v: u64) -> Option<(u64, u64)> {
+        match self.block_shift {
+            Some(s) => Some((v >> s, v & (self.block_sectors - 1))),
+            None => Some((
+                v.checked_div(self.block_sectors)?,
+                v.checked_rem(self.block_sectors)?,
+            )),
+        }
+    }
 }
 
 /// A pool: its core and the worker that runs it.
