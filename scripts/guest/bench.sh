@@ -41,7 +41,12 @@ modprobe dm-mirror
 insmod /lib/modules/$(uname -r)/extra/orion_dm.ko prefix=orion-
 modprobe null_blk nr_devices=4 gb=1 queue_mode=2 memory_backed=0 >/dev/null
 modprobe dm-thin-pool
-modprobe brd rd_nr=5 rd_size=262144 max_part=0
+# brd_load MIB: brd's five devices of MIB MiB each, all empty (a reload frees their pages).
+brd_load() {
+	rmmod brd 2>/dev/null || true
+	modprobe brd rd_nr=5 rd_size=$(($1 * 1024)) max_part=0
+}
+brd_load 256
 
 # iops DEV JOB: the IOPS of one fio job on DEV.
 iops() {
@@ -191,16 +196,19 @@ snap_job() {
 	esac
 	snap_down "$1"
 }
-# Thin provisioning on brd, ours beside C's dm-thin: pools of 240 MiB data (64 KiB blocks)
-# on ram0 (C) and ram1 (ours), metadata on ram2 and ram3. "first" rows write a fresh volume
-# of 192 MiB (every write provisions a block: 64 KiB sequential writes are whole blocks;
-# 4 KiB random writes land on each of the 3072 block starts once, in random order, the rest
-# of each block zeroed, or not with skip_block_zeroing); the two-volume row does the same on
-# two volumes of 96 MiB. "overwrite" and "read" run on a 64 MiB volume provisioned in full
-# beforehand; "snapshot break" writes 4 KiB at the 1024 block starts of a provisioned 64 MiB
-# origin just snapshotted (each write copies its shared block). Reference: C's linear on
-# ram4. The data devices are written once before the first row, so that no row pays for brd
-# allocating its pages.
+# Thin provisioning on brd (devices of 768 MiB in this section), ours beside C's dm-thin,
+# 64 KiB blocks. First-write and snapshot-break rows take turns on one pool's devices (768
+# MiB of data on ram0, metadata on ram2): "first" rows write a fresh volume of 736 MiB (every
+# write provisions a block: 64 KiB sequential writes are whole blocks; 4 KiB random writes
+# land on each of the 11776 block starts once, in random order, the rest of each block
+# zeroed, or not with skip_block_zeroing); the two-volume row does the same on two volumes of
+# 368 MiB; "snapshot break" writes 4 KiB at the 4096 block starts of a provisioned 256 MiB
+# origin just snapshotted (each write copies its shared block). Jobs of this size last a
+# second or more: a job has a fixed cost of about 0.1 s on both sides, which in the 0.2 s
+# jobs of 192 MiB volumes pulled ratios towards 1 and widened their spread. "overwrite" and
+# "read" run on 64 MiB volumes of 240 MiB pools, C's on ram0/ram2 and ours on ram1/ram3,
+# provisioned in full beforehand. Reference: C's linear on ram4. The data devices are
+# written once before the first row, so that no row pays for brd allocating its pages.
 # thin_up SIDE ZERO [MIB [VOLUMES]]: a fresh pool with one (or two) thin volumes of MIB
 # (default 64) MiB. THIN_DEVS="DATA META" and POOL_SECTORS put the pool elsewhere (both
 # sides on the same devices, one after the other).
@@ -234,8 +242,9 @@ thin_down() {
 }
 # first_iolog DEV FILE MIB: a fio iolog that writes 4 KiB at each block start of the first MIB
 # MiB of DEV once, in one shuffled order (fixed seed, the same for both sides): fio's own
-# random offsets with --ba repeat blocks.
+# random offsets with --ba repeat blocks. Made once per FILE (awk is slow under TCG).
 first_iolog() {
+	[ -s "$2" ] && return 0
 	awk -v f="$1" -v n=$(($3 * 16)) 'BEGIN {
 		srand(7)
 		for (i = 0; i < n; i++) p[i] = i
@@ -245,17 +254,21 @@ first_iolog() {
 		print f " close"
 	}' >"$2"
 }
+# The first-write rows' pool: both sides on the same devices, in turn.
+FIRST_DEVS="/dev/ram0 /dev/ram2"
+FIRST_POOL=1572864
 # thin_job SIDE ZERO JOB: one measurement on a fresh pool.
 thin_job() {
 	side=$1
 	case "$3" in
-	first-*) mib=192 ;;
-	*) mib=64 ;;
+	first-*) mib=736 ;;
+	*) mib=256 ;;
 	esac
-	thin_up "$1" "$2" $mib
+	THIN_DEVS=$FIRST_DEVS POOL_SECTORS=$FIRST_POOL thin_up "$1" "$2" $mib
 	t=/dev/mapper/${side}_thin
-	first_iolog $t /tmp/first.iolog $mib
-	first="--read_iolog=/tmp/first.iolog --replay_no_stall=1"
+	log=/tmp/first-$side-$mib.iolog
+	first_iolog $t $log $mib
+	first="--read_iolog=$log --replay_no_stall=1"
 	case "$3" in
 	first-seq64k) a="--rw=write --bs=64k --size=${mib}M --ioengine=psync" ;;
 	first-rand4k-qd1) a="$first --ioengine=psync" ;;
@@ -263,7 +276,7 @@ thin_job() {
 	snap-break-qd32) a="$first --ioengine=libaio --iodepth=32" ;;
 	esac
 	if [ "$3" = snap-break-qd32 ]; then
-		dd if=/dev/urandom of=$t bs=1M count=64 oflag=direct 2>/dev/null
+		dd if=/dev/urandom of=$t bs=1M count=$mib oflag=direct 2>/dev/null
 		dmsetup suspend ${side}_thin
 		dmsetup message ${side}_pool 0 "create_snap 1 0"
 		dmsetup resume ${side}_thin
@@ -275,12 +288,12 @@ thin_job() {
 # QD32 on each (the total IOPS): provisioning on one volume must not wait for the other's.
 thin_two() {
 	side=$1
-	thin_up "$1" "$2" 96 2
-	first_iolog /dev/mapper/${side}_thin /tmp/first0.iolog 96
-	first_iolog /dev/mapper/${side}_thin1 /tmp/first1.iolog 96
+	THIN_DEVS=$FIRST_DEVS POOL_SECTORS=$FIRST_POOL thin_up "$1" "$2" 368 2
+	first_iolog /dev/mapper/${side}_thin /tmp/first0-$side.iolog 368
+	first_iolog /dev/mapper/${side}_thin1 /tmp/first1-$side.iolog 368
 	fio --direct=1 --ioengine=libaio --iodepth=32 --replay_no_stall=1 --group_reporting \
-		--name=a --filename=/dev/mapper/${side}_thin --read_iolog=/tmp/first0.iolog \
-		--name=b --filename=/dev/mapper/${side}_thin1 --read_iolog=/tmp/first1.iolog \
+		--name=a --filename=/dev/mapper/${side}_thin --read_iolog=/tmp/first0-$side.iolog \
+		--name=b --filename=/dev/mapper/${side}_thin1 --read_iolog=/tmp/first1-$side.iolog \
 		--minimal | awk -F';' '/^3;/ { print $8 + $49 }'
 	thin_down "$side"
 }
@@ -309,9 +322,9 @@ steady_up() {
 	for side in c o; do
 		thin_up $side zero
 		if [ "${1:-}" = random ]; then
-			first_iolog /dev/mapper/${side}_thin /tmp/first.iolog 64
+			first_iolog /dev/mapper/${side}_thin /tmp/first-$side-64.iolog 64
 			fio --name=p --filename=/dev/mapper/${side}_thin --direct=1 \
-				--read_iolog=/tmp/first.iolog --replay_no_stall=1 --ioengine=libaio \
+				--read_iolog=/tmp/first-$side-64.iolog --replay_no_stall=1 --ioengine=libaio \
 				--iodepth=32 >/dev/null
 		fi
 		dd if=/dev/urandom of=/dev/mapper/${side}_thin bs=1M count=64 oflag=direct 2>/dev/null
@@ -320,7 +333,10 @@ steady_up() {
 STEADY_RUNS=${ORION_BENCH_STEADY_RUNS:-9}
 STEADY_RUNTIME=${ORION_BENCH_STEADY_RUNTIME:-2}
 if want thin; then
-	warm 256 /dev/ram0 /dev/ram1 /dev/ram4
+	brd_load 768
+	warm 768 /dev/ram0
+	warm 128 /dev/ram1
+	warm 64 /dev/ram4
 	dmsetup create ref_lin --table "0 131072 linear /dev/ram4 0"
 	dd if=/dev/urandom of=/dev/mapper/ref_lin bs=1M count=64 oflag=direct 2>/dev/null
 	echo
@@ -360,6 +376,7 @@ if want thin; then
 	thin_down c
 	thin_down o
 	dmsetup remove ref_lin
+	brd_load 256
 	echo
 	echo "Thin rows: IOPS; first writes and snapshot break: $RUNS runs per cell on fresh pools,"
 	echo "C and ours interleaved; overwrite and read: $STEADY_RUNS runs of ${STEADY_RUNTIME}s per cell on"
@@ -609,8 +626,7 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 	echo 0 >/proc/sys/kernel/kptr_restrict
 	echo -1 >/proc/sys/kernel/perf_event_paranoid
 	# A data device large enough for a first-write run of a few seconds.
-	rmmod brd
-	modprobe brd rd_nr=4 rd_size=786432 max_part=0
+	brd_load 768
 	warm 768 /dev/ram0
 	warm 128 /dev/ram1 /dev/ram2 /dev/ram3
 	# sample NAME CMD...: runs CMD in the background and records a second of its middle.
@@ -645,9 +661,9 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 		side=$1 zero=$2
 		profiled "thin-first-qd32-$zero" || return 0
 		THIN_DEVS="/dev/ram0 /dev/ram1" POOL_SECTORS=1572864 thin_up $side $zero 736
-		first_iolog /dev/mapper/${side}_thin /tmp/first.iolog 736
+		first_iolog /dev/mapper/${side}_thin /tmp/first-$side-736.iolog 736
 		sample "thin-first-qd32-$zero $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_thin \
-			--direct=1 --read_iolog=/tmp/first.iolog --replay_no_stall=1 --ioengine=libaio \
+			--direct=1 --read_iolog=/tmp/first-$side-736.iolog --replay_no_stall=1 --ioengine=libaio \
 			--iodepth=32 --minimal | awk -F';' '{ print \$8 + \$49 }'"
 		thin_down $side
 	}
