@@ -17,7 +17,10 @@ use crate::dm::{
         TargetRef,
     },
 };
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::{
+    num::NonZeroU64,
+    sync::atomic::{AtomicU32, Ordering},
+};
 use kernel::{c_str, prelude::*};
 
 /// Errors on one stripe after which no more table events are raised for it.
@@ -33,23 +36,29 @@ struct Stripe {
 /// Divides by a constant that is often a power of two: a shift then, a division otherwise.
 #[derive(Clone, Copy)]
 struct Divisor {
-    value: u64,
+    value: NonZeroU64,
     shift: Option<u32>,
 }
 
 impl Divisor {
-    /// `value` must not be zero (the constructor refuses zero chunk sizes and stripe counts).
-    fn new(value: u32) -> Self {
-        Self {
-            value: u64::from(value),
+    /// None for zero.
+    fn new(value: u32) -> Option<Self> {
+        Some(Self {
+            value: NonZeroU64::new(u64::from(value))?,
             shift: value.is_power_of_two().then(|| value.trailing_zeros()),
-        }
+        })
+    }
+
+    fn value(self) -> u64 {
+        self.value.get()
     }
 
     /// `(n / value, n % value)`.
+    #[inline]
     fn div_rem(self, n: u64) -> (u64, u64) {
         match self.shift {
-            Some(s) => (n >> s, n & (self.value - 1)),
+            // `s` is below 32 (a `u32`'s trailing zeros): no shift overflow check.
+            Some(s) => (n.wrapping_shr(s), n & self.value().wrapping_sub(1)),
             None => (n / self.value, n % self.value),
         }
     }
@@ -68,11 +77,16 @@ pub struct Striped {
 
 impl Striped {
     /// Maps an offset into the target to `(stripe, offset on that stripe's device area)`.
+    #[inline(always)]
     fn map_offset(&self, offset: u64) -> (usize, u64) {
         let (chunk, in_chunk) = self.chunk.div_rem(offset);
         let (row, stripe) = self.stripe_count.div_rem(chunk);
-        // `stripe < stripes`, which came from a `u32`.
-        (stripe as usize, row * self.chunk.value + in_chunk)
+        // `stripe < stripes`, which came from a `u32`; `row * chunk_size + in_chunk` is at
+        // most `offset` (no overflow check on the I/O path).
+        (
+            stripe as usize,
+            row.wrapping_mul(self.chunk.value()).wrapping_add(in_chunk),
+        )
     }
 
     /// The part of `[offset..)` that falls on `target` rounded to its chunk boundaries: the
@@ -84,9 +98,28 @@ impl Striped {
         }
         let chunk_start = pos - self.chunk.div_rem(pos).1;
         if target < stripe {
-            chunk_start + self.chunk.value
+            chunk_start + self.chunk.value()
         } else {
             chunk_start
+        }
+    }
+
+    /// Maps one of the copies dm core sends of an empty flush (one per stripe, kept whole) or
+    /// of a discard, secure erase or write-zeroes (one per stripe, each trimmed to its
+    /// stripe's part).
+    #[cold]
+    #[inline(never)]
+    fn map_copy(&self, ti: &TargetRef, bio: &MapBio) -> MapResult {
+        let nr = bio.target_bio_nr() as usize;
+        if !bio.is_preflush() {
+            return self.map_range(ti, bio, nr);
+        }
+        match self.stripes.get(nr) {
+            Some(stripe) => {
+                bio.set_dev(&stripe.dev);
+                MapResult::Remapped
+            }
+            None => MapResult::Kill,
         }
     }
 
@@ -125,13 +158,13 @@ impl Target for Striped {
             return Err(CtrError::inval(c_str!("Not enough arguments")));
         }
         let stripes = args.next_u32(c_str!("Invalid stripe count"))?;
-        if stripes == 0 {
+        let Some(stripe_count) = Divisor::new(stripes) else {
             return Err(CtrError::inval(c_str!("Invalid stripe count")));
-        }
+        };
         let chunk_size = args.next_u32(c_str!("Invalid chunk_size"))?;
-        if chunk_size == 0 {
+        let Some(chunk) = Divisor::new(chunk_size) else {
             return Err(CtrError::inval(c_str!("Invalid chunk_size")));
-        }
+        };
         let len = ti.len();
         if len % u64::from(stripes) != 0 {
             return Err(CtrError::inval(c_str!(
@@ -183,8 +216,8 @@ impl Target for Striped {
                 stripes: list,
                 stripe_width,
                 chunk_size,
-                chunk: Divisor::new(chunk_size),
-                stripe_count: Divisor::new(stripes),
+                chunk,
+                stripe_count,
                 event,
             },
             GFP_KERNEL,
@@ -192,23 +225,17 @@ impl Target for Striped {
         .map_err(|_| nomem)
     }
 
+    // Inlined into the layer's `map` callback, the rare bios kept out of line: a 4 KiB read
+    // cost 0.6% more instructions than C's before (three calls and their register saves).
+    #[inline]
     fn map(this: &Striped, ti: &TargetRef, bio: &MapBio) -> MapResult {
-        if bio.is_preflush() {
-            // An empty flush: dm core sends one copy per stripe.
-            return match this.stripes.get(bio.target_bio_nr() as usize) {
-                Some(stripe) => {
-                    bio.set_dev(&stripe.dev);
-                    MapResult::Remapped
-                }
-                None => MapResult::Kill,
-            };
-        }
-        if matches!(
-            bio.op(),
-            ReqOp::Discard | ReqOp::SecureErase | ReqOp::WriteZeroes
-        ) {
-            // One copy per stripe, each trimmed to the part of the range on its stripe.
-            return this.map_range(ti, bio, bio.target_bio_nr() as usize);
+        if bio.is_preflush()
+            || matches!(
+                bio.op(),
+                ReqOp::Discard | ReqOp::SecureErase | ReqOp::WriteZeroes
+            )
+        {
+            return this.map_copy(ti, bio);
         }
         let (nr, pos) = this.map_offset(bio.sector().wrapping_sub(ti.begin()));
         match this.stripes.get(nr) {
