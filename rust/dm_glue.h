@@ -7,6 +7,7 @@
 #define ORION_DM_GLUE_H
 
 #include <linux/types.h>
+#include <linux/version.h>
 
 struct bio;
 struct block_device;
@@ -24,6 +25,18 @@ unsigned int orion_no_space_timeout(void);
 unsigned int orion_map_cache_runs(void);
 
 void orion_bio_set_dev(struct bio *bio, struct block_device *bdev);
+/*
+ * 1 where the dm layer sets a bio's device itself as bio_set_dev() does: the 6.12 kernels it
+ * was written against (clear BIO_REMAPPED, and BIO_BPS_THROTTLED on a change of device, set
+ * bi_bdev) without blk-cgroup (whose bio_associate_blkg() it leaves to the glue). Elsewhere
+ * every remap calls orion_bio_set_dev().
+ */
+#if LINUX_VERSION_CODE >= KERNEL_VERSION(6, 12, 0) && \
+	LINUX_VERSION_CODE < KERNEL_VERSION(6, 13, 0) && !defined(CONFIG_BLK_CGROUP)
+#define ORION_INLINE_BIO_SET_DEV 1
+#else
+#define ORION_INLINE_BIO_SET_DEV 0
+#endif
 void orion_zero_fill_bio(struct bio *bio);
 sector_t orion_bdev_nr_sectors(struct block_device *bdev);
 

@@ -151,7 +151,7 @@ impl Bio {
     /// Sends the bio to `dev`, keeping its sector.
     pub fn set_dev(&self, dev: &Dev) {
         // SAFETY: the bio is live and ours; `dev` holds its block device open.
-        unsafe { bindings::orion_bio_set_dev(self.raw(), dev.bdev().as_raw()) };
+        unsafe { set_bdev(self.raw(), dev.bdev().as_raw()) };
     }
 
     /// Moves the bio to `sector`.
@@ -170,7 +170,7 @@ impl Bio {
     /// [`OwnedBio::remap_to`]) while its bios are in flight.
     pub fn remap_to(&self, bdev: BlockDevice<'_>, sector: u64) {
         // SAFETY: the bio is live and ours; `bdev` is open.
-        unsafe { bindings::orion_bio_set_dev(self.raw(), bdev.as_raw()) };
+        unsafe { set_bdev(self.raw(), bdev.as_raw()) };
         self.set_sector(sector);
     }
 }
@@ -300,6 +300,36 @@ pub struct OwnedBio(NonNull<bindings::bio>);
 // SAFETY: a bio may be submitted or ended from any thread.
 unsafe impl Send for OwnedBio {}
 
+/// Points `bio` at `bdev` (`bio_set_dev`, a static inline in C). Where the glue header says
+/// the kernel matches (`ORION_INLINE_BIO_SET_DEV`) it is done here, which saves a call on
+/// every remap; elsewhere the glue does it.
+///
+/// # Safety
+///
+/// `bio` is live and owned by the caller (not in flight); `bdev` is an open block device.
+#[inline(always)]
+unsafe fn set_bdev(bio: *mut bindings::bio, bdev: *mut bindings::block_device) {
+    if bindings::ORION_INLINE_BIO_SET_DEV == 0 {
+        // SAFETY: per this function's contract.
+        unsafe { bindings::orion_bio_set_dev(bio, bdev) };
+        return;
+    }
+    // As `bio_set_dev` in 6.12 without blk-cgroup: the bio is no longer remapped, nor
+    // throttled once its device changes.
+    let remapped: u16 = 1 << bindings::BIO_REMAPPED;
+    let throttled: u16 = 1 << bindings::BIO_BPS_THROTTLED;
+    // SAFETY: per this function's contract the bio is live and only its owner changes its
+    // flags and device.
+    unsafe {
+        let mut flags = (*bio).bi_flags & !remapped;
+        if (*bio).bi_bdev != bdev {
+            flags &= !throttled;
+        }
+        (*bio).bi_flags = flags;
+        (*bio).bi_bdev = bdev;
+    }
+}
+
 /// The 8-byte tag at the end of `bio`'s per-bio data (where `orion_bio_record_of` in
 /// dm_glue.c expects it).
 ///
@@ -346,7 +376,7 @@ impl OwnedBio {
     pub fn remap_to(&self, bdev: BlockDevice<'_>, sector: u64) {
         // SAFETY: the bio is ours (type invariant) and `bdev` is open.
         unsafe {
-            bindings::orion_bio_set_dev(self.0.as_ptr(), bdev.as_raw());
+            set_bdev(self.0.as_ptr(), bdev.as_raw());
             (*self.0.as_ptr()).bi_iter.bi_sector = sector;
         }
     }
