@@ -318,8 +318,8 @@ unsafe fn set_bdev(bio: *mut bindings::bio, bdev: *mut bindings::block_device) {
     // throttled once its device changes.
     let remapped: u16 = 1 << bindings::BIO_REMAPPED;
     let throttled: u16 = 1 << bindings::BIO_BPS_THROTTLED;
-    // SAFETY: per this function's contract the bio is live and only its owner changes its
-    // flags and device.
+    // SAFETY: per this function's contract the bio is live, and nothing else reads or
+    // writes its flags or device while the caller owns it.
     unsafe {
         let mut flags = (*bio).bi_flags & !remapped;
         if (*bio).bi_bdev != bdev {
