@@ -233,7 +233,8 @@ int orion_dm_io_zero(struct dm_io_client *client, struct block_device *bdev, sec
 {
 	struct dm_io_region where = { .bdev = bdev, .sector = sector, .count = count };
 	struct dm_io_request req = {
-		.bi_opf = REQ_OP_WRITE,
+		/* As kcopyd: a device that zeroes itself is asked to, with no data sent. */
+		.bi_opf = bdev_write_zeroes_sectors(bdev) ? REQ_OP_WRITE_ZEROES : REQ_OP_WRITE,
 		.mem.type = DM_IO_PAGE_LIST,
 		.mem.ptr.pl = &orion_zero_pages,
 		.mem.offset = 0,

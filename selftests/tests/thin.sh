@@ -142,6 +142,46 @@ check "the snapshot still reads the data from before" same_bytes /dev/mapper/t.o
 dmsetup remove t.o2 t.o1 t.opool
 check "thin_check accepts the metadata after fio" thin_check -q $om
 
+# A data device that zeroes itself (loop on a tmpfs file: its write-zeroes punches holes)
+# is asked to zero the rest of new blocks: partial first writes read back as C's, and the
+# backing file holds only the written pages (C zeroes through the pool's mapped device,
+# which takes no write-zeroes, so its kcopyd writes the zero page: 64 KiB a block).
+modprobe loop || die "modprobe loop failed"
+mkdir -p /tmp/wz
+mount -t tmpfs tmpfs /tmp/wz || die "no tmpfs"
+for s in o c; do
+	dd if=/dev/zero of=/tmp/wz/$s.img bs=1k count=0 seek=65536 2>/dev/null
+	eval "wz_$s=\$(losetup -f --show /tmp/wz/$s.img)" || die "losetup failed"
+	dd if=/dev/zero of=$(meta_for $s) bs=4k count=1 2>/dev/null
+done
+check "the loop data devices take write-zeroes" \
+	test "$(cat /sys/block/${wz_o#/dev/}/queue/write_zeroes_max_bytes)" -gt 0
+dm_create t.opool "0 131072 orion-thin-pool $om $wz_o 128 0" || die "our pool on loop"
+dm_create t.cpool "0 131072 thin-pool $cm $wz_c 128 0" || die "C's pool on loop"
+for s in o c; do
+	dmsetup message t.${s}pool 0 "create_thin 1" || die "create_thin on loop"
+	dm_create t.${s}1 "0 65536 $(type_for $s thin) /dev/mapper/t.${s}pool 1" ||
+		die "thin on loop"
+	# 4 KiB into the middle of each of 64 new blocks.
+	i=0
+	while [ $i -lt 64 ]; do
+		dd if=/tmp/t.small of=/dev/mapper/t.${s}1 bs=512 seek=$((i * 256 + 40)) \
+			oflag=direct 2>/dev/null
+		i=$((i + 1))
+	done
+done
+check "write-zeroes data device: thin reads the same bytes as C's" \
+	same_bytes /dev/mapper/t.o1 /dev/mapper/t.c1 $((8 << 20))
+check "write-zeroes data device: a new block is zero before the write" is_zero /dev/mapper/t.o1 0 40
+check "... and after it" is_zero /dev/mapper/t.o1 48 80
+check_eq "write-zeroes data device: the backing file holds the 64 written 4 KiB pages (KiB)" \
+	256 "$(du -k /tmp/wz/o.img | cut -f1)"
+check_eq "... C's the 64 blocks in full (KiB)" 4096 "$(du -k /tmp/wz/c.img | cut -f1)"
+dmsetup remove t.o1 t.c1 t.opool t.cpool
+losetup -d $wz_o
+losetup -d $wz_c
+umount /tmp/wz
+
 # Bad tables: refused by ours with C's message.
 bad_table thin-pool "65536" "too few arguments"
 bad_table thin-pool "65536 $om $om 128 0" "the same metadata and data device"
