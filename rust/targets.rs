@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub(crate) mod divisor;
 pub mod extents;
 pub mod linear;
 pub mod mirror;

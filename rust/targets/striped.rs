@@ -5,6 +5,7 @@
 //! Table: `<#stripes> <chunk sectors> [<dev_path> <offset>]{#stripes}`.
 //! Compatible with drivers/md/dm-stripe.c (version 1.6.0).
 
+use super::divisor::Divisor;
 use crate::dm::{
     args::Args,
     bio::{Bio, BlkStatus, MapBio, ReqOp},
@@ -17,10 +18,7 @@ use crate::dm::{
         TargetRef,
     },
 };
-use core::{
-    num::NonZeroU64,
-    sync::atomic::{AtomicU32, Ordering},
-};
+use core::sync::atomic::{AtomicU32, Ordering};
 use kernel::{c_str, prelude::*};
 
 /// Errors on one stripe after which no more table events are raised for it.
@@ -31,37 +29,6 @@ struct Stripe {
     physical_start: u64,
     /// Failed bios; any error marks the stripe `D` (dead) in the status.
     errors: AtomicU32,
-}
-
-/// Divides by a constant that is often a power of two: a shift then, a division otherwise.
-#[derive(Clone, Copy)]
-struct Divisor {
-    value: NonZeroU64,
-    shift: Option<u32>,
-}
-
-impl Divisor {
-    /// None for zero.
-    fn new(value: u32) -> Option<Self> {
-        Some(Self {
-            value: NonZeroU64::new(u64::from(value))?,
-            shift: value.is_power_of_two().then(|| value.trailing_zeros()),
-        })
-    }
-
-    fn value(self) -> u64 {
-        self.value.get()
-    }
-
-    /// `(n / value, n % value)`.
-    #[inline]
-    fn div_rem(self, n: u64) -> (u64, u64) {
-        match self.shift {
-            // `s` is below 32 (a `u32`'s trailing zeros): no shift overflow check.
-            Some(s) => (n.wrapping_shr(s), n & self.value().wrapping_sub(1)),
-            None => (n / self.value, n % self.value),
-        }
-    }
 }
 
 /// A striped mapping.
@@ -158,11 +125,11 @@ impl Target for Striped {
             return Err(CtrError::inval(c_str!("Not enough arguments")));
         }
         let stripes = args.next_u32(c_str!("Invalid stripe count"))?;
-        let Some(stripe_count) = Divisor::new(stripes) else {
+        let Some(stripe_count) = Divisor::new(u64::from(stripes)) else {
             return Err(CtrError::inval(c_str!("Invalid stripe count")));
         };
         let chunk_size = args.next_u32(c_str!("Invalid chunk_size"))?;
-        let Some(chunk) = Divisor::new(chunk_size) else {
+        let Some(chunk) = Divisor::new(u64::from(chunk_size)) else {
             return Err(CtrError::inval(c_str!("Invalid chunk_size")));
         };
         let len = ti.len();

@@ -78,9 +78,7 @@ impl Thin {
             return false;
         };
         let bs = core.block_sectors;
-        let Some((vblock, offset)) = core.split(bio.sector().wrapping_sub(q.begin)) else {
-            return false;
-        };
+        let (vblock, offset) = core.split(bio.sector().wrapping_sub(q.begin));
         // Counted before the lookup: a discard unpublishes its blocks before it closes the
         // epoch it waits for, so this bio either misses or is waited for.
         let (bit, mut wake) = core.all_io.get_any();

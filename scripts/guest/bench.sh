@@ -259,9 +259,9 @@ first_iolog() {
 		print f " close"
 	}' >"$2"
 }
-# The first-write rows' pool: both sides on the same devices, in turn.
-FIRST_DEVS="/dev/ram0 /dev/ram2"
-FIRST_POOL=1572864
+# first_up SIDE ZERO MIB [VOLUMES]: thin_up on the first-write rows' pool, 768 MiB of data on
+# ram0 with metadata on ram2, both sides on the same devices in turn.
+first_up() { THIN_DEVS="/dev/ram0 /dev/ram2" POOL_SECTORS=1572864 thin_up "$@"; }
 # thin_job SIDE ZERO JOB: one measurement on a fresh pool.
 thin_job() {
 	side=$1
@@ -269,7 +269,7 @@ thin_job() {
 	first-*) mib=736 ;;
 	*) mib=256 ;;
 	esac
-	THIN_DEVS=$FIRST_DEVS POOL_SECTORS=$FIRST_POOL thin_up "$1" "$2" $mib
+	first_up "$1" "$2" $mib
 	t=/dev/mapper/${side}_thin
 	log=/tmp/first-$side-$mib.iolog
 	first_iolog $t $log $mib
@@ -294,7 +294,7 @@ thin_job() {
 # QD32 on each (the total IOPS): provisioning on one volume must not wait for the other's.
 thin_two() {
 	side=$1
-	THIN_DEVS=$FIRST_DEVS POOL_SECTORS=$FIRST_POOL thin_up "$1" "$2" 368 2
+	first_up "$1" "$2" 368 2
 	first_iolog /dev/mapper/${side}_thin /tmp/first-$side-368.iolog 368
 	first_iolog /dev/mapper/${side}_thin1 /tmp/first-${side}1-368.iolog 368
 	fio --direct=1 --ioengine=libaio --iodepth=32 --replay_no_stall=1 --group_reporting \
@@ -668,7 +668,7 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 	prof_thin() {
 		side=$1 zero=$2
 		profiled "thin-first-qd32-$zero" || return 0
-		THIN_DEVS="/dev/ram0 /dev/ram1" POOL_SECTORS=1572864 thin_up $side $zero 736
+		first_up $side $zero 736
 		first_iolog /dev/mapper/${side}_thin /tmp/first-$side-736.iolog 736
 		sample "thin-first-qd32-$zero $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_thin \
 			--direct=1 --read_iolog=/tmp/first-$side-736.iolog --replay_no_stall=1 --ioengine=libaio \
@@ -681,7 +681,7 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 	# thin first writes of whole blocks: 64 KiB sequential, QD1 (the seq64k rows).
 	for side in $sides; do
 		profiled thin-first-seq64k-nozero || break
-		THIN_DEVS="/dev/ram0 /dev/ram1" POOL_SECTORS=1572864 thin_up $side nozero 736
+		first_up $side nozero 736
 		sample "thin-first-seq64k-nozero $side" sh -c "fio --name=b \
 			--filename=/dev/mapper/${side}_thin --direct=1 --rw=write --bs=64k --size=736M \
 			--ioengine=psync $PIN --minimal | awk -F';' '{ print \$49 }'"

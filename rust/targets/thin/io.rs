@@ -246,7 +246,7 @@ impl PoolCore {
         }
         let bs = self.block_sectors;
         let v = bio.sector().wrapping_sub(q.begin);
-        let (vblock, offset) = self.split(v).unwrap_or((0, 0));
+        let (vblock, offset) = self.split(v);
         // Data sectors cannot overflow: data blocks are below the pool length over `bs`.
         let at = |blk: u64| blk.wrapping_mul(bs);
         if let Some(waiting) = st.prison.waiting_list(q.dev, vblock) {
@@ -524,9 +524,7 @@ impl PoolCore {
             } else {
                 let begin = queue.as_ref().map_or(0, |q| q.begin);
                 let bs = self.block_sectors;
-                let off = self
-                    .split(h.sector().wrapping_sub(begin))
-                    .map_or(0, |(_, o)| o);
+                let (_, off) = self.split(h.sector().wrapping_sub(begin));
                 self.remap(&h, data.bdev(), block.wrapping_mul(bs).wrapping_add(off), 0);
                 if commit_first {
                     b.after_commit.push(h);
@@ -613,10 +611,13 @@ impl PoolCore {
             bio.end(IoStatus::Ok);
             return Flow::Next;
         }
-        let bs = self.block_sectors;
         let v = bio.sector().wrapping_sub(q.begin);
-        let begin = v.div_ceil(bs.max(1));
-        let end = v.saturating_add(bio.sectors()).checked_div(bs).unwrap_or(0);
+        // Whole blocks only: from the first block boundary at or after `v`.
+        let begin = match self.split(v) {
+            (b, 0) => b,
+            (b, _) => b.saturating_add(1),
+        };
+        let (end, _) = self.split(v.saturating_add(bio.sectors()));
         if end <= begin || !st.features.discard_enabled {
             bio.end(IoStatus::Ok);
             return Flow::Next;

@@ -28,7 +28,7 @@ use crate::pdata::{
     thin::superblock::NEEDS_CHECK,
     thin::{device::DevId, ThinMetadata},
 };
-use crate::targets::extents::ExtentTable;
+use crate::targets::{divisor::Divisor, extents::ExtentTable};
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use kernel::{
     c_str, new_mutex, new_spinlock,
@@ -349,9 +349,8 @@ impl Completions {
 pub struct PoolCore {
     /// Sectors per data block.
     pub block_sectors: u64,
-    /// log2 of `block_sectors` when it is a power of two (the block of a sector is then a
-    /// shift, not a division, as dm-thin's `sectors_per_block_shift`).
-    block_shift: Option<u32>,
+    /// `block_sectors` as a divisor (a shift when it is a power of two).
+    block: Divisor,
     #[pin]
     pub(super) state: Mutex<PoolState>,
     #[pin]
@@ -378,16 +377,9 @@ pub struct PoolCore {
 }
 
 impl PoolCore {
-    /// The block of sector `v` of a thin device and the offset in it; `None` only for a
-    /// zero block size, which the constructor refuses.
-    pub fn split(&self, v: u64) -> Option<(u64, u64)> {
-        match self.block_shift {
-            Some(s) => Some((v >> s, v & (self.block_sectors - 1))),
-            None => Some((
-                v.checked_div(self.block_sectors)?,
-                v.checked_rem(self.block_sectors)?,
-            )),
-        }
+    /// The block of sector `v` of a thin device and the offset in it.
+    pub fn split(&self, v: u64) -> (u64, u64) {
+        self.block.div_rem(v)
     }
 }
 
@@ -523,6 +515,8 @@ impl Pool {
         nr_data_blocks: u64,
         features: PoolFeatures,
     ) -> Result<Arc<Pool>, PoolError> {
+        // The pool's constructor refuses a zero block size before it gets here.
+        let block = Divisor::new(block_sectors).ok_or(PoolError::BlockSize)?;
         // The pool keeps its own reference: it outlives the table that named the device.
         let metadata_dev = OpenBdev::open(metadata_devt, !features.read_only)
             .and_then(|d| Arc::new(d, GFP_KERNEL).map_err(Into::into))
@@ -553,9 +547,7 @@ impl Pool {
         let core = Arc::pin_init(
             pin_init!(PoolCore {
                 block_sectors,
-                block_shift: block_sectors
-                    .is_power_of_two()
-                    .then(|| block_sectors.trailing_zeros()),
+                block,
                 state <- new_mutex!(PoolState {
                     md,
                     mode,
