@@ -245,19 +245,22 @@ thin_down() {
 	dmsetup remove $1_snap 2>/dev/null || true
 	dmsetup remove $1_pool
 }
-# first_iolog DEV FILE MIB: a fio iolog that writes 4 KiB at each block start of the first MIB
-# MiB of DEV once, in one shuffled order (fixed seed, the same for both sides): fio's own
-# random offsets with --ba repeat blocks. Made once per FILE (awk is slow under TCG).
+# first_iolog DEV MIB: prints the path of a fio iolog that writes 4 KiB at each block start of
+# the first MIB MiB of DEV once, in one shuffled order (fixed seed, the same for both sides):
+# fio's own random offsets with --ba repeat blocks. Made once per device and size (awk is
+# slow under TCG).
 first_iolog() {
-	[ -s "$2" ] && return 0
-	awk -v f="$1" -v n=$(($3 * 16)) 'BEGIN {
+	log=/tmp/first-${1##*/}-$2.iolog
+	echo "$log"
+	[ -s "$log" ] && return 0
+	awk -v f="$1" -v n=$(($2 * 16)) 'BEGIN {
 		srand(7)
 		for (i = 0; i < n; i++) p[i] = i
 		for (i = n - 1; i > 0; i--) { j = int(rand() * (i + 1)); x = p[i]; p[i] = p[j]; p[j] = x }
 		print "fio version 2 iolog"; print f " add"; print f " open"
 		for (i = 0; i < n; i++) print f " write " p[i] * 65536 " 4096"
 		print f " close"
-	}' >"$2"
+	}' >"$log"
 }
 # first_up SIDE ZERO MIB [VOLUMES]: thin_up on the first-write rows' pool, 768 MiB of data on
 # ram0 with metadata on ram2, both sides on the same devices in turn.
@@ -271,8 +274,7 @@ thin_job() {
 	esac
 	first_up "$1" "$2" $mib
 	t=/dev/mapper/${side}_thin
-	log=/tmp/first-$side-$mib.iolog
-	first_iolog $t $log $mib
+	log=$(first_iolog $t $mib)
 	first="--read_iolog=$log --replay_no_stall=1"
 	case "$3" in
 	first-seq64k) a="--rw=write --bs=64k --size=${mib}M --ioengine=psync" ;;
@@ -295,11 +297,11 @@ thin_job() {
 thin_two() {
 	side=$1
 	first_up "$1" "$2" 368 2
-	first_iolog /dev/mapper/${side}_thin /tmp/first-$side-368.iolog 368
-	first_iolog /dev/mapper/${side}_thin1 /tmp/first-${side}1-368.iolog 368
+	log0=$(first_iolog /dev/mapper/${side}_thin 368)
+	log1=$(first_iolog /dev/mapper/${side}_thin1 368)
 	fio --direct=1 --ioengine=libaio --iodepth=32 --replay_no_stall=1 --group_reporting \
-		--name=a --filename=/dev/mapper/${side}_thin --read_iolog=/tmp/first-$side-368.iolog \
-		--name=b --filename=/dev/mapper/${side}_thin1 --read_iolog=/tmp/first-${side}1-368.iolog \
+		--name=a --filename=/dev/mapper/${side}_thin --read_iolog=$log0 \
+		--name=b --filename=/dev/mapper/${side}_thin1 --read_iolog=$log1 \
 		--minimal | awk -F';' '/^3;/ { print $8 + $49 }'
 	thin_down "$side"
 }
@@ -328,9 +330,9 @@ steady_up() {
 	for side in c o; do
 		thin_up $side zero
 		if [ "${1:-}" = random ]; then
-			first_iolog /dev/mapper/${side}_thin /tmp/first-$side-64.iolog 64
+			log=$(first_iolog /dev/mapper/${side}_thin 64)
 			fio --name=p --filename=/dev/mapper/${side}_thin --direct=1 \
-				--read_iolog=/tmp/first-$side-64.iolog --replay_no_stall=1 --ioengine=libaio \
+				--read_iolog=$log --replay_no_stall=1 --ioengine=libaio \
 				--iodepth=32 >/dev/null
 		fi
 		dd if=/dev/urandom of=/dev/mapper/${side}_thin bs=1M count=64 oflag=direct 2>/dev/null
@@ -669,9 +671,9 @@ if case " $sections " in *" profile "*) true ;; *) false ;; esac; then
 		side=$1 zero=$2
 		profiled "thin-first-qd32-$zero" || return 0
 		first_up $side $zero 736
-		first_iolog /dev/mapper/${side}_thin /tmp/first-$side-736.iolog 736
+		log=$(first_iolog /dev/mapper/${side}_thin 736)
 		sample "thin-first-qd32-$zero $side" sh -c "fio --name=b --filename=/dev/mapper/${side}_thin \
-			--direct=1 --read_iolog=/tmp/first-$side-736.iolog --replay_no_stall=1 --ioengine=libaio \
+			--direct=1 --read_iolog=$log --replay_no_stall=1 --ioengine=libaio \
 			--iodepth=32 --minimal | awk -F';' '{ print \$8 + \$49 }'"
 		thin_down $side
 	}
